@@ -1,0 +1,62 @@
+//! # zt-core
+//!
+//! Embeddable zero-trust authorization. A service links zt in-process and asks, per request:
+//! *may this identity, on this device, do this action on this resource, now?* zt answers from
+//! local work only: an access token verified against cached issuer keys, a device-posture
+//! assessment checked for freshness, and a compiled Rego policy.
+//!
+//! This release provides the first stage of that path: configuration and token verification
+//! with cached, self-refreshing issuer keys.
+//!
+//! ```
+//! use zt_core::{AuthorizerConfig, Reason, TokenVerifier};
+//!
+//! let config = AuthorizerConfig::from_toml_str(r#"
+//!     [[issuers]]
+//!     issuer = "https://idp.example.com"
+//!     audiences = ["orders-api"]
+//!     algorithms = ["ES256"]
+//!     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+//!              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+//!              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+//! "#)?;
+//! let verifier = TokenVerifier::new(&config)?;
+//! // Every rejection carries a stable reason code.
+//! let err = verifier.verify("eyJhbGciOiJub25lIn0.e30.").unwrap_err();
+//! assert_eq!(err.reason(), Reason::TokenMalformed);
+//! # Ok::<(), zt_core::ConfigError>(())
+//! ```
+//!
+//! # Security
+//! See the module documentation of the token and key-set code, summarised in the README:
+//! fail closed, algorithm from the issuer's allow-list, no keys from token headers, size and
+//! depth limits on every untrusted document, no secret or token in any message.
+
+#![forbid(unsafe_code)]
+
+mod algorithm;
+mod clock;
+mod config;
+mod error;
+mod json;
+mod jwks;
+mod token;
+
+// ---- Public interface -------------------------------------------------------------------
+// Configuration: the one schema for every surface.
+pub use config::{
+    AuthorizerConfig, ConfigFormat, DecisionLogConfig, DecisionLogSink, EnforcementConfig,
+    EnforcementMode, IssuerConfig, JwksConfig, PolicyConfig, PostureBinding, PostureConfig,
+    PostureSource, Secret, TokenConfig,
+};
+// Token verification and its proof type.
+pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use jwks::KeySet;
+pub use token::{JwksStatus, TokenVerifier, VerifiedClaims};
+// Time.
+pub use clock::{Clock, ManualClock, SystemClock};
+// Errors and reason codes.
+pub use error::{ConfigError, JwksError, KeyProblem, Malformed, Reason, TokenError};
+
+#[doc(hidden)]
+pub use token::verify_jws_for_tests;

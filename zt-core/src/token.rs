@@ -1,0 +1,838 @@
+//! Access-token verification: compact JWS parsing, issuer and key selection, signature check,
+//! claim validation, and the verified-token cache.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use zt_core::{AuthorizerConfig, TokenVerifier};
+//!
+//! let config = AuthorizerConfig::from_path("zt.toml")?;
+//! let verifier = TokenVerifier::new(&config)?;
+//! verifier.ready().await?; // wait for the first key fetch (optional)
+//! # let token = "";
+//! match verifier.verify_async(token).await {
+//!     Ok(claims) => println!("subject {:?}", claims.subject()),
+//!     Err(e) => println!("denied: {}", e.reason()),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The order of checks: size, cache, segments and base64, header (`crit`, `b64`, `alg`), issuer
+//! (by the unverified `iss`), algorithm allow-list, `typ`, key, signature, then `exp`, `nbf`,
+//! `iat`, lifetime and `aud`. A forged token therefore fails on its signature before its claims
+//! are trusted for anything but choosing the issuer.
+//!
+//! # Security
+//! - Only this module builds [`VerifiedClaims`].
+//! - The algorithm must be in the issuer's allow-list and fit the key (type, curve, JWK `alg`);
+//!   `none` cannot be expressed. HMAC verifies only with a configured shared secret.
+//! - `crit` (zt understands no extension), `b64`, `zip`, `enc` and nested tokens are refused;
+//!   `jku`, `x5u`, `x5c` and `jwk` header parameters are ignored, never fetched or trusted.
+//! - Base64url must be canonical and unpadded; JSON must have no duplicate keys and shallow
+//!   nesting; the token size is checked before any decoding.
+//! - A cached result is returned only for the byte-identical token, before its `exp`, within
+//!   `token.cache_ttl_s`, and while its key is still in the issuer's key set.
+
+use crate::algorithm::Algorithm;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{AuthorizerConfig, IssuerConfig};
+use crate::error::{ConfigError, KeyProblem, Malformed, TokenError};
+use crate::json;
+use crate::jwks::{self, Env, IssuerKeys, KeyAnswer, KeySet, Source, VerificationKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest NumericDate accepted (9999-12-31T23:59:59Z).
+const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
+/// The claims of a token that passed every check.
+///
+/// Only the token module can build one, so holding a `VerifiedClaims` proves verification
+/// happened. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct VerifiedClaims(Arc<ClaimsInner>);
+
+struct ClaimsInner {
+    issuer: String,
+    subject: Option<String>,
+    audience: Vec<String>,
+    expires_at: u64,
+    not_before: Option<u64>,
+    issued_at: Option<u64>,
+    jwt_id: Option<String>,
+    algorithm: Algorithm,
+    key_id: Option<String>,
+    token_type: Option<String>,
+    claims: Map<String, Value>,
+}
+
+impl VerifiedClaims {
+    /// `iss`.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+    /// `sub`, when present.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+    /// `aud`, always as a list.
+    pub fn audience(&self) -> &[String] {
+        &self.0.audience
+    }
+    /// `exp`, seconds since the Unix epoch.
+    pub fn expires_at(&self) -> u64 {
+        self.0.expires_at
+    }
+    /// `nbf`, when present.
+    pub fn not_before(&self) -> Option<u64> {
+        self.0.not_before
+    }
+    /// `iat`, when present.
+    pub fn issued_at(&self) -> Option<u64> {
+        self.0.issued_at
+    }
+    /// `jti`, when present.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.0.jwt_id.as_deref()
+    }
+    /// The algorithm the signature was verified with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.0.algorithm
+    }
+    /// The header `kid`, when present.
+    pub fn key_id(&self) -> Option<&str> {
+        self.0.key_id.as_deref()
+    }
+    /// The header `typ`, when present.
+    pub fn token_type(&self) -> Option<&str> {
+        self.0.token_type.as_deref()
+    }
+    /// Every claim of the token, registered ones included, as JSON.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.0.claims
+    }
+    /// One claim by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.claims.get(name)
+    }
+}
+
+impl fmt::Debug for VerifiedClaims {
+    // Claim values can be personal data: Debug shows the registered identifiers only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedClaims")
+            .field("issuer", &self.0.issuer)
+            .field("subject", &self.0.subject)
+            .field("audience", &self.0.audience)
+            .field("expires_at", &self.0.expires_at)
+            .field("algorithm", &self.0.algorithm)
+            .field(
+                "claims",
+                &format_args!("{{{} claims}}", self.0.claims.len()),
+            )
+            .finish()
+    }
+}
+
+impl serde::Serialize for VerifiedClaims {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.claims.serialize(s)
+    }
+}
+
+/// The state of one issuer's key cache, for operators and tests.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JwksStatus {
+    /// Fetches started (discovery + key set counts as one).
+    pub fetches: u64,
+    /// The error of the last fetch, if it failed.
+    pub last_error: Option<crate::error::JwksError>,
+    /// Accepted key ids in the current key set.
+    pub key_ids: Vec<String>,
+}
+
+/// Verifies access tokens against the configured issuers. Cheap to clone and share.
+///
+/// # Example
+///
+/// ```
+/// use zt_core::{AuthorizerConfig, Reason, TokenVerifier};
+///
+/// let config = AuthorizerConfig::from_toml_str(r#"
+///     [[issuers]]
+///     issuer = "https://idp.example.com"
+///     audiences = ["api"]
+///     algorithms = ["ES256"]
+///     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+///              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+///              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+/// "#)?;
+/// let verifier = TokenVerifier::new(&config)?;
+/// let err = verifier.verify("not-a-token").unwrap_err();
+/// assert_eq!(err.reason(), Reason::TokenMalformed);
+/// # Ok::<(), zt_core::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenVerifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut issuers: Vec<&str> = self.inner.issuers.keys().map(String::as_str).collect();
+        issuers.sort_unstable();
+        f.debug_struct("TokenVerifier")
+            .field("issuers", &issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    issuers: HashMap<String, IssuerRuntime>,
+    max_bytes: usize,
+    cache: Option<moka::sync::Cache<Box<str>, CacheEntry>>,
+    cache_ttl_ms: u64,
+    clock: Arc<dyn Clock>,
+}
+
+struct IssuerRuntime {
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    leeway_s: u64,
+    max_token_age_s: u64,
+    token_type: Option<String>,
+    keys: Option<Arc<IssuerKeys>>,
+    hmac: Option<Arc<VerificationKey>>,
+}
+
+#[derive(Clone)]
+struct CacheEntry {
+    claims: VerifiedClaims,
+    fingerprint: u64,
+    inserted_ms: u64,
+    /// Real-time lifetime in the cache (moka's eviction), never past `exp` nor `cache_ttl_s`.
+    ttl: Duration,
+}
+
+struct EntryExpiry;
+
+impl moka::Expiry<Box<str>, CacheEntry> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Box<str>,
+        value: &CacheEntry,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// One pass of verification either finishes or asks the caller to wait for a key fetch.
+enum Step {
+    Done(Result<VerifiedClaims, TokenError>),
+    Wait(
+        futures::future::Shared<futures::future::BoxFuture<'static, Result<(), crate::JwksError>>>,
+    ),
+}
+
+impl TokenVerifier {
+    /// Build a verifier using the system clock. Remote key sets start loading in the
+    /// background at once; see [`TokenVerifier::ready`].
+    pub fn new(config: &AuthorizerConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Build a verifier with an injected clock.
+    pub fn with_clock(
+        config: &AuthorizerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let needs_worker = config
+            .issuers
+            .iter()
+            .any(|i| i.discovery || i.jwks_uri.is_some() || i.jwks_file.is_some());
+        let env = Arc::new(
+            Env::new(config.jwks.clone(), clock.clone(), needs_worker).map_err(|message| {
+                ConfigError::Invalid {
+                    file: None,
+                    key: "jwks".to_owned(),
+                    message,
+                }
+            })?,
+        );
+        let mut issuers = HashMap::new();
+        for (i, ic) in config.issuers.iter().enumerate() {
+            let runtime = build_issuer(i, ic, &env, config.jwks.max_response_bytes)?;
+            issuers.insert(ic.issuer.clone(), runtime);
+        }
+        let cache = (config.token.cache_entries > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(config.token.cache_entries)
+                .expire_after(EntryExpiry)
+                .build()
+        });
+        Ok(Self {
+            inner: Arc::new(Inner {
+                issuers,
+                max_bytes: usize::try_from(config.token.max_bytes).unwrap_or(usize::MAX),
+                cache,
+                cache_ttl_ms: config.token.cache_ttl_s * 1000,
+                clock,
+            }),
+        })
+    }
+
+    /// Verify a token from cached keys only: no I/O, never blocks.
+    ///
+    /// For an unknown `kid` (or when no keys are loaded yet) this starts a background fetch,
+    /// subject to the cooldown, and returns [`TokenError::UnknownKey`] (or
+    /// [`TokenError::JwksUnavailable`]) at once.
+    pub fn verify(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
+        match self.step(token, false) {
+            Step::Done(r) => r,
+            Step::Wait(_) => Err(TokenError::UnknownKey),
+        }
+    }
+
+    /// Verify a token, awaiting at most one bounded key fetch when its `kid` is unknown (at
+    /// most one fetch per issuer per `unknown_kid_cooldown_s`, shared by concurrent callers) or
+    /// no keys are loaded yet. Works from any async runtime.
+    pub async fn verify_async(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
+        match self.step(token, true) {
+            Step::Done(r) => r,
+            Step::Wait(fetch) => {
+                let _ = fetch.await;
+                match self.step(token, false) {
+                    Step::Done(r) => r,
+                    Step::Wait(_) => Err(TokenError::UnknownKey),
+                }
+            }
+        }
+    }
+
+    /// Wait until every issuer with a remote key source has completed a fetch (successful or
+    /// not). Returns the first fetch error, if any issuer has no keys afterwards.
+    pub async fn ready(&self) -> Result<(), crate::JwksError> {
+        let mut first_err = None;
+        for rt in self.inner.issuers.values() {
+            let Some(keys) = &rt.keys else { continue };
+            if keys.has_keys() {
+                continue;
+            }
+            if let Some(f) = keys.force_fetch()
+                && let Err(e) = f.await
+            {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// [`TokenVerifier::ready`] for synchronous callers (blocks the calling thread; every fetch
+    /// is bounded by `jwks.timeout_ms`).
+    pub fn ready_blocking(&self) -> Result<(), crate::JwksError> {
+        futures::executor::block_on(self.ready())
+    }
+
+    /// The key-cache state of an issuer.
+    pub fn jwks_status(&self, issuer: &str) -> Option<JwksStatus> {
+        let keys = self.inner.issuers.get(issuer)?.keys.as_ref()?;
+        Some(JwksStatus {
+            fetches: keys.fetch_count(),
+            last_error: keys.last_error(),
+            key_ids: keys.key_ids(),
+        })
+    }
+
+    fn step(&self, token: &str, may_wait: bool) -> Step {
+        let inner = &*self.inner;
+        if token.len() > inner.max_bytes {
+            return Step::Done(Err(TokenError::TooLarge {
+                limit: inner.max_bytes,
+            }));
+        }
+        let now_ms = inner.clock.now_unix_ms();
+        if let Some(hit) = self.cache_get(token, now_ms) {
+            return Step::Done(Ok(hit));
+        }
+        let parsed = match parse_compact(token) {
+            Ok(p) => p,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let claims = match decode_json(&parsed.payload, Malformed::Claims) {
+            Ok(c) => c,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let issuer = match claims.get("iss") {
+            Some(Value::String(s)) => s.as_str(),
+            _ => return Step::Done(Err(TokenError::Malformed(Malformed::Claim("iss")))),
+        };
+        let Some(rt) = inner.issuers.get(issuer) else {
+            return Step::Done(Err(TokenError::UnknownIssuer));
+        };
+        let header = &parsed.header;
+        if !rt.algorithms.contains(&header.alg) {
+            return Step::Done(Err(TokenError::AlgorithmNotAllowed));
+        }
+        if let Some(required) = &rt.token_type
+            && header.typ.as_deref().map(normalise_typ).as_ref() != Some(required)
+        {
+            return Step::Done(Err(TokenError::TypeInvalid));
+        }
+        let key = match select_key(rt, header, may_wait) {
+            Ok(k) => k,
+            Err(KeyWait::Fail(e)) => return Step::Done(Err(e)),
+            Err(KeyWait::Wait(f)) => return Step::Wait(f),
+        };
+        if let Err(e) = check_signature(&parsed, &key) {
+            return Step::Done(Err(e));
+        }
+        let result = validate_claims(rt, header, claims, now_ms / 1000);
+        if let Ok(verified) = &result {
+            self.cache_put(token, verified, key.fingerprint, now_ms);
+        }
+        Step::Done(result)
+    }
+
+    fn cache_get(&self, token: &str, now_ms: u64) -> Option<VerifiedClaims> {
+        let cache = self.inner.cache.as_ref()?;
+        let entry = cache.get(token)?;
+        let claims = &entry.claims;
+        // INVARIANT: a cached result never outlives `exp`, the cache TTL, or its key.
+        let fresh = now_ms < claims.expires_at().saturating_mul(1000)
+            && now_ms < entry.inserted_ms.saturating_add(self.inner.cache_ttl_ms)
+            && self.key_still_current(claims, entry.fingerprint);
+        if fresh {
+            Some(entry.claims)
+        } else {
+            cache.invalidate(token);
+            None
+        }
+    }
+
+    fn key_still_current(&self, claims: &VerifiedClaims, fingerprint: u64) -> bool {
+        let Some(rt) = self.inner.issuers.get(claims.issuer()) else {
+            return false;
+        };
+        let alg = claims.algorithm();
+        if alg.is_hmac() {
+            return rt
+                .hmac
+                .as_ref()
+                .is_some_and(|k| k.fingerprint == fingerprint);
+        }
+        match rt.keys.as_ref().map(|k| k.lookup(claims.key_id(), alg)) {
+            Some(KeyAnswer::Key(k)) => k.fingerprint == fingerprint,
+            _ => false,
+        }
+    }
+
+    fn cache_put(&self, token: &str, claims: &VerifiedClaims, fingerprint: u64, now_ms: u64) {
+        let Some(cache) = &self.inner.cache else {
+            return;
+        };
+        let exp_ms = claims.expires_at().saturating_mul(1000);
+        if now_ms >= exp_ms {
+            return;
+        }
+        let ttl_ms = (exp_ms - now_ms).min(self.inner.cache_ttl_ms);
+        cache.insert(
+            token.into(),
+            CacheEntry {
+                claims: claims.clone(),
+                fingerprint,
+                inserted_ms: now_ms,
+                ttl: Duration::from_millis(ttl_ms),
+            },
+        );
+    }
+
+    /// Drop every cached verification (for example after a revocation).
+    pub fn clear_cache(&self) {
+        if let Some(c) = &self.inner.cache {
+            c.invalidate_all();
+        }
+    }
+}
+
+fn build_issuer(
+    i: usize,
+    ic: &IssuerConfig,
+    env: &Arc<Env>,
+    max_bytes: u64,
+) -> Result<IssuerRuntime, ConfigError> {
+    let key = |name: &str| format!("issuers[{i}].{name}");
+    let jwks_err = |name: &str, source| ConfigError::Jwks {
+        file: None,
+        key: key(name),
+        source,
+    };
+    let wants_keys = ic.algorithms.iter().any(|a| !a.is_hmac());
+    let keys = if !wants_keys {
+        None
+    } else if let Some(doc) = &ic.jwks {
+        let bytes = serde_json::to_vec(doc).unwrap_or_default();
+        let set = KeySet::parse(&bytes, "inline jwks").map_err(|e| jwks_err("jwks", e))?;
+        Some(IssuerKeys::new(
+            ic.issuer.as_str().into(),
+            Source::Inline,
+            env.clone(),
+            Some(set),
+        ))
+    } else if let Some(path) = &ic.jwks_file {
+        let set = jwks::load_file(path, max_bytes).map_err(|e| jwks_err("jwks_file", e))?;
+        Some(IssuerKeys::new(
+            ic.issuer.as_str().into(),
+            Source::File(path.clone()),
+            env.clone(),
+            Some(set),
+        ))
+    } else {
+        let source = match &ic.jwks_uri {
+            Some(uri) => Source::Uri(uri.clone()),
+            None => Source::Discovery,
+        };
+        let keys = IssuerKeys::new(ic.issuer.as_str().into(), source, env.clone(), None);
+        // Start the first fetch now so the keys are usually there before the first request.
+        let _ = keys.force_fetch();
+        Some(keys)
+    };
+    let secret = load_secret(ic).map_err(|message| ConfigError::Invalid {
+        file: None,
+        key: key("hmac_secret_env"),
+        message,
+    })?;
+    Ok(IssuerRuntime {
+        audiences: ic.audiences.clone(),
+        algorithms: ic.algorithms.clone(),
+        leeway_s: ic.leeway_s,
+        max_token_age_s: ic.max_token_age_s,
+        token_type: ic.token_type.as_deref().map(normalise_typ),
+        keys,
+        hmac: secret.map(|s| Arc::new(VerificationKey::hmac(&s))),
+    })
+}
+
+fn load_secret(ic: &IssuerConfig) -> Result<Option<Vec<u8>>, String> {
+    let secret = if let Some(s) = &ic.hmac_secret {
+        s.expose().to_vec()
+    } else if let Some(var) = &ic.hmac_secret_env {
+        std::env::var_os(var)
+            .ok_or_else(|| format!("environment variable `{var}` is not set"))?
+            .into_encoded_bytes()
+    } else if let Some(path) = &ic.hmac_secret_file {
+        let mut bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.kind()))?;
+        if bytes.ends_with(b"\r\n") {
+            bytes.truncate(bytes.len() - 2);
+        } else if bytes.ends_with(b"\n") {
+            bytes.truncate(bytes.len() - 1);
+        }
+        bytes
+    } else {
+        return Ok(None);
+    };
+    let needed = ic
+        .algorithms
+        .iter()
+        .filter(|a| a.is_hmac())
+        .map(|a| a.min_secret_len())
+        .max()
+        .unwrap_or(32);
+    if secret.len() < needed {
+        return Err(format!(
+            "the shared secret must be at least {needed} bytes for the configured HS algorithms"
+        ));
+    }
+    Ok(Some(secret))
+}
+
+/// `at+jwt`, `AT+JWT` and `application/at+jwt` are the same type (RFC 7515 §4.1.9).
+fn normalise_typ(t: &str) -> String {
+    let lower = t.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
+}
+
+struct Header {
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+struct Parsed<'a> {
+    header: Header,
+    payload: Vec<u8>,
+    signing_input: &'a str,
+    signature: &'a str,
+}
+
+fn b64(segment: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(segment.as_bytes())
+        .map_err(|_| TokenError::Malformed(Malformed::Base64))
+}
+
+fn decode_json(bytes: &[u8], which: Malformed) -> Result<Map<String, Value>, TokenError> {
+    json::parse_object(bytes, json::MAX_DEPTH).map_err(|_| TokenError::Malformed(which))
+}
+
+fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed(Malformed::Segments));
+    };
+    if h.is_empty() || s.is_empty() {
+        return Err(TokenError::Malformed(Malformed::Segments));
+    }
+    let header_bytes = b64(h)?;
+    let payload = b64(p)?;
+    // Decoded again by the verifier; checked here so non-canonical signatures are malformed.
+    b64(s)?;
+    let header = parse_header(decode_json(&header_bytes, Malformed::Header)?)?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or(TokenError::Malformed(Malformed::Segments))?;
+    Ok(Parsed {
+        header,
+        payload,
+        signing_input,
+        signature: s,
+    })
+}
+
+fn parse_header(h: Map<String, Value>) -> Result<Header, TokenError> {
+    // INVARIANT: zt implements no JWS extension, so any `crit` must be refused (RFC 7515 §4.1.11).
+    for refused in ["crit", "b64", "zip", "enc"] {
+        if h.contains_key(refused) {
+            return Err(TokenError::HeaderUnsupported(match refused {
+                "crit" => "crit",
+                "b64" => "b64",
+                "zip" => "zip",
+                _ => "enc",
+            }));
+        }
+    }
+    if let Some(cty) = h.get("cty")
+        && cty.as_str().is_none_or(|c| normalise_typ(c) == "jwt")
+    {
+        return Err(TokenError::HeaderUnsupported("cty"));
+    }
+    let alg = match h.get("alg") {
+        Some(Value::String(a)) => a.parse().map_err(|_| TokenError::AlgorithmNotAllowed)?,
+        _ => return Err(TokenError::Malformed(Malformed::Claim("alg"))),
+    };
+    let opt_str = |name: &'static str| match h.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
+    };
+    Ok(Header {
+        alg,
+        kid: opt_str("kid")?,
+        typ: opt_str("typ")?,
+    })
+}
+
+enum KeyWait {
+    Fail(TokenError),
+    Wait(
+        futures::future::Shared<futures::future::BoxFuture<'static, Result<(), crate::JwksError>>>,
+    ),
+}
+
+fn select_key(
+    rt: &IssuerRuntime,
+    header: &Header,
+    may_wait: bool,
+) -> Result<Arc<VerificationKey>, KeyWait> {
+    let alg = header.alg;
+    let key = if alg.is_hmac() {
+        rt.hmac
+            .clone()
+            .ok_or(KeyWait::Fail(TokenError::AlgorithmNotAllowed))?
+    } else {
+        let keys = rt
+            .keys
+            .as_ref()
+            .ok_or(KeyWait::Fail(TokenError::AlgorithmNotAllowed))?;
+        match keys.lookup(header.kid.as_deref(), alg) {
+            KeyAnswer::Key(k) => k,
+            KeyAnswer::Rejected(p) => return Err(KeyWait::Fail(TokenError::KeyRejected(p))),
+            KeyAnswer::Unknown => {
+                return Err(match keys.refetch_for_unknown_kid() {
+                    Some(f) if may_wait => KeyWait::Wait(f),
+                    _ => KeyWait::Fail(TokenError::UnknownKey),
+                });
+            }
+            KeyAnswer::Unavailable => {
+                return Err(match keys.fetch_if_unavailable() {
+                    Some(f) if may_wait => KeyWait::Wait(f),
+                    _ => KeyWait::Fail(TokenError::JwksUnavailable),
+                });
+            }
+        }
+    };
+    if !key.fits(alg) {
+        return Err(KeyWait::Fail(TokenError::KeyAlgorithmMismatch));
+    }
+    Ok(key)
+}
+
+fn check_signature(parsed: &Parsed<'_>, key: &VerificationKey) -> Result<(), TokenError> {
+    let alg = parsed.header.alg;
+    if alg.is_hmac() {
+        let len = match key.key.try_get_as_bytes() {
+            Ok(b) => b.len(),
+            Err(_) => 0,
+        };
+        if len < alg.min_secret_len() {
+            return Err(TokenError::KeyRejected(KeyProblem::SecretTooShort));
+        }
+    }
+    match jsonwebtoken::crypto::verify(
+        parsed.signature,
+        parsed.signing_input.as_bytes(),
+        &key.key,
+        alg.to_jwt(),
+    ) {
+        Ok(true) => Ok(()),
+        _ => Err(TokenError::SignatureInvalid),
+    }
+}
+
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<u64>, TokenError> {
+    let bad = TokenError::Malformed(Malformed::Claim(name));
+    let Some(v) = claims.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(n) = v else { return Err(bad) };
+    let secs = if let Some(u) = n.as_u64() {
+        u
+    } else if let Some(f) = n.as_f64() {
+        // RFC 7519 allows fractional NumericDates; negative and non-finite are impossible dates.
+        if !(f.is_finite() && f >= 0.0 && f <= MAX_NUMERIC_DATE as f64) {
+            return Err(bad);
+        }
+        f.floor() as u64
+    } else {
+        return Err(bad);
+    };
+    if secs > MAX_NUMERIC_DATE {
+        return Err(bad);
+    }
+    Ok(Some(secs))
+}
+
+fn opt_string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
+    }
+}
+
+fn validate_claims(
+    rt: &IssuerRuntime,
+    header: &Header,
+    claims: Map<String, Value>,
+    now: u64,
+) -> Result<VerifiedClaims, TokenError> {
+    let leeway = rt.leeway_s;
+    let exp =
+        numeric_date(&claims, "exp")?.ok_or(TokenError::Malformed(Malformed::Claim("exp")))?;
+    let nbf = numeric_date(&claims, "nbf")?;
+    let iat = numeric_date(&claims, "iat")?;
+    let subject = opt_string(&claims, "sub")?;
+    let jwt_id = opt_string(&claims, "jti")?;
+    let audience = match claims.get("aud") {
+        None => Vec::new(),
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|a| a.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(TokenError::Malformed(Malformed::Claim("aud")))?,
+        Some(_) => return Err(TokenError::Malformed(Malformed::Claim("aud"))),
+    };
+    if now >= exp.saturating_add(leeway) {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(TokenError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    let lifetime = exp.saturating_sub(iat.unwrap_or(now));
+    if lifetime > rt.max_token_age_s || iat.is_some_and(|iat| iat > exp) {
+        return Err(TokenError::LifetimeExceeded);
+    }
+    if !audience.iter().any(|a| rt.audiences.contains(a)) {
+        return Err(TokenError::AudienceMismatch);
+    }
+    let issuer = match claims.get("iss") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(TokenError::Malformed(Malformed::Claim("iss"))),
+    };
+    Ok(VerifiedClaims(Arc::new(ClaimsInner {
+        issuer,
+        subject,
+        audience,
+        expires_at: exp,
+        not_before: nbf,
+        issued_at: iat,
+        jwt_id,
+        algorithm: header.alg,
+        key_id: header.kid.clone(),
+        token_type: header.typ.clone(),
+        claims,
+    })))
+}
+
+/// Signature-layer verification for test vectors and fuzzing: parse and check a compact JWS
+/// against a key set and/or shared secret, any supported algorithm, and return its payload.
+/// Not a stable API.
+#[doc(hidden)]
+pub fn verify_jws_for_tests(
+    token: &str,
+    jwks: Option<&[u8]>,
+    secret: Option<&[u8]>,
+) -> Result<Vec<u8>, TokenError> {
+    let parsed = parse_compact(token)?;
+    let alg = parsed.header.alg;
+    let key = if alg.is_hmac() {
+        Arc::new(VerificationKey::hmac(
+            secret.ok_or(TokenError::AlgorithmNotAllowed)?,
+        ))
+    } else {
+        let bytes = jwks.ok_or(TokenError::AlgorithmNotAllowed)?;
+        let set = KeySet::parse(bytes, "test").map_err(|_| TokenError::JwksUnavailable)?;
+        match set.lookup(parsed.header.kid.as_deref(), alg) {
+            jwks::Lookup::Found(k) => k,
+            jwks::Lookup::Rejected(p) => return Err(TokenError::KeyRejected(p)),
+            jwks::Lookup::NotFound => return Err(TokenError::UnknownKey),
+        }
+    };
+    if !key.fits(alg) {
+        return Err(TokenError::KeyAlgorithmMismatch);
+    }
+    check_signature(&parsed, &key)?;
+    Ok(parsed.payload)
+}
