@@ -26,7 +26,7 @@
 //! built.validate().unwrap();
 //!
 //! // Unknown keys and out-of-range numbers are errors naming the key and the range:
-//! let err = AuthorizerConfig::from_toml_str("[jwks]\nttl_s = 1\n[[issuers]]\nissuer = \"x\"\naudiences = [\"a\"]\nalgorithms = [\"RS256\"]\ndiscovery = true").unwrap_err();
+//! let err = AuthorizerConfig::from_toml_str("[jwks]\nttl_s = 1\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nalgorithms = [\"RS256\"]\ndiscovery = true").unwrap_err();
 //! assert_eq!(err.to_string(), "`jwks.ttl_s` = 1 is out of range: allowed 30..=86400");
 //! ```
 //!

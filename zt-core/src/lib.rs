@@ -60,3 +60,8 @@ pub use error::{ConfigError, JwksError, KeyProblem, Malformed, Reason, TokenErro
 
 #[doc(hidden)]
 pub use token::verify_jws_for_tests;
+
+/// The README's examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -503,9 +503,14 @@ fn build_issuer(
         let _ = keys.force_fetch();
         Some(keys)
     };
+    let secret_key = if ic.hmac_secret_file.is_some() {
+        "hmac_secret_file"
+    } else {
+        "hmac_secret_env"
+    };
     let secret = load_secret(ic).map_err(|message| ConfigError::Invalid {
         file: None,
-        key: key("hmac_secret_env"),
+        key: key(secret_key),
         message,
     })?;
     Ok(IssuerRuntime {
@@ -595,11 +600,12 @@ fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
     if h.is_empty() || s.is_empty() {
         return Err(TokenError::Malformed(Malformed::Segments));
     }
-    let header_bytes = b64(h)?;
+    // The header first: a refused header (`crit`, `b64`) is reported as such even when the
+    // payload is not base64url (RFC 7797 unencoded payloads).
+    let header = parse_header(decode_json(&b64(h)?, Malformed::Header)?)?;
     let payload = b64(p)?;
     // Decoded again by the verifier; checked here so non-canonical signatures are malformed.
     b64(s)?;
-    let header = parse_header(decode_json(&header_bytes, Malformed::Header)?)?;
     let signing_input = token
         .get(..h.len() + 1 + p.len())
         .ok_or(TokenError::Malformed(Malformed::Segments))?;
