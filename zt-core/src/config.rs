@@ -299,6 +299,14 @@ pub struct PolicyConfig {
     pub entrypoint: String,
     /// Run the bundle's `test_` rules before activating it (default true).
     pub run_tests_on_load: bool,
+    /// Instruction limit per evaluation (1000..=10000000, default 100000).
+    pub max_instructions: u64,
+    /// Largest policy or data file in bytes (1024..=67108864, default 1048576).
+    pub max_file_bytes: u64,
+    /// Largest bundle in bytes (1024..=268435456, default 16777216).
+    pub max_bundle_bytes: u64,
+    /// Revisions kept for rollback (1..=100, default 5).
+    pub keep_revisions: u64,
 }
 
 impl Default for PolicyConfig {
@@ -307,6 +315,10 @@ impl Default for PolicyConfig {
             bundle: None,
             entrypoint: "data.zt.authz.decision".to_owned(),
             run_tests_on_load: true,
+            max_instructions: 100_000,
+            max_file_bytes: 1024 * 1024,
+            max_bundle_bytes: 16 * 1024 * 1024,
+            keep_revisions: 5,
         }
     }
 }
@@ -651,6 +663,26 @@ impl AuthorizerConfig {
                 "must be a rule path starting with `data.`",
             ));
         }
+        let pc = &self.policy;
+        range(
+            "policy.max_instructions",
+            pc.max_instructions,
+            1_000,
+            10_000_000,
+        )?;
+        range(
+            "policy.max_file_bytes",
+            pc.max_file_bytes,
+            1_024,
+            64 * 1024 * 1024,
+        )?;
+        range(
+            "policy.max_bundle_bytes",
+            pc.max_bundle_bytes,
+            1_024,
+            256 * 1024 * 1024,
+        )?;
+        range("policy.keep_revisions", pc.keep_revisions, 1, 100)?;
         range(
             "enforcement.canary_percent",
             self.enforcement.canary_percent,

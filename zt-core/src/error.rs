@@ -56,6 +56,14 @@ pub enum Reason {
     TokenLifetimeExceeded,
     /// `aud` contains none of the configured audiences.
     AudienceMismatch,
+    /// The policy evaluated to a deny.
+    PolicyDenied,
+    /// The policy entrypoint is undefined for the input.
+    PolicyUndefined,
+    /// The policy result is not a boolean or a well-formed result object.
+    PolicyOutputInvalid,
+    /// Policy evaluation failed (including exceeding the instruction limit).
+    PolicyError,
 }
 
 impl Reason {
@@ -77,6 +85,10 @@ impl Reason {
         Reason::TokenIssuedInFuture,
         Reason::TokenLifetimeExceeded,
         Reason::AudienceMismatch,
+        Reason::PolicyDenied,
+        Reason::PolicyUndefined,
+        Reason::PolicyOutputInvalid,
+        Reason::PolicyError,
     ];
 
     /// The stable `snake_case` code.
@@ -98,6 +110,10 @@ impl Reason {
             Reason::TokenIssuedInFuture => "token_issued_in_future",
             Reason::TokenLifetimeExceeded => "token_lifetime_exceeded",
             Reason::AudienceMismatch => "audience_mismatch",
+            Reason::PolicyDenied => "policy_denied",
+            Reason::PolicyUndefined => "policy_undefined",
+            Reason::PolicyOutputInvalid => "policy_output_invalid",
+            Reason::PolicyError => "policy_error",
         }
     }
 }
@@ -347,6 +363,75 @@ pub enum JwksError {
     WorkerStopped,
 }
 
+/// A policy bundle that cannot be loaded, compiled or activated. The active policy is never
+/// replaced by a bundle that produced one of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A file or directory could not be read.
+    #[error("cannot read `{path}`: {kind}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error kind.
+        kind: String,
+    },
+    /// A file or the whole bundle exceeds its size limit.
+    #[error("`{file}` is larger than {limit} bytes")]
+    TooLarge {
+        /// The file (or `bundle` for the total).
+        file: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The bundle's structure is invalid (archive, links, file count, no policy).
+    #[error("invalid bundle: {detail}")]
+    Bundle {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The `.manifest` is invalid.
+    #[error("invalid `.manifest`: {detail}")]
+    Manifest {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A policy or data file does not parse.
+    #[error("`{file}`: {message}")]
+    Parse {
+        /// The file inside the bundle.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A package or data path lies outside the manifest's roots.
+    #[error("`{file}`: `{path}` is outside the manifest roots")]
+    OutsideRoots {
+        /// The file (or `data`).
+        file: String,
+        /// The offending package or data path.
+        path: String,
+    },
+    /// The policy does not compile for the entrypoint (unknown builtin, type error, ...).
+    #[error("policy does not compile: {message}")]
+    Compile {
+        /// The compiler's message.
+        message: String,
+    },
+    /// One or more of the bundle's `test_` rules did not evaluate to true.
+    #[error("{} policy test(s) failed: {}", failed.len(), failed.join(", "))]
+    TestsFailed {
+        /// The failing tests as `package.rule` (with the error, when evaluation failed).
+        failed: Vec<String>,
+    },
+    /// Rollback to a revision that is not kept.
+    #[error("revision `{revision}` is not among the kept revisions")]
+    UnknownRevision {
+        /// The requested revision.
+        revision: String,
+    },
+}
+
 /// An error in the configuration: raised when loading or building, never on a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -444,7 +529,7 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
-        assert_eq!(seen.len(), 16);
+        assert_eq!(seen.len(), 20);
     }
 
     #[test]

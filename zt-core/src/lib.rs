@@ -35,11 +35,14 @@
 #![forbid(unsafe_code)]
 
 mod algorithm;
+mod bundle;
 mod clock;
 mod config;
 mod error;
+mod input;
 mod json;
 mod jwks;
+mod policy;
 mod token;
 
 // ---- Public interface -------------------------------------------------------------------
@@ -53,10 +56,17 @@ pub use config::{
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use jwks::KeySet;
 pub use token::{JwksStatus, TokenVerifier, VerifiedClaims};
+// The policy input document.
+pub use input::{DeviceInput, InputContext, PolicyInput, RequestInfo};
+// Policy evaluation and lifecycle.
+pub use policy::{
+    CompiledBundle, PolicyEvaluation, PolicyFailure, PolicyOutput, PolicyStore, PolicyStoreOptions,
+    StepUp, TestResult, test_bundle,
+};
 // Time.
 pub use clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.
-pub use error::{ConfigError, JwksError, KeyProblem, Malformed, Reason, TokenError};
+pub use error::{ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason, TokenError};
 
 #[doc(hidden)]
 pub use token::verify_jws_for_tests;

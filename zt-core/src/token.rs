@@ -68,6 +68,8 @@ struct ClaimsInner {
     key_id: Option<String>,
     token_type: Option<String>,
     claims: Map<String, Value>,
+    /// `input.subject`, built once per verified token (and so shared by cache hits).
+    subject_input: std::sync::OnceLock<regorus::Value>,
 }
 
 impl VerifiedClaims {
@@ -118,6 +120,10 @@ impl VerifiedClaims {
     /// One claim by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.claims.get(name)
+    }
+
+    pub(crate) fn subject_value(&self, build: impl FnOnce() -> regorus::Value) -> regorus::Value {
+        self.0.subject_input.get_or_init(build).clone()
     }
 }
 
@@ -809,6 +815,7 @@ fn validate_claims(
         key_id: header.kid.clone(),
         token_type: header.typ.clone(),
         claims,
+        subject_input: std::sync::OnceLock::new(),
     })))
 }
 

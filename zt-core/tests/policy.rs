@@ -1,0 +1,325 @@
+//! Policy engine: output contract, failure reasons, the load gate, swaps, rollback, work bound,
+//! the input document's shape, and the sample bundle.
+
+#![cfg(test)]
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use zt_core::{PolicyError, PolicyInput, PolicyStore, PolicyStoreOptions, Reason};
+
+fn sample_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
+}
+
+fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    list.iter()
+        .map(|(n, c)| ((*n).to_owned(), c.as_bytes().to_vec()))
+        .collect()
+}
+
+fn rego(body: &str) -> Vec<(String, Vec<u8>)> {
+    files(&[(
+        "p.rego",
+        &format!("package zt.authz\nimport rego.v1\n{body}\n"),
+    )])
+}
+
+fn input(doc: Value) -> PolicyInput {
+    PolicyInput::from_json_unverified(&doc)
+}
+
+#[test]
+fn sample_bundle_loads_with_its_tests_and_decides() {
+    let store = PolicyStore::load(&sample_dir(), PolicyStoreOptions::default()).unwrap();
+    let tests = store.active().tests().to_vec();
+    assert!(tests.len() >= 7, "{tests:?}");
+    assert!(tests.iter().all(|t| t.passed), "{tests:?}");
+    let eval = store.evaluate(&input(json!({
+        "subject": {"groups": ["viewer"], "amr": [], "auth_time": null},
+        "request": {"method": "GET", "path": "/orders/1"},
+        "device": {"managed": true, "disk_encrypted": true, "jailbroken": false, "patch_age_days": 1},
+        "context": {"now": 0}
+    })));
+    let out = eval.result.unwrap();
+    assert!(out.allow);
+    assert_eq!(out.reasons, ["rbac_granted"]);
+    assert_eq!(out.obligations["log_level"], "info");
+}
+
+#[test]
+fn output_contract() {
+    type Case = (
+        &'static str,
+        &'static str,
+        Result<(bool, Vec<&'static str>), Reason>,
+    );
+    let cases: Vec<Case> = vec![
+        ("true", "decision := true", Ok((true, vec![]))),
+        ("false", "decision := false", Ok((false, vec![]))),
+        (
+            "object allow",
+            r#"decision := {"allow": true, "reasons": ["ok"]}"#,
+            Ok((true, vec!["ok"])),
+        ),
+        (
+            "object deny",
+            r#"decision := {"allow": false, "reasons": ["nope"], "obligations": {}}"#,
+            Ok((false, vec!["nope"])),
+        ),
+        (
+            "undefined",
+            r#"decision if input.never"#,
+            Err(Reason::PolicyUndefined),
+        ),
+        (
+            "string",
+            r#"decision := "yes""#,
+            Err(Reason::PolicyOutputInvalid),
+        ),
+        (
+            "number",
+            r#"decision := 1"#,
+            Err(Reason::PolicyOutputInvalid),
+        ),
+        (
+            "allow missing",
+            r#"decision := {"reasons": []}"#,
+            Err(Reason::PolicyOutputInvalid),
+        ),
+        (
+            "allow string",
+            r#"decision := {"allow": "true"}"#,
+            Err(Reason::PolicyOutputInvalid),
+        ),
+        (
+            "reasons not list",
+            r#"decision := {"allow": true, "reasons": "x"}"#,
+            Err(Reason::PolicyOutputInvalid),
+        ),
+        (
+            "step_up bad",
+            r#"decision := {"allow": false, "step_up": {"max_age": "5"}}"#,
+            Err(Reason::PolicyOutputInvalid),
+        ),
+        (
+            "obligations bad",
+            r#"decision := {"allow": true, "obligations": []}"#,
+            Err(Reason::PolicyOutputInvalid),
+        ),
+        // regorus (like OPA in non-strict mode) turns builtin type errors into undefined, which
+        // is still a deny; an evaluation that exceeds the work bound is an error.
+        (
+            "type error",
+            "decision if count(input.zero) > 0",
+            Err(Reason::PolicyUndefined),
+        ),
+        (
+            "work bound",
+            "decision if count([x | some x in numbers.range(0, 1000000)]) > 0",
+            Err(Reason::PolicyError),
+        ),
+    ];
+    for (name, body, want) in cases {
+        let store = PolicyStore::from_files(rego(body), PolicyStoreOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = store.evaluate(&input(json!({"zero": 0}))).result;
+        let got = got
+            .map(|o| (o.allow, o.reasons.clone()))
+            .map_err(|f| f.reason());
+        let want = want.map(|(a, r)| (a, r.into_iter().map(str::to_owned).collect::<Vec<_>>()));
+        assert_eq!(got, want, "case {name}");
+    }
+    // step_up parsed.
+    let store = PolicyStore::from_files(
+        rego(r#"decision := {"allow": false, "step_up": {"acr_values": "mfa", "max_age": 60}}"#),
+        PolicyStoreOptions::default(),
+    )
+    .unwrap();
+    let out = store.evaluate(&input(json!({}))).result.unwrap();
+    let step = out.step_up.unwrap();
+    assert_eq!(
+        (step.acr_values.as_deref(), step.max_age),
+        (Some("mfa"), Some(60))
+    );
+}
+
+#[test]
+fn load_gate_refuses_bad_bundles_and_keeps_the_active_one() {
+    let store =
+        PolicyStore::from_files(rego("decision := true"), PolicyStoreOptions::default()).unwrap();
+    let good = store.active_revision();
+    let big = format!(
+        "package zt.authz\n# {}\ndecision := true\n",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    type Files = Vec<(String, Vec<u8>)>;
+    let cases: Vec<(&str, Files, &str)> = vec![
+        (
+            "syntax error",
+            files(&[("broken.rego", "package zt.authz\ndecision := {")]),
+            "broken.rego",
+        ),
+        (
+            "failing test",
+            rego("decision := false\ntest_allows if decision"),
+            "data.zt.authz.test_allows",
+        ),
+        ("oversized file", files(&[("big.rego", &big)]), "big.rego"),
+        (
+            "bad manifest",
+            files(&[
+                (".manifest", "{\"revision\": 7}"),
+                ("p.rego", "package zt.authz\ndecision := true"),
+            ]),
+            ".manifest",
+        ),
+        (
+            "missing builtin",
+            rego(r#"decision if io.jwt.decode(input.t)"#),
+            "compile",
+        ),
+        (
+            "no entrypoint",
+            files(&[("p.rego", "package other\nx := 1")]),
+            "compile",
+        ),
+    ];
+    for (name, bundle, needle) in cases {
+        let err = store.reload_files(bundle).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{name}: {msg}");
+        assert_eq!(
+            store.active_revision(),
+            good,
+            "{name}: active revision changed"
+        );
+        assert!(
+            store.evaluate(&input(json!({}))).result.unwrap().allow,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn rollback_to_kept_revision_and_unknown_revision() {
+    let store =
+        PolicyStore::from_files(rego("decision := true"), PolicyStoreOptions::default()).unwrap();
+    let first = store.active_revision();
+    let second = store.reload_files(rego("decision := false")).unwrap();
+    assert_ne!(first, second);
+    assert!(!store.evaluate(&input(json!({}))).result.unwrap().allow);
+    store.rollback(&first).unwrap();
+    assert_eq!(store.active_revision(), first);
+    assert!(store.evaluate(&input(json!({}))).result.unwrap().allow);
+    let err = store.rollback("sha256:0000000000000000").unwrap_err();
+    assert!(matches!(err, PolicyError::UnknownRevision { .. }));
+    assert!(err.to_string().contains("sha256:0000000000000000"));
+    assert_eq!(store.revisions(), vec![first, second]);
+}
+
+#[test]
+fn swaps_under_concurrent_evaluation_are_atomic() {
+    // Each revision answers with its own marker in both `reasons` and `obligations`: a decision
+    // mixing two revisions, or naming a revision other than the one that answered, would show.
+    let bundle = |n: u32| {
+        rego(&format!(
+            r#"decision := {{"allow": true, "reasons": ["r{n}"], "obligations": {{"rev": {n}}}}}"#
+        ))
+    };
+    let store =
+        Arc::new(PolicyStore::from_files(bundle(0), PolicyStoreOptions::default()).unwrap());
+    let revs: Vec<String> = (0..4)
+        .map(|n| {
+            let s = PolicyStore::from_files(bundle(n), PolicyStoreOptions::default()).unwrap();
+            s.active_revision()
+        })
+        .collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let stop = stop.clone();
+        let revs = revs.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || n == 0 {
+                let e = store.evaluate(&input(json!({})));
+                let out = e.result.expect("no evaluation errors");
+                let k = out.obligations["rev"].as_u64().unwrap() as usize;
+                assert_eq!(out.reasons, [format!("r{k}")]);
+                assert_eq!(e.revision, revs[k]);
+                n += 1;
+            }
+            n
+        }));
+    }
+    for i in 0..1000u32 {
+        store.reload_files(bundle(i % 4)).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(total > 0);
+}
+
+#[test]
+fn pathological_policies_are_bounded() {
+    let cases = [
+        // regorus evaluates one builtin call as one instruction, so a builtin that itself builds
+        // a huge value (numbers.range(0, 1e8)) is not cut short by the instruction limit; the
+        // comprehension iterating over a large one is.
+        (
+            "large comprehension",
+            "decision if count([x | some x in numbers.range(0, 1000000)]) > 0",
+        ),
+        (
+            "nested comprehension",
+            "decision if count([1 | some a in numbers.range(0, 10000); some b in numbers.range(0, 10000)]) > 0",
+        ),
+    ];
+    for (name, body) in cases {
+        let opts = PolicyStoreOptions {
+            run_tests_on_load: false,
+            ..PolicyStoreOptions::default()
+        };
+        let start = std::time::Instant::now();
+        let store = PolicyStore::from_files(rego(body), opts);
+        let result = match store {
+            Ok(s) => s
+                .evaluate(&input(json!({})))
+                .result
+                .map(|_| ())
+                .map_err(|f| f.reason()),
+            Err(e) => panic!("{name}: refused at load: {e}"),
+        };
+        assert_eq!(result, Err(Reason::PolicyError), "{name}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{name}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn shadow_candidate_is_evaluated_separately() {
+    let store =
+        PolicyStore::from_files(rego("decision := true"), PolicyStoreOptions::default()).unwrap();
+    assert!(store.evaluate_shadow(&input(json!({}))).is_none());
+    let rev = store
+        .set_shadow_files(Some(rego("decision := false")))
+        .unwrap()
+        .unwrap();
+    let s = store.evaluate_shadow(&input(json!({}))).unwrap();
+    assert_eq!(s.revision, rev);
+    assert!(!s.result.unwrap().allow);
+    assert!(store.evaluate(&input(json!({}))).result.unwrap().allow);
+    // A shadow that fails its tests is refused like any candidate.
+    assert!(
+        store
+            .set_shadow_files(Some(rego("decision := false\ntest_x if decision")))
+            .is_err()
+    );
+}
