@@ -323,3 +323,46 @@ fn shadow_candidate_is_evaluated_separately() {
             .is_err()
     );
 }
+
+#[test]
+fn watching_a_directory_reloads_through_the_gate() {
+    let dir = std::env::temp_dir().join(format!("zt-watch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |body: &str| {
+        std::fs::write(
+            dir.join("p.rego"),
+            format!("package zt.authz\nimport rego.v1\n{body}\n"),
+        )
+        .unwrap();
+    };
+    write("decision := true");
+    let store = Arc::new(PolicyStore::load(&dir, PolicyStoreOptions::default()).unwrap());
+    let first = store.active_revision();
+    let watcher = store.watch(&dir, std::time::Duration::from_millis(20));
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "timed out: {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    write("decision := false");
+    wait("reload", &|| store.active_revision() != first);
+    assert!(!store.evaluate(&input(json!({}))).result.unwrap().allow);
+    let second = store.active_revision();
+    // A broken edit is refused; the last good bundle keeps serving.
+    write("decision := {");
+    wait("error recorded", &|| watcher.last_error().is_some());
+    assert_eq!(store.active_revision(), second);
+    write("decision := false\ntest_fails if decision");
+    wait("test failure recorded", &|| {
+        matches!(watcher.last_error(), Some(PolicyError::TestsFailed { .. }))
+    });
+    assert_eq!(store.active_revision(), second);
+    assert_eq!(watcher.reloads(), 1);
+    drop(watcher);
+}

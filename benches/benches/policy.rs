@@ -1,0 +1,139 @@
+//! Policy evaluation: zt's `PolicyStore::evaluate` on the sample bundle against regorus's own
+//! compiled VM on the same program and input, building the input document, and how cost grows
+//! with the number of rules.
+
+#![expect(clippy::expect_used, reason = "bench setup fails loudly")]
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use zt_benches::{NOW, jwk, mint};
+use zt_core::{
+    Algorithm, AuthorizerConfig, DeviceInput, InputContext, IssuerConfig, ManualClock, PolicyInput,
+    PolicyStore, PolicyStoreOptions, RequestInfo, TokenVerifier,
+};
+
+fn sample() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
+}
+
+fn input_json() -> serde_json::Value {
+    json!({
+        "subject": {"id": "u1", "groups": ["dev"], "roles": [], "scopes": [], "amr": ["pwd"], "auth_time": NOW - 60},
+        "request": {"method": "GET", "path": "/orders/42", "segments": ["orders", "42"]},
+        "device": {"managed": true, "disk_encrypted": true, "jailbroken": false, "patch_age_days": 3,
+                   "assessed_at": NOW - 60, "age_s": 60, "source": "claims"},
+        "context": {"now": NOW}
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let store = PolicyStore::load(&sample(), PolicyStoreOptions::default()).expect("sample bundle");
+    let input = PolicyInput::from_json_unverified(&input_json());
+    assert!(store.evaluate(&input).result.expect("defined").allow);
+
+    // Raw regorus: the same bundle compiled the same way, one VM reused.
+    let mut engine = regorus::Engine::new();
+    for f in ["zt/authz.rego", "zt/authz_test.rego"] {
+        engine
+            .add_policy_from_file(sample().join(f))
+            .expect("policy");
+    }
+    let data = std::fs::read_to_string(sample().join("zt/config/data.json")).expect("data");
+    engine
+        .add_data(
+            regorus::Value::from_json_str(&format!(r#"{{"zt": {{"config": {data}}}}}"#))
+                .expect("json"),
+        )
+        .expect("data");
+    let entry: regorus::Rc<str> = "data.zt.authz.decision".into();
+    let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
+    let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
+        &compiled,
+        &["data.zt.authz.decision"],
+    )
+    .expect("rvm");
+    let mut vm = regorus::rvm::RegoVM::new();
+    vm.load_program(program);
+    vm.set_data(engine.get_data()).expect("data");
+    let raw_input = regorus::Value::from(input_json());
+
+    let mut g = c.benchmark_group("policy_sample_bundle");
+    g.bench_function("zt_evaluate", |b| {
+        b.iter(|| store.evaluate(black_box(&input)))
+    });
+    g.bench_function("raw_regorus_rvm", |b| {
+        b.iter(|| {
+            vm.set_input(black_box(raw_input.clone()));
+            vm.execute()
+        })
+    });
+    g.bench_function("raw_regorus_compiled_policy", |b| {
+        b.iter(|| compiled.eval_with_input(black_box(raw_input.clone())))
+    });
+    g.finish();
+
+    // Building the input document from verified claims (subject cached per token).
+    let mut issuer = IssuerConfig::new(
+        "https://idp.example.com",
+        ["orders-api"],
+        [Algorithm::RS256],
+    );
+    issuer.jwks = Some(json!({"keys": [jwk("rsa2048-a")]}));
+    let verifier = TokenVerifier::with_clock(
+        &AuthorizerConfig::new(vec![issuer]),
+        Arc::new(ManualClock::at_unix(NOW)),
+    )
+    .expect("verifier");
+    let token = mint(
+        "rsa2048-a",
+        jsonwebtoken::Algorithm::RS256,
+        &json!({"iss": "https://idp.example.com", "sub": "u1", "aud": "orders-api", "iat": NOW,
+                "exp": NOW + 900, "groups": ["dev"], "scope": "orders:read"}),
+    );
+    let claims = verifier.verify(&token).expect("valid");
+    let request = RequestInfo::new("GET", "/orders/42");
+    let device = DeviceInput {
+        managed: true,
+        disk_encrypted: Some(true),
+        source: "claims".into(),
+        ..DeviceInput::default()
+    };
+    let ctx = InputContext {
+        now: NOW,
+        service: None,
+    };
+    let resource = serde_json::Map::new();
+    c.bench_function("input_build", |b| {
+        b.iter(|| PolicyInput::build(&claims, &request, Some(&device), None, &resource, &ctx))
+    });
+
+    // Cost against rule count: N path rules, the matching one last.
+    let mut g = c.benchmark_group("policy_rule_count");
+    for n in [10usize, 100, 1000] {
+        let mut src = String::from(
+            "package zt.authz\nimport rego.v1\ndefault decision := false\ndecision if allowed\n",
+        );
+        for i in 0..n {
+            src.push_str(&format!("allowed if {{ input.request.path == \"/p{i}\"; \"dev\" in input.subject.groups }}\n"));
+        }
+        let store = PolicyStore::from_files(
+            vec![("p.rego".into(), src.into_bytes())],
+            PolicyStoreOptions::default(),
+        )
+        .expect("generated bundle");
+        let input = PolicyInput::from_json_unverified(&json!({
+            "subject": {"groups": ["dev"]}, "request": {"path": format!("/p{}", n - 1)}
+        }));
+        assert!(store.evaluate(&input).result.expect("defined").allow);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, i| {
+            b.iter(|| store.evaluate(i))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
