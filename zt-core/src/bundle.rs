@@ -8,7 +8,8 @@
 //! # Security
 //! - Per-file and per-bundle size limits, counted on decompressed bytes (no gzip bombs), and a
 //!   limit on the number of files.
-//! - Archive entries with absolute paths, `..`, links or devices are refused.
+//! - Archive entries with `..` components, links or devices are refused (a leading `/`, as
+//!   written by `opa build`, is relative to the bundle).
 //! - With manifest `roots`, every package and data path must lie under one of them.
 
 use crate::error::PolicyError;
@@ -186,7 +187,8 @@ fn read_tar_gz(
             .map_err(|_| bad("an archive entry has an invalid path".to_owned()))?
             .into_owned();
         let name = raw.to_string_lossy().replace('\\', "/");
-        let name = name.trim_start_matches("./").to_owned();
+        // `opa build` writes absolute-looking names (`/.manifest`): they are bundle-relative.
+        let name = name.trim_start_matches("./").trim_start_matches('/').to_owned();
         if kind.is_dir() {
             continue;
         }
@@ -197,7 +199,7 @@ fn read_tar_gz(
         }
         if raw
             .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
         {
             return Err(bad(format!("archive entry `{name}` escapes the bundle")));
         }

@@ -366,3 +366,60 @@ fn watching_a_directory_reloads_through_the_gate() {
     assert_eq!(watcher.reloads(), 1);
     drop(watcher);
 }
+
+fn tar_gz(entries: &[(&str, &[u8], tar::EntryType)]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "zt-bundle-{}-{}.tar.gz",
+        std::process::id(),
+        entries.len() * 1000 + entries.first().map_or(0, |e| e.1.len() % 997)
+    ));
+    let file = std::fs::File::create(&path).unwrap();
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()));
+    for (name, bytes, kind) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        if *kind == tar::EntryType::Symlink {
+            h.set_link_name("/etc/passwd").unwrap();
+        }
+        // Write the raw name so that hostile paths reach the archive unchanged.
+        let raw = &mut h.as_old_mut().name;
+        raw.fill(0);
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        builder.append(&h, *bytes).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+#[test]
+fn opa_bundle_archives() {
+    use tar::EntryType::{Regular, Symlink};
+    let rego = b"package zt.authz\nimport rego.v1\ndecision if data.zt.config.open\ntest_open if decision\n";
+    let ok = tar_gz(&[
+        ("/.manifest", br#"{"revision": "2026-11-22.1", "roots": ["zt"]}"#, Regular),
+        ("/zt/authz.rego", rego, Regular),
+        ("/zt/config/data.json", br#"{"open": true}"#, Regular),
+    ]);
+    let store = PolicyStore::load(&ok, PolicyStoreOptions::default()).unwrap();
+    assert_eq!(store.active_revision(), "2026-11-22.1");
+    assert!(store.evaluate(&input(json!({}))).result.unwrap().allow);
+
+    let zeros = vec![b'#'; 2 * 1024 * 1024];
+    let cases: Vec<(&str, PathBuf, &str)> = vec![
+        ("path traversal", tar_gz(&[("../evil.rego", rego, Regular)]), "escapes the bundle"),
+        ("symlink", tar_gz(&[("zt/authz.rego", rego, Regular), ("zt/link.rego", b"", Symlink)]), "link"),
+        ("decompression bomb", tar_gz(&[("zt/big.rego", &zeros, Regular)]), "larger than"),
+        ("outside roots", tar_gz(&[("/.manifest", br#"{"roots": ["other"]}"#, Regular), ("/zt/authz.rego", rego, Regular)]), "outside the manifest roots"),
+    ];
+    for (name, path, needle) in cases {
+        let err = store.reload(&path).unwrap_err().to_string();
+        assert!(err.contains(needle), "{name}: {err}");
+        assert_eq!(store.active_revision(), "2026-11-22.1", "{name}");
+    }
+    let not_gz = std::env::temp_dir().join(format!("zt-bundle-{}-plain.tar.gz", std::process::id()));
+    std::fs::write(&not_gz, b"not gzip").unwrap();
+    assert!(store.reload(&not_gz).unwrap_err().to_string().contains("archive"));
+}
