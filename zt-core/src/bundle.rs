@@ -188,7 +188,10 @@ fn read_tar_gz(
             .into_owned();
         let name = raw.to_string_lossy().replace('\\', "/");
         // `opa build` writes absolute-looking names (`/.manifest`): they are bundle-relative.
-        let name = name.trim_start_matches("./").trim_start_matches('/').to_owned();
+        let name = name
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_owned();
         if kind.is_dir() {
             continue;
         }

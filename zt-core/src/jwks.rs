@@ -323,7 +323,10 @@ fn strip_zeros(b: &[u8]) -> &[u8] {
 
 fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), KeyProblem> {
     let n = strip_zeros(n);
-    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    let bits = match n.first() {
+        Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    };
     if !(2048..=16384).contains(&bits) {
         return Err(KeyProblem::RsaSize);
     }

@@ -137,6 +137,7 @@ impl CompiledBundle {
     }
 
     fn compile(b: Bundle, opts: &PolicyStoreOptions, run_tests: bool) -> Result<Self, PolicyError> {
+        check_function_recursion(&b)?;
         let mut engine = regorus::Engine::new();
         for (file, source) in &b.modules {
             engine
@@ -227,6 +228,122 @@ impl CompiledBundle {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Refuse recursive functions before regorus sees them.
+///
+/// Workaround for regorus 0.14.1: a recursive function (`f(x) := f(x)`) compiles, and then its
+/// evaluation recurses natively until the process aborts with a stack overflow, in the VM and
+/// in the interpreter alike, whatever the instruction limit. Rego forbids recursion (OPA
+/// rejects it at compile time), so zt does the same for functions defined at the start of a
+/// line in one package, calling each other by their plain name. Rule recursion is already
+/// refused by regorus's compiler.
+fn check_function_recursion(b: &Bundle) -> Result<(), PolicyError> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for (file, src) in &b.modules {
+        // Function name -> body text of all its definitions in this module.
+        let mut bodies: BTreeMap<String, String> = BTreeMap::new();
+        let mut current: Option<String> = None;
+        for line in src.lines() {
+            let starts_head = line
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            if starts_head {
+                let name: String = line.chars().take_while(|c| ident(*c)).collect();
+                let rest = line.get(name.len()..).unwrap_or_default();
+                current = if rest.starts_with('(')
+                    && !matches!(name.as_str(), "package" | "import" | "default")
+                {
+                    Some(name.clone())
+                } else {
+                    None
+                };
+                if let Some(n) = &current {
+                    // The head's own parameter list is not a call.
+                    let after_params = rest
+                        .find(')')
+                        .map_or("", |i| rest.get(i + 1..).unwrap_or_default());
+                    bodies.entry(n.clone()).or_default().push_str(after_params);
+                    bodies.entry(n.clone()).or_default().push('\n');
+                }
+                continue;
+            }
+            if let Some(n) = &current {
+                bodies.entry(n.clone()).or_default().push_str(line);
+                bodies.entry(n.clone()).or_default().push('\n');
+            }
+        }
+        let names: BTreeSet<&str> = bodies.keys().map(String::as_str).collect();
+        let calls = |body: &str| -> BTreeSet<String> {
+            let mut out = BTreeSet::new();
+            let chars: Vec<char> = body.chars().collect();
+            let mut i = 0;
+            while i < chars.len() {
+                let prev_ok = i == 0 || chars.get(i - 1).is_some_and(|c| !ident(*c) && *c != '.');
+                if prev_ok && chars.get(i).is_some_and(|c| ident(*c)) {
+                    let start = i;
+                    while chars.get(i).is_some_and(|c| ident(*c)) {
+                        i += 1;
+                    }
+                    let word: String = chars.get(start..i).unwrap_or_default().iter().collect();
+                    if chars.get(i) == Some(&'(') && names.contains(word.as_str()) {
+                        out.insert(word);
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            out
+        };
+        let graph: BTreeMap<&str, BTreeSet<String>> =
+            bodies.iter().map(|(k, v)| (k.as_str(), calls(v))).collect();
+        // Depth-first search for a cycle.
+        fn visit<'a>(
+            n: &'a str,
+            graph: &'a BTreeMap<&'a str, BTreeSet<String>>,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(pos) = path.iter().position(|p| *p == n) {
+                let mut cycle: Vec<String> = path
+                    .get(pos..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
+                cycle.push(n.to_owned());
+                return Some(cycle);
+            }
+            if done.contains(n) {
+                return None;
+            }
+            path.push(n);
+            for next in graph.get(n).into_iter().flatten() {
+                if let Some((k, _)) = graph.get_key_value(next.as_str())
+                    && let Some(c) = visit(k, graph, path, done)
+                {
+                    return Some(c);
+                }
+            }
+            path.pop();
+            done.insert(n);
+            None
+        }
+        let mut done = BTreeSet::new();
+        for n in graph.keys() {
+            if let Some(cycle) = visit(n, &graph, &mut Vec::new(), &mut done) {
+                return Err(PolicyError::Compile {
+                    message: format!(
+                        "`{file}`: recursion is not allowed in Rego: {}",
+                        cycle.join(" -> ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The names of `test_` rules per package, found in the module sources.

@@ -304,6 +304,34 @@ fn pathological_policies_are_bounded() {
 }
 
 #[test]
+fn recursive_functions_are_refused_not_crashing() {
+    // regorus 0.14.1 aborts the process with a stack overflow when evaluating these; zt refuses
+    // them before regorus sees them (see `check_function_recursion`).
+    let cases = [
+        ("direct", "f(x) := f(x)\ndecision if f(1)"),
+        (
+            "mutual",
+            "f(x) := g(x)\ng(x) := y if {\n\ty := f(x)\n}\ndecision if f(1)",
+        ),
+        (
+            "multi-line body",
+            "f(x) := y if {\n\tx > 0\n\ty := f(x - 1)\n}\ndecision if f(3)",
+        ),
+    ];
+    for (name, body) in cases {
+        let err = PolicyStore::from_files(rego(body), PolicyStoreOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("recursion is not allowed"),
+            "{name}: {err}"
+        );
+    }
+    // Non-recursive helpers with calls are fine.
+    let ok = "double(x) := x * 2\nquad(x) := double(double(x))\ndecision if quad(1) == 4";
+    let store = PolicyStore::from_files(rego(ok), PolicyStoreOptions::default()).unwrap();
+    assert!(store.evaluate(&input(json!({}))).result.unwrap().allow);
+}
+
+#[test]
 fn shadow_candidate_is_evaluated_separately() {
     let store =
         PolicyStore::from_files(rego("decision := true"), PolicyStoreOptions::default()).unwrap();
@@ -374,7 +402,10 @@ fn tar_gz(entries: &[(&str, &[u8], tar::EntryType)]) -> PathBuf {
         entries.len() * 1000 + entries.first().map_or(0, |e| e.1.len() % 997)
     ));
     let file = std::fs::File::create(&path).unwrap();
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()));
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::default(),
+    ));
     for (name, bytes, kind) in entries {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(*kind);
@@ -399,7 +430,11 @@ fn opa_bundle_archives() {
     use tar::EntryType::{Regular, Symlink};
     let rego = b"package zt.authz\nimport rego.v1\ndecision if data.zt.config.open\ntest_open if decision\n";
     let ok = tar_gz(&[
-        ("/.manifest", br#"{"revision": "2026-11-22.1", "roots": ["zt"]}"#, Regular),
+        (
+            "/.manifest",
+            br#"{"revision": "2026-11-22.1", "roots": ["zt"]}"#,
+            Regular,
+        ),
         ("/zt/authz.rego", rego, Regular),
         ("/zt/config/data.json", br#"{"open": true}"#, Regular),
     ]);
@@ -409,17 +444,46 @@ fn opa_bundle_archives() {
 
     let zeros = vec![b'#'; 2 * 1024 * 1024];
     let cases: Vec<(&str, PathBuf, &str)> = vec![
-        ("path traversal", tar_gz(&[("../evil.rego", rego, Regular)]), "escapes the bundle"),
-        ("symlink", tar_gz(&[("zt/authz.rego", rego, Regular), ("zt/link.rego", b"", Symlink)]), "link"),
-        ("decompression bomb", tar_gz(&[("zt/big.rego", &zeros, Regular)]), "larger than"),
-        ("outside roots", tar_gz(&[("/.manifest", br#"{"roots": ["other"]}"#, Regular), ("/zt/authz.rego", rego, Regular)]), "outside the manifest roots"),
+        (
+            "path traversal",
+            tar_gz(&[("../evil.rego", rego, Regular)]),
+            "escapes the bundle",
+        ),
+        (
+            "symlink",
+            tar_gz(&[
+                ("zt/authz.rego", rego, Regular),
+                ("zt/link.rego", b"", Symlink),
+            ]),
+            "link",
+        ),
+        (
+            "decompression bomb",
+            tar_gz(&[("zt/big.rego", &zeros, Regular)]),
+            "larger than",
+        ),
+        (
+            "outside roots",
+            tar_gz(&[
+                ("/.manifest", br#"{"roots": ["other"]}"#, Regular),
+                ("/zt/authz.rego", rego, Regular),
+            ]),
+            "outside the manifest roots",
+        ),
     ];
     for (name, path, needle) in cases {
         let err = store.reload(&path).unwrap_err().to_string();
         assert!(err.contains(needle), "{name}: {err}");
         assert_eq!(store.active_revision(), "2026-11-22.1", "{name}");
     }
-    let not_gz = std::env::temp_dir().join(format!("zt-bundle-{}-plain.tar.gz", std::process::id()));
+    let not_gz =
+        std::env::temp_dir().join(format!("zt-bundle-{}-plain.tar.gz", std::process::id()));
     std::fs::write(&not_gz, b"not gzip").unwrap();
-    assert!(store.reload(&not_gz).unwrap_err().to_string().contains("archive"));
+    assert!(
+        store
+            .reload(&not_gz)
+            .unwrap_err()
+            .to_string()
+            .contains("archive")
+    );
 }

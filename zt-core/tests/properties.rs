@@ -69,6 +69,29 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Hostile input never panics: arbitrary tokens, and arbitrary key-set documents.
+    #[test]
+    fn arbitrary_input_is_rejected_without_panicking(
+        token in "[A-Za-z0-9_.\\-=+/ ]{0,300}",
+        segs in prop::collection::vec(any::<Vec<u8>>(), 3),
+        jwks_doc in any::<Vec<u8>>(),
+    ) {
+        let clock = ManualClock::at_unix(NOW);
+        let v = verifier(&clock, 60);
+        prop_assert!(v.verify(&token).is_err());
+        use base64::Engine as _;
+        let b = |x: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x);
+        let crafted = format!("{}.{}.{}", b(&segs[0]), b(&segs[1]), b(&segs[2]));
+        prop_assert!(v.verify(&crafted).is_err());
+        let _ = zt_core::verify_jws_for_tests(&tokens()[0], Some(&jwks_doc), None);
+        let json_keys = format!(r#"{{"keys":[{{"kty":"RSA","kid":"rsa2048-a","n":"{}","e":"{}"}}]}}"#, b(&segs[0]), b(&segs[1]));
+        prop_assert!(zt_core::verify_jws_for_tests(&tokens()[0], Some(json_keys.as_bytes()), None).is_err());
+    }
+}
+
 #[test]
 fn cache_respects_its_own_ttl_and_revalidates() {
     let clock = ManualClock::at_unix(NOW);
