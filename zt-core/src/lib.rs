@@ -5,8 +5,9 @@
 //! local work only: an access token verified against cached issuer keys, a device-posture
 //! assessment checked for freshness, and a compiled Rego policy.
 //!
-//! This release provides the first stage of that path: configuration and token verification
-//! with cached, self-refreshing issuer keys.
+//! This release provides configuration, token verification with cached, self-refreshing issuer
+//! keys ([`TokenVerifier`]), the policy input document ([`PolicyInput`]) and compiled Rego
+//! policy bundles with a safe lifecycle ([`PolicyStore`]).
 //!
 //! ```
 //! use zt_core::{AuthorizerConfig, Reason, TokenVerifier};

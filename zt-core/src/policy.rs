@@ -567,6 +567,16 @@ impl PolicyStore {
         Ok(Self::with_active(first, opts))
     }
 
+    /// Load the bundle named by the `[policy]` section of a configuration.
+    pub fn from_config(config: &crate::config::PolicyConfig) -> Result<Self, PolicyError> {
+        let Some(path) = &config.bundle else {
+            return Err(PolicyError::Bundle {
+                detail: "`policy.bundle` is not set".to_owned(),
+            });
+        };
+        Self::load(path, PolicyStoreOptions::from_config(config))
+    }
+
     /// The same from in-memory files `(path inside the bundle, bytes)`.
     pub fn from_files(
         files: Vec<(String, Vec<u8>)>,

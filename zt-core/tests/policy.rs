@@ -50,6 +50,25 @@ fn sample_bundle_loads_with_its_tests_and_decides() {
 }
 
 #[test]
+fn store_from_config() {
+    let mut c = zt_core::PolicyConfig {
+        bundle: Some(sample_dir()),
+        ..Default::default()
+    };
+    let store = PolicyStore::from_config(&c).unwrap();
+    assert!(store.active_revision().starts_with("sha256:"));
+    c.entrypoint = "data.zt.authz.nope".into();
+    assert!(PolicyStore::from_config(&c).is_err());
+    c.bundle = None;
+    assert!(
+        PolicyStore::from_config(&c)
+            .unwrap_err()
+            .to_string()
+            .contains("policy.bundle")
+    );
+}
+
+#[test]
 fn output_contract() {
     type Case = (
         &'static str,
