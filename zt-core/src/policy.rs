@@ -63,15 +63,9 @@ pub struct PolicyStoreOptions {
 }
 
 impl Default for PolicyStoreOptions {
+    /// The defaults of the `[policy]` configuration section.
     fn default() -> Self {
-        Self {
-            entrypoint: "data.zt.authz.decision".to_owned(),
-            run_tests_on_load: true,
-            max_instructions: 100_000,
-            max_file_bytes: 1024 * 1024,
-            max_bundle_bytes: 16 * 1024 * 1024,
-            keep_revisions: 5,
-        }
+        Self::from_config(&crate::config::PolicyConfig::default())
     }
 }
 
