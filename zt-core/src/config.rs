@@ -46,8 +46,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizerConfig {
+    /// The name of the service asking (`input.context.service`, decision-log `service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// Trusted token issuers (at least one).
     pub issuers: Vec<IssuerConfig>,
+    /// Which request attributes enter the policy input.
+    #[serde(default)]
+    pub request: RequestConfig,
     /// Key-set caching and fetching.
     #[serde(default)]
     pub jwks: JwksConfig,
@@ -255,6 +261,15 @@ pub enum PostureBinding {
     DeviceId,
 }
 
+/// Request attributes that enter the policy input.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestConfig {
+    /// Header names (case-insensitive) copied into `input.request.headers`; no others are.
+    /// `authorization`, `proxy-authorization`, `cookie` and the posture header never are.
+    pub headers: Vec<String>,
+}
+
 /// Device posture.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -273,6 +288,9 @@ pub struct PostureConfig {
     pub issuer: Option<String>,
     /// With `assertion`: how the assertion is bound to the subject (default `sub`).
     pub bind: PostureBinding,
+    /// With `bind = "device_id"`: the access-token claim holding the device id (default
+    /// `device_id`); it must equal the assertion's `id`.
+    pub device_id_claim: String,
 }
 
 impl Default for PostureConfig {
@@ -284,6 +302,7 @@ impl Default for PostureConfig {
             header: None,
             issuer: None,
             bind: PostureBinding::Sub,
+            device_id_claim: "device_id".to_owned(),
         }
     }
 }
@@ -629,6 +648,20 @@ impl AuthorizerConfig {
         range("token.max_bytes", t.max_bytes, 256, 65_536)?;
         range("token.cache_entries", t.cache_entries, 0, 1_000_000)?;
         range("token.cache_ttl_s", t.cache_ttl_s, 1, 3_600)?;
+        if self.request.headers.len() > 64 {
+            return Err(invalid("request.headers", "at most 64 header names"));
+        }
+        for (i, h) in self.request.headers.iter().enumerate() {
+            let ok = !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    &format!("request.headers[{i}]"),
+                    "must be a valid HTTP header name",
+                ));
+            }
+        }
         let p = &self.posture;
         range("posture.max_age_s", p.max_age_s, 1, 604_800)?;
         if p.source == PostureSource::Claims && p.claim.is_empty() {

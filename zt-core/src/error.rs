@@ -64,6 +64,23 @@ pub enum Reason {
     PolicyOutputInvalid,
     /// Policy evaluation failed (including exceeding the instruction limit).
     PolicyError,
+    /// The request carries no bearer token.
+    TokenMissing,
+    /// The token's `jti` is on the revocation list.
+    TokenRevoked,
+    /// The token's subject is on the revocation list.
+    SubjectRevoked,
+    /// The posture assessment is older than `posture.max_age_s`; `input.device` is null.
+    PostureStale,
+    /// The posture assertion is not bound to the token's subject or device; `input.device` is null.
+    PostureUnbound,
+    /// The posture is malformed, from the wrong signer, or fails verification; `input.device`
+    /// is null.
+    PostureInvalid,
+    /// The subject must authenticate again with the policy's `acr_values` / `max_age` (RFC 9470).
+    StepUpRequired,
+    /// An unexpected failure inside zt (a bug); the request is denied.
+    InternalError,
 }
 
 impl Reason {
@@ -89,6 +106,14 @@ impl Reason {
         Reason::PolicyUndefined,
         Reason::PolicyOutputInvalid,
         Reason::PolicyError,
+        Reason::TokenMissing,
+        Reason::TokenRevoked,
+        Reason::SubjectRevoked,
+        Reason::PostureStale,
+        Reason::PostureUnbound,
+        Reason::PostureInvalid,
+        Reason::StepUpRequired,
+        Reason::InternalError,
     ];
 
     /// The stable `snake_case` code.
@@ -114,7 +139,25 @@ impl Reason {
             Reason::PolicyUndefined => "policy_undefined",
             Reason::PolicyOutputInvalid => "policy_output_invalid",
             Reason::PolicyError => "policy_error",
+            Reason::TokenMissing => "token_missing",
+            Reason::TokenRevoked => "token_revoked",
+            Reason::SubjectRevoked => "subject_revoked",
+            Reason::PostureStale => "posture_stale",
+            Reason::PostureUnbound => "posture_unbound",
+            Reason::PostureInvalid => "posture_invalid",
+            Reason::StepUpRequired => "step_up_required",
+            Reason::InternalError => "internal_error",
         }
+    }
+
+    /// The reason for a stable code, if the code is known.
+    pub fn from_code(code: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.as_str() == code)
+    }
+
+    /// Position in [`Reason::ALL`] (for counters indexed by reason).
+    pub(crate) fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -552,4 +595,31 @@ mod tests {
             assert!(e.chars().next().is_some_and(|c| !c.is_uppercase()), "{e}");
         }
     }
+}
+
+/// Why an [`Authorizer`](crate::Authorizer) could not be built. Caller or operator errors only:
+/// nothing a request contains can produce one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The policy bundle could not be loaded, compiled or tested.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// No policy bundle was configured or supplied.
+    #[error("no policy: set `policy.bundle` or supply policy files")]
+    NoPolicy,
+    /// The decision log could not be opened.
+    #[error("cannot open decision log `{path}`: {kind}")]
+    DecisionLog {
+        /// The log file.
+        path: PathBuf,
+        /// The I/O error kind.
+        kind: String,
+    },
+    /// `decision_log.sink = "callback"` without a callback registered in code.
+    #[error("`decision_log.sink` is `callback` but no callback was registered")]
+    NoCallback,
 }

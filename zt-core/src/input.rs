@@ -148,10 +148,31 @@ impl PolicyInput {
         resource: &Map<String, Value>,
         context: &InputContext,
     ) -> Self {
+        Self::build_with(
+            claims,
+            request,
+            &|_| true,
+            device,
+            spiffe_id,
+            resource,
+            context,
+        )
+    }
+
+    /// Build with a header filter (the authorizer passes its `[request] headers` allow-list).
+    pub(crate) fn build_with(
+        claims: &VerifiedClaims,
+        request: &RequestInfo,
+        keep_header: &dyn Fn(&str) -> bool,
+        device: Option<&DeviceInput>,
+        spiffe_id: Option<&str>,
+        resource: &Map<String, Value>,
+        context: &InputContext,
+    ) -> Self {
         let subject = claims.subject_value(|| subject_value(claims));
         let value = object([
             ("subject", subject),
-            ("request", request_value(request)),
+            ("request", request_value(request, keep_header)),
             ("device", device.map_or(RegoValue::Null, device_value)),
             ("workload", object([("spiffe_id", opt_str(spiffe_id))])),
             ("resource", RegoValue::from(Value::Object(resource.clone()))),
@@ -255,12 +276,22 @@ pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
     ])
 }
 
-fn request_value(r: &RequestInfo) -> RegoValue {
+/// The `request` part of the input as JSON (for decision logs of requests without a verified
+/// token).
+pub(crate) fn request_json(r: &RequestInfo, keep_header: &dyn Fn(&str) -> bool) -> Value {
+    request_value(r, keep_header)
+        .to_json_str()
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn request_value(r: &RequestInfo, keep_header: &dyn Fn(&str) -> bool) -> RegoValue {
     let headers: BTreeMap<RegoValue, RegoValue> = r
         .headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .filter(|(k, _)| !NEVER_INPUT_HEADERS.contains(&k.as_str()))
+        .filter(|(k, _)| !NEVER_INPUT_HEADERS.contains(&k.as_str()) && keep_header(k))
         .map(|(k, v)| (RegoValue::from(k), RegoValue::from(v.as_str())))
         .collect();
     object([

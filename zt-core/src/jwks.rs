@@ -477,6 +477,9 @@ pub(crate) struct IssuerKeys {
     current: RwLock<Option<Arc<KeySet>>>,
     state: Mutex<FetchState>,
     fetches: AtomicU64,
+    fetch_failures: AtomicU64,
+    lookup_hits: AtomicU64,
+    lookup_misses: AtomicU64,
 }
 
 /// Why a fetch is wanted (decides which rate limit applies).
@@ -509,6 +512,9 @@ impl IssuerKeys {
             current: RwLock::new(None),
             state: Mutex::new(FetchState::default()),
             fetches: AtomicU64::new(0),
+            fetch_failures: AtomicU64::new(0),
+            lookup_hits: AtomicU64::new(0),
+            lookup_misses: AtomicU64::new(0),
         });
         if let Some(mut set) = initial {
             let now = this.env.clock.now_unix_ms();
@@ -546,6 +552,19 @@ impl IssuerKeys {
         self.fetches.load(Ordering::Relaxed)
     }
 
+    /// Fetches that failed (tests and metrics).
+    pub(crate) fn fetch_failure_count(&self) -> u64 {
+        self.fetch_failures.load(Ordering::Relaxed)
+    }
+
+    /// Key lookups answered from the cached set, and lookups that found no usable key.
+    pub(crate) fn lookup_counts(&self) -> (u64, u64) {
+        (
+            self.lookup_hits.load(Ordering::Relaxed),
+            self.lookup_misses.load(Ordering::Relaxed),
+        )
+    }
+
     /// Whether a key set is loaded (fresh or stale).
     pub(crate) fn has_keys(&self) -> bool {
         self.snapshot().is_some()
@@ -565,6 +584,16 @@ impl IssuerKeys {
 
     /// The hot path: look up a key without I/O. May start a background refresh.
     pub(crate) fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyAnswer {
+        let answer = self.lookup_inner(kid, alg);
+        let counter = match answer {
+            KeyAnswer::Key(_) => &self.lookup_hits,
+            _ => &self.lookup_misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        answer
+    }
+
+    fn lookup_inner(&self, kid: Option<&str>, alg: Algorithm) -> KeyAnswer {
         let now = self.env.clock.now_unix_ms();
         let Some(set) = self.snapshot() else {
             self.start_fetch(Trigger::Refresh, now);
@@ -675,6 +704,7 @@ impl IssuerKeys {
                     Ok(())
                 }
                 Err(e) => {
+                    this.fetch_failures.fetch_add(1, Ordering::Relaxed);
                     state.last_error = Some(e.clone());
                     state.retry_after_ms =
                         now.saturating_add(this.env.config.unknown_kid_cooldown_s * 1000);

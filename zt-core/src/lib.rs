@@ -36,14 +36,20 @@
 #![forbid(unsafe_code)]
 
 mod algorithm;
+mod authorizer;
 mod bundle;
 mod clock;
 mod config;
+mod decision;
 mod error;
 mod input;
 mod json;
 mod jwks;
+mod log;
+mod metrics;
 mod policy;
+mod posture;
+mod request;
 mod token;
 
 // ---- Public interface -------------------------------------------------------------------
@@ -51,12 +57,19 @@ mod token;
 pub use config::{
     AuthorizerConfig, ConfigFormat, DecisionLogConfig, DecisionLogSink, EnforcementConfig,
     EnforcementMode, IssuerConfig, JwksConfig, PolicyConfig, PostureBinding, PostureConfig,
-    PostureSource, Secret, TokenConfig,
+    PostureSource, RequestConfig, Secret, TokenConfig,
 };
+// The authorizer: requests in, decisions out.
+pub use authorizer::{Authorizer, AuthorizerBuilder};
+pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
+pub use request::Request;
+// Decision logs and metrics.
+pub use log::{ChainError, DecisionLogStats, GENESIS_HASH, LogCallback, MASKED, verify_chain};
+pub use metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 // Token verification and its proof type.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use jwks::KeySet;
-pub use token::{JwksStatus, TokenVerifier, VerifiedClaims};
+pub use token::{JwksStatus, TokenCacheStats, TokenVerifier, VerifiedClaims};
 // The policy input document.
 pub use input::{DeviceInput, InputContext, PolicyInput, RequestInfo};
 // Policy evaluation and lifecycle.
@@ -67,7 +80,9 @@ pub use policy::{
 // Time.
 pub use clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.
-pub use error::{ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason, TokenError};
+pub use error::{
+    BuildError, ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason, TokenError,
+};
 
 #[doc(hidden)]
 pub use token::verify_jws_for_tests;

@@ -160,6 +160,22 @@ pub struct JwksStatus {
     pub last_error: Option<crate::error::JwksError>,
     /// Accepted key ids in the current key set.
     pub key_ids: Vec<String>,
+    /// Fetches that failed.
+    pub fetch_failures: u64,
+    /// Key lookups answered from the cached key set.
+    pub lookup_hits: u64,
+    /// Key lookups that found no usable key (unknown `kid`, refused key, no key set).
+    pub lookup_misses: u64,
+}
+
+/// Verified-token cache counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenCacheStats {
+    /// Verifications answered from the cache.
+    pub hits: u64,
+    /// Verifications that had to check the signature.
+    pub misses: u64,
 }
 
 /// Verifies access tokens against the configured issuers. Cheap to clone and share.
@@ -204,6 +220,8 @@ struct Inner {
     cache: Option<moka::sync::Cache<Box<str>, CacheEntry>>,
     cache_ttl_ms: u64,
     clock: Arc<dyn Clock>,
+    cache_hits: std::sync::atomic::AtomicU64,
+    cache_misses: std::sync::atomic::AtomicU64,
 }
 
 struct IssuerRuntime {
@@ -290,6 +308,8 @@ impl TokenVerifier {
                 cache,
                 cache_ttl_ms: config.token.cache_ttl_s * 1000,
                 clock,
+                cache_hits: std::sync::atomic::AtomicU64::new(0),
+                cache_misses: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -349,11 +369,31 @@ impl TokenVerifier {
     /// The key-cache state of an issuer.
     pub fn jwks_status(&self, issuer: &str) -> Option<JwksStatus> {
         let keys = self.inner.issuers.get(issuer)?.keys.as_ref()?;
+        let (lookup_hits, lookup_misses) = keys.lookup_counts();
         Some(JwksStatus {
             fetches: keys.fetch_count(),
             last_error: keys.last_error(),
             key_ids: keys.key_ids(),
+            fetch_failures: keys.fetch_failure_count(),
+            lookup_hits,
+            lookup_misses,
         })
+    }
+
+    /// The configured issuers, sorted.
+    pub fn issuers(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.inner.issuers.keys().cloned().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Verified-token cache counters.
+    pub fn cache_stats(&self) -> TokenCacheStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        TokenCacheStats {
+            hits: self.inner.cache_hits.load(Relaxed),
+            misses: self.inner.cache_misses.load(Relaxed),
+        }
     }
 
     fn step(&self, token: &str, may_wait: bool) -> Step {
@@ -365,8 +405,14 @@ impl TokenVerifier {
         }
         let now_ms = inner.clock.now_unix_ms();
         if let Some(hit) = self.cache_get(token, now_ms) {
+            inner
+                .cache_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Step::Done(Ok(hit));
         }
+        inner
+            .cache_misses
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let parsed = match parse_compact(token) {
             Ok(p) => p,
             Err(e) => return Step::Done(Err(e)),

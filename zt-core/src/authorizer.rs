@@ -1,0 +1,651 @@
+//! The [`Authorizer`]: token → posture → input → policy → enforcement → log and metrics.
+//!
+//! ```
+//! use zt_core::{Authorizer, AuthorizerConfig, Outcome, Reason, Request};
+//!
+//! let config = AuthorizerConfig::from_toml_str(r#"
+//!     [[issuers]]
+//!     issuer = "https://idp.example.com"
+//!     audiences = ["orders-api"]
+//!     algorithms = ["ES256"]
+//!     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+//!              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+//!              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+//!     [decision_log]
+//!     sink = "none"
+//! "#)?;
+//! let authz = Authorizer::builder(config)
+//!     .policy_files(vec![("authz.rego".into(),
+//!         b"package zt.authz\nimport rego.v1\ndecision if input.subject.id == \"alice\"".to_vec())])
+//!     .build()?;
+//! // Anything a request can contain is a decision, never an error.
+//! let decision = authz.authorize_sync(&Request::new("GET", "/orders"));
+//! assert_eq!(decision.outcome, Outcome::Deny);
+//! assert_eq!(decision.reasons, vec![Reason::TokenMissing]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Security
+//! - Fail closed: a missing or rejected token, a revoked token or subject, a policy failure or
+//!   an internal panic each give `Deny` with a reason; `warn`/`log_only` let requests through
+//!   only because the operator chose that mode, and a request whose token fails verification is
+//!   always enforced under `enforce`, whatever the canary.
+//! - The hot path performs no I/O and takes no global write lock: cached keys, the verified-token
+//!   cache, a per-thread policy VM, atomics, one per-thread metrics shard and a bounded queue.
+
+use crate::clock::Clock;
+use crate::config::AuthorizerConfig;
+use crate::decision::{self, Decision, Enforcement, Outcome, ShadowResult, Timings};
+use crate::error::{BuildError, Reason};
+use crate::input::{InputContext, PolicyInput};
+use crate::log::{Entry, LogCallback, LogInput, Logger};
+use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
+use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, PolicyStoreOptions, StepUp};
+use crate::posture::{self, Found, PostureAssessor};
+use crate::request::Request;
+use crate::token::{TokenVerifier, VerifiedClaims};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// Decides requests. Cheap to clone and share across threads (an `Arc` inside).
+#[derive(Clone)]
+pub struct Authorizer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("verifier", &self.inner.verifier)
+            .field("policy", &self.inner.policy)
+            .field("mode", &self.inner.enforcement.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    verifier: TokenVerifier,
+    policy: Arc<PolicyStore>,
+    posture: PostureAssessor,
+    enforcement: Enforcement,
+    headers: Arc<[String]>,
+    service: Option<String>,
+    // Dropped before the other fields: flushes the queue.
+    logger: Logger,
+    metrics: Metrics,
+    revoked: RwLock<Revocations>,
+    any_revoked: AtomicBool,
+    clock: Arc<dyn Clock>,
+    id_prefix: u64,
+    id_counter: AtomicU64,
+}
+
+#[derive(Default)]
+struct Revocations {
+    token_ids: HashSet<String>,
+    subjects: HashSet<String>,
+}
+
+fn subject_key(issuer: &str, subject: &str) -> String {
+    format!("{issuer}\u{0}{subject}")
+}
+
+/// Builds an [`Authorizer`]; [`AuthorizerBuilder::build`] validates everything.
+#[must_use]
+pub struct AuthorizerBuilder {
+    config: AuthorizerConfig,
+    clock: Option<Arc<dyn Clock>>,
+    files: Option<Vec<(String, Vec<u8>)>>,
+    store: Option<Arc<PolicyStore>>,
+    callback: Option<LogCallback>,
+}
+
+impl AuthorizerBuilder {
+    /// Use this clock (tests, replays) instead of the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Use an in-memory bundle `(path, bytes)` instead of `policy.bundle`.
+    pub fn policy_files(mut self, files: Vec<(String, Vec<u8>)>) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// Use an existing policy store (shared, for example, with a bundle watcher).
+    pub fn policy_store(mut self, store: Arc<PolicyStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Register the callback for `decision_log.sink = "callback"`. It runs on the log thread.
+    pub fn log_callback(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.callback = Some(Arc::new(f));
+        self
+    }
+
+    /// Validate the config, load and test the policy, open the decision log, start key fetches.
+    pub fn build(self) -> Result<Authorizer, BuildError> {
+        let c = self.config;
+        c.validate()?;
+        let clock = self
+            .clock
+            .unwrap_or_else(|| Arc::new(crate::clock::SystemClock));
+        let verifier = TokenVerifier::with_clock(&c, clock.clone())?;
+        let policy = match (self.store, self.files) {
+            (Some(store), _) => store,
+            (None, Some(files)) => Arc::new(PolicyStore::from_files(
+                files,
+                PolicyStoreOptions::from_config(&c.policy),
+            )?),
+            (None, None) if c.policy.bundle.is_some() => {
+                Arc::new(PolicyStore::from_config(&c.policy)?)
+            }
+            (None, None) => return Err(BuildError::NoPolicy),
+        };
+        let logger = Logger::new(
+            &c.decision_log,
+            c.service.clone(),
+            c.policy.entrypoint.clone(),
+            self.callback,
+        )?;
+        let metrics =
+            Metrics::new().ok_or(BuildError::Config(crate::error::ConfigError::Invalid {
+                file: None,
+                key: "metrics".to_owned(),
+                message: "cannot allocate histograms".to_owned(),
+            }))?;
+        let posture = PostureAssessor::new(&c.posture);
+        let excluded = posture.header().map(str::to_owned);
+        let headers: Arc<[String]> = c
+            .request
+            .headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .filter(|h| Some(h) != excluded.as_ref())
+            .collect();
+        let mut prefix = [0u8; 8];
+        let _ = aws_lc_rs::rand::fill(&mut prefix);
+        Ok(Authorizer {
+            inner: Arc::new(Inner {
+                verifier,
+                policy,
+                posture,
+                enforcement: Enforcement::new(c.enforcement.mode, c.enforcement.canary_percent),
+                headers,
+                service: c.service.clone(),
+                logger,
+                metrics,
+                revoked: RwLock::new(Revocations::default()),
+                any_revoked: AtomicBool::new(false),
+                clock,
+                id_prefix: u64::from_le_bytes(prefix),
+                id_counter: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// The verification results a decision starts from.
+struct Verified {
+    token: Result<VerifiedClaims, Reason>,
+    assertion: Option<Result<VerifiedClaims, Reason>>,
+    token_ns: u64,
+    assertion_ns: u64,
+}
+
+impl Authorizer {
+    /// Build from a config (policy from `policy.bundle`).
+    pub fn new(config: AuthorizerConfig) -> Result<Self, BuildError> {
+        Self::builder(config).build()
+    }
+
+    /// A builder for options that do not live in the config (clock, in-memory policy, callback).
+    pub fn builder(config: AuthorizerConfig) -> AuthorizerBuilder {
+        AuthorizerBuilder {
+            config,
+            clock: None,
+            files: None,
+            store: None,
+            callback: None,
+        }
+    }
+
+    /// Decide from cached keys only: no I/O, never blocks. An unknown `kid` is a deny
+    /// (`unknown_key`) and schedules a key refresh in the background.
+    pub fn authorize_sync(&self, request: &Request) -> Decision {
+        let t0 = Instant::now();
+        let inner = &*self.inner;
+        let token = request
+            .token
+            .as_deref()
+            .map(|t| inner.verifier.verify(t).map_err(|e| e.reason()));
+        let token_ns = elapsed(t0);
+        let t1 = Instant::now();
+        let assertion = self
+            .assertion_jwt(request)
+            .map(|jwt| posture::verify_assertion(&inner.verifier, jwt));
+        let verified = Verified {
+            token: token.unwrap_or(Err(Reason::TokenMissing)),
+            assertion,
+            token_ns,
+            assertion_ns: elapsed(t1),
+        };
+        self.guarded(request, verified, t0)
+    }
+
+    /// Decide, awaiting at most one bounded key refresh for an unknown `kid` (shared with
+    /// concurrent callers, at most one per issuer per `unknown_kid_cooldown_s`). Works from any
+    /// async runtime.
+    pub async fn authorize(&self, request: &Request) -> Decision {
+        let t0 = Instant::now();
+        let inner = &*self.inner;
+        let token = match request.token.as_deref() {
+            Some(t) => inner.verifier.verify_async(t).await.map_err(|e| e.reason()),
+            None => Err(Reason::TokenMissing),
+        };
+        let token_ns = elapsed(t0);
+        let t1 = Instant::now();
+        let assertion = match self.assertion_jwt(request) {
+            Some(jwt) => Some(
+                inner
+                    .verifier
+                    .verify_async(jwt)
+                    .await
+                    .map_err(|e| e.reason()),
+            ),
+            None => None,
+        };
+        let verified = Verified {
+            token,
+            assertion,
+            token_ns,
+            assertion_ns: elapsed(t1),
+        };
+        self.guarded(request, verified, t0)
+    }
+
+    fn assertion_jwt<'r>(&self, request: &'r Request) -> Option<&'r str> {
+        if !self.inner.posture.uses_assertion() || request.device.is_some() {
+            return None;
+        }
+        if let Some(a) = &request.posture_assertion {
+            return Some(a);
+        }
+        let name = self.inner.posture.header()?;
+        request
+            .info
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Run the decision; a panic anywhere inside becomes a deny (`internal_error`).
+    fn guarded(&self, request: &Request, verified: Verified, t0: Instant) -> Decision {
+        let run = std::panic::AssertUnwindSafe(|| self.decide(request, verified, t0));
+        match std::panic::catch_unwind(run) {
+            Ok(d) => d,
+            Err(_) => {
+                let mut d = self.bare(Outcome::Deny, vec![Reason::InternalError]);
+                d.timings.total_ns = elapsed(t0);
+                self.inner.metrics.record(
+                    d.evaluated,
+                    d.outcome,
+                    d.enforced,
+                    false,
+                    &d.reasons,
+                    &d.timings,
+                );
+                d
+            }
+        }
+    }
+
+    fn next_id(&self) -> String {
+        let n = self.inner.id_counter.fetch_add(1, Ordering::Relaxed);
+        let p = self.inner.id_prefix;
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            p >> 32,
+            (p >> 16) & 0xffff,
+            p & 0xffff,
+            (n >> 48) & 0xffff,
+            n & 0xffff_ffff_ffff
+        )
+    }
+
+    /// An enforced decision with no policy run.
+    fn bare(&self, evaluated: Outcome, reasons: Vec<Reason>) -> Decision {
+        Decision {
+            id: self.next_id(),
+            outcome: evaluated,
+            evaluated,
+            enforced: true,
+            mode: crate::config::EnforcementMode::Enforce,
+            reasons,
+            policy_reasons: Vec::new(),
+            step_up: None,
+            obligations: serde_json::Map::new(),
+            policy_revision: None,
+            timings: Timings::default(),
+            shadow: None,
+            claims: None,
+        }
+    }
+
+    fn decide(&self, request: &Request, v: Verified, t0: Instant) -> Decision {
+        let inner = &*self.inner;
+        let now_ms = inner.clock.now_unix_ms();
+        let now = now_ms / 1000;
+        let mut timings = Timings {
+            token_ns: v.token_ns,
+            ..Timings::default()
+        };
+        let claims = v.token.and_then(|c| self.admit(c));
+        let claims = match claims {
+            Ok(c) => c,
+            Err(reason) => {
+                let mode = inner.enforcement.mode_for(None);
+                let (outcome, enforced) = decision::enforce(Outcome::Deny, mode);
+                let mut d = self.bare(Outcome::Deny, vec![reason]);
+                d.outcome = outcome;
+                d.enforced = enforced;
+                d.mode = mode;
+                timings.total_ns = elapsed(t0);
+                d.timings = timings;
+                let input = LogInput::Request(request.info.clone(), inner.headers.clone());
+                return self.finish(d, input, None, now_ms);
+            }
+        };
+
+        // Posture.
+        let tp = Instant::now();
+        let found = match (&request.device, &v.assertion) {
+            (Some(d), _) => Found::Given(d),
+            (None, Some(_)) => Found::Assertion,
+            (None, None) => Found::Nothing,
+        };
+        let assessment = inner.posture.assess(&claims, found, v.assertion, now);
+        timings.posture_ns = v.assertion_ns + elapsed(tp);
+
+        // Input.
+        let ti = Instant::now();
+        let headers = &inner.headers;
+        let keep = |h: &str| headers.iter().any(|k| k == h);
+        let context = InputContext {
+            now,
+            service: inner.service.clone(),
+        };
+        let input = PolicyInput::build_with(
+            &claims,
+            &request.info,
+            &keep,
+            assessment.device.as_ref(),
+            request.spiffe_id.as_deref(),
+            &request.resource,
+            &context,
+        );
+        timings.input_ns = elapsed(ti);
+
+        // Policy.
+        let tq = Instant::now();
+        let evaluation = inner.policy.evaluate(&input);
+        timings.policy_ns = elapsed(tq);
+        let mut reasons: Vec<Reason> = assessment.reason.into_iter().collect();
+        let verdict = interpret(&evaluation.result, &claims, now);
+        reasons.extend(verdict.reasons.iter().copied());
+
+        // Shadow candidate.
+        let ts = Instant::now();
+        let shadow = inner.policy.evaluate_shadow(&input).map(|s| {
+            let cand = interpret(&s.result, &claims, now);
+            let active_allows = verdict.outcome == Outcome::Allow;
+            let cand_allows = cand.outcome == Outcome::Allow;
+            inner.metrics.record_shadow(active_allows, cand_allows);
+            ShadowResult {
+                revision: s.revision,
+                outcome: cand.outcome,
+                reasons: cand.reasons,
+                diverged: active_allows != cand_allows,
+            }
+        });
+        if shadow.is_some() {
+            timings.shadow_ns = elapsed(ts);
+        }
+
+        let mode = inner
+            .enforcement
+            .mode_for(Some((claims.issuer(), claims.subject().unwrap_or(""))));
+        let (outcome, enforced) = decision::enforce(verdict.outcome, mode);
+        let (policy_reasons, obligations) = match &evaluation.result {
+            Ok(out) => (out.reasons.clone(), out.obligations.clone()),
+            Err(_) => (Vec::new(), serde_json::Map::new()),
+        };
+        timings.total_ns = elapsed(t0);
+        let d = Decision {
+            id: self.next_id(),
+            outcome,
+            evaluated: verdict.outcome,
+            enforced,
+            mode,
+            reasons,
+            policy_reasons,
+            step_up: verdict.step_up,
+            obligations,
+            policy_revision: Some(evaluation.revision),
+            timings,
+            shadow,
+            claims: Some(claims),
+        };
+        self.finish(d, LogInput::Policy(input), Some(evaluation.result), now_ms)
+    }
+
+    /// Checks on a verified token beyond its signature: posture-issuer tokens and revocation.
+    fn admit(&self, claims: VerifiedClaims) -> Result<VerifiedClaims, Reason> {
+        let inner = &*self.inner;
+        // INVARIANT: a posture assertion is never an access token.
+        if inner.posture.posture_issuer() == Some(claims.issuer()) {
+            return Err(Reason::UnknownIssuer);
+        }
+        if inner.any_revoked.load(Ordering::Acquire) {
+            let r = inner.revoked.read().unwrap_or_else(|p| p.into_inner());
+            if claims.jwt_id().is_some_and(|j| r.token_ids.contains(j)) {
+                return Err(Reason::TokenRevoked);
+            }
+            if let Some(sub) = claims.subject()
+                && r.subjects.contains(&subject_key(claims.issuer(), sub))
+            {
+                return Err(Reason::SubjectRevoked);
+            }
+        }
+        Ok(claims)
+    }
+
+    fn finish(
+        &self,
+        d: Decision,
+        input: LogInput,
+        result: Option<Result<PolicyOutput, PolicyFailure>>,
+        now_ms: u64,
+    ) -> Decision {
+        let inner = &*self.inner;
+        inner.metrics.record(
+            d.evaluated,
+            d.outcome,
+            d.enforced,
+            d.warning(),
+            &d.reasons,
+            &d.timings,
+        );
+        if inner.logger.enabled() {
+            let mut logged = d.clone();
+            logged.claims = None;
+            inner.logger.enqueue(Entry {
+                decision: logged,
+                timestamp_ms: now_ms,
+                input,
+                result,
+            });
+        }
+        d
+    }
+
+    /// Revoke a token by its `jti`: every later decision on a token with this id is a deny
+    /// (`token_revoked`), and cached verifications are dropped.
+    pub fn revoke_token_id(&self, jti: &str) {
+        self.edit_revocations(|r| {
+            r.token_ids.insert(jti.to_owned());
+        });
+    }
+
+    /// Revoke every token of a subject from an issuer (`subject_revoked`).
+    pub fn revoke_subject(&self, issuer: &str, subject: &str) {
+        self.edit_revocations(|r| {
+            r.subjects.insert(subject_key(issuer, subject));
+        });
+    }
+
+    /// Lift a `jti` revocation.
+    pub fn unrevoke_token_id(&self, jti: &str) {
+        self.edit_revocations(|r| {
+            r.token_ids.remove(jti);
+        });
+    }
+
+    /// Lift a subject revocation.
+    pub fn unrevoke_subject(&self, issuer: &str, subject: &str) {
+        self.edit_revocations(|r| {
+            r.subjects.remove(&subject_key(issuer, subject));
+        });
+    }
+
+    fn edit_revocations(&self, f: impl FnOnce(&mut Revocations)) {
+        let inner = &*self.inner;
+        let mut r = inner.revoked.write().unwrap_or_else(|p| p.into_inner());
+        f(&mut r);
+        let any = !r.token_ids.is_empty() || !r.subjects.is_empty();
+        inner.any_revoked.store(any, Ordering::Release);
+        drop(r);
+        inner.verifier.clear_cache();
+    }
+
+    /// The policy store: reload, roll back, set a shadow candidate, watch a directory.
+    pub fn policy(&self) -> &Arc<PolicyStore> {
+        &self.inner.policy
+    }
+
+    /// The token verifier (key-set status, readiness).
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.inner.verifier
+    }
+
+    /// Wait until every decision-log record queued so far is written.
+    pub fn flush(&self) {
+        self.inner.logger.flush();
+    }
+
+    /// A snapshot of the metrics.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let inner = &*self.inner;
+        let v = &inner.verifier;
+        let jwks = v
+            .issuers()
+            .into_iter()
+            .filter_map(|issuer| {
+                let s = v.jwks_status(&issuer)?;
+                Some(IssuerKeyStats {
+                    issuer,
+                    fetches: s.fetches,
+                    fetch_failures: s.fetch_failures,
+                    lookup_hits: s.lookup_hits,
+                    lookup_misses: s.lookup_misses,
+                })
+            })
+            .collect();
+        inner
+            .metrics
+            .snapshot(v.cache_stats(), jwks, inner.logger.stats())
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        self.metrics().to_prometheus()
+    }
+}
+
+/// The policy's verdict with zt's step-up check applied.
+struct Verdict {
+    outcome: Outcome,
+    reasons: Vec<Reason>,
+    step_up: Option<StepUp>,
+}
+
+/// Turn a policy result into an outcome.
+///
+/// - `allow: true` without `step_up` → `Allow`.
+/// - `allow: true` with `step_up` → zt checks the token's `acr` against `acr_values` and
+///   `auth_time` against `max_age`: met → `Allow`, unmet → `StepUp`.
+/// - `allow: false` with `step_up` → `StepUp`.
+/// - otherwise → `Deny` (`policy_denied`, or the failure's reason).
+fn interpret(
+    result: &Result<PolicyOutput, PolicyFailure>,
+    claims: &VerifiedClaims,
+    now: u64,
+) -> Verdict {
+    match result {
+        Err(f) => Verdict {
+            outcome: Outcome::Deny,
+            reasons: vec![f.reason()],
+            step_up: None,
+        },
+        Ok(out) => match (&out.step_up, out.allow) {
+            (None, true) => Verdict {
+                outcome: Outcome::Allow,
+                reasons: Vec::new(),
+                step_up: None,
+            },
+            (Some(s), true) if step_up_satisfied(s, claims, now) => Verdict {
+                outcome: Outcome::Allow,
+                reasons: Vec::new(),
+                step_up: None,
+            },
+            (Some(s), _) => Verdict {
+                outcome: Outcome::StepUp,
+                reasons: vec![Reason::StepUpRequired],
+                step_up: Some(s.clone()),
+            },
+            (None, false) => Verdict {
+                outcome: Outcome::Deny,
+                reasons: vec![Reason::PolicyDenied],
+                step_up: None,
+            },
+        },
+    }
+}
+
+/// Whether the token already meets the step-up requirements (RFC 9470).
+fn step_up_satisfied(s: &StepUp, claims: &VerifiedClaims, now: u64) -> bool {
+    let acr_ok = match &s.acr_values {
+        None => true,
+        Some(values) => claims
+            .get("acr")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|acr| values.split(' ').any(|v| v == acr)),
+    };
+    let age_ok = match s.max_age {
+        None => true,
+        Some(max) => claims
+            .get("auth_time")
+            .and_then(serde_json::Value::as_u64)
+            .is_some_and(|t| t <= now.saturating_add(60) && now.saturating_sub(t) <= max),
+    };
+    acr_ok && age_ok
+}
+
+fn elapsed(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,278 @@
+//! Decisions: the outcome, why, and whether it was enforced.
+//!
+//! A [`Decision`] has two outcomes. [`Decision::evaluated`] is what zt's checks and the policy
+//! concluded; [`Decision::outcome`] is what the caller must do. They differ only when the
+//! evaluated outcome is not enforced:
+//!
+//! | mode | in canary | evaluated `Deny` → `outcome` | marked |
+//! | --- | --- | --- | --- |
+//! | `enforce` | yes | `Deny` | no |
+//! | `enforce` | no (outside `canary_percent`) | `Allow` | logged as would-deny |
+//! | `warn` | any | `Allow` | [`Decision::warning`] is true, counted |
+//! | `log_only` | any | `Allow` | logged as would-deny |
+//!
+//! The canary split is a stable hash (FNV-1a) of the verified issuer and subject, so a subject
+//! stays on the same side across restarts and hosts. A request whose token fails verification
+//! has no trustworthy subject: it is always enforced when `mode = "enforce"`, whatever the canary.
+//!
+//! ```
+//! use zt_core::{EnforcementMode, Outcome};
+//! assert_eq!(Outcome::StepUp.as_str(), "step_up");
+//! assert_eq!(EnforcementMode::LogOnly.as_str(), "log_only");
+//! ```
+
+use crate::config::EnforcementMode;
+use crate::error::Reason;
+use crate::policy::StepUp;
+use crate::token::VerifiedClaims;
+use serde_json::{Map, Value, json};
+
+/// What to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Let it through.
+    Allow,
+    /// Refuse it.
+    Deny,
+    /// Refuse it and ask the subject to authenticate again (RFC 9470).
+    StepUp,
+}
+
+impl Outcome {
+    /// The stable code: `allow`, `deny` or `step_up`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::StepUp => "step_up",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EnforcementMode {
+    /// The stable code: `enforce`, `warn` or `log_only`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EnforcementMode::Enforce => "enforce",
+            EnforcementMode::Warn => "warn",
+            EnforcementMode::LogOnly => "log_only",
+        }
+    }
+}
+
+/// Time spent in each stage of one decision, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timings {
+    /// Token verification (or cache hit).
+    pub token_ns: u64,
+    /// Posture assessment (including a posture assertion's verification).
+    pub posture_ns: u64,
+    /// Building the policy input.
+    pub input_ns: u64,
+    /// Evaluating the active policy.
+    pub policy_ns: u64,
+    /// Evaluating the shadow candidate, when one is set.
+    pub shadow_ns: u64,
+    /// The whole decision.
+    pub total_ns: u64,
+}
+
+impl Timings {
+    pub(crate) fn to_json(self) -> Value {
+        json!({
+            "token": self.token_ns, "posture": self.posture_ns, "input": self.input_ns,
+            "policy": self.policy_ns, "shadow": self.shadow_ns, "total": self.total_ns,
+        })
+    }
+}
+
+/// What the shadow candidate said about the same input (never enforced).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ShadowResult {
+    /// The candidate's revision.
+    pub revision: String,
+    /// The candidate's outcome.
+    pub outcome: Outcome,
+    /// The candidate's reason codes.
+    pub reasons: Vec<Reason>,
+    /// Whether it differs from the active policy's outcome.
+    pub diverged: bool,
+}
+
+/// The answer to one request. See the [module docs](self) for `outcome` versus `evaluated`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Decision {
+    /// Unique id (also in the decision log and in error responses).
+    pub id: String,
+    /// What the caller must do.
+    pub outcome: Outcome,
+    /// What zt's checks and the policy concluded.
+    pub evaluated: Outcome,
+    /// Whether `evaluated` was enforced (mode and canary).
+    pub enforced: bool,
+    /// The mode that applied to this request (`log_only` for subjects outside the canary).
+    pub mode: EnforcementMode,
+    /// Stable reason codes from every stage, in the order they arose.
+    pub reasons: Vec<Reason>,
+    /// Reasons given by the policy itself (free-form strings from the bundle).
+    pub policy_reasons: Vec<String>,
+    /// Step-up requirements when `evaluated` is `StepUp`.
+    pub step_up: Option<StepUp>,
+    /// Obligations from the policy (for example headers to add upstream).
+    pub obligations: Map<String, Value>,
+    /// The policy revision that decided, when the policy ran.
+    pub policy_revision: Option<String>,
+    /// Time spent per stage.
+    pub timings: Timings,
+    /// The shadow candidate's result, when one is set and the policy ran.
+    pub shadow: Option<ShadowResult>,
+    /// The verified claims, when the token verified.
+    pub claims: Option<VerifiedClaims>,
+}
+
+impl Decision {
+    /// Whether the request may proceed.
+    pub fn is_allowed(&self) -> bool {
+        self.outcome == Outcome::Allow
+    }
+
+    /// True when the request proceeds only because of `warn` mode: it would have been refused.
+    pub fn warning(&self) -> bool {
+        self.mode == EnforcementMode::Warn && !self.enforced && self.evaluated != Outcome::Allow
+    }
+
+    /// Whether a reason is present.
+    pub fn has_reason(&self, reason: Reason) -> bool {
+        self.reasons.contains(&reason)
+    }
+
+    /// The decision as JSON (the CLI's output and the shape bindings return). Never contains
+    /// the token or claims.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "decision_id": self.id,
+            "outcome": self.outcome.as_str(),
+            "evaluated": self.evaluated.as_str(),
+            "enforced": self.enforced,
+            "mode": self.mode.as_str(),
+            "warning": self.warning(),
+            "reasons": self.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            "policy_reasons": self.policy_reasons,
+            "step_up": self.step_up.as_ref().map(|s| json!({
+                "acr_values": s.acr_values, "max_age": s.max_age,
+            })),
+            "obligations": self.obligations,
+            "policy_revision": self.policy_revision,
+            "timings_ns": self.timings.to_json(),
+            "shadow": self.shadow.as_ref().map(|s| json!({
+                "revision": s.revision, "outcome": s.outcome.as_str(),
+                "reasons": s.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "diverged": s.diverged,
+            })),
+        })
+    }
+}
+
+/// Enforcement settings resolved for quick use on the hot path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Enforcement {
+    pub(crate) mode: EnforcementMode,
+    /// Canary threshold in basis points (0..=10000).
+    canary_bp: u64,
+}
+
+impl Enforcement {
+    pub(crate) fn new(mode: EnforcementMode, canary_percent: u64) -> Self {
+        Self {
+            mode,
+            canary_bp: canary_percent.min(100) * 100,
+        }
+    }
+
+    /// The mode for a request: `subject` is `Some((iss, sub))` only for a verified token.
+    pub(crate) fn mode_for(&self, subject: Option<(&str, &str)>) -> EnforcementMode {
+        if self.mode != EnforcementMode::Enforce || self.canary_bp >= 10_000 {
+            return self.mode;
+        }
+        match subject {
+            // INVARIANT: an unverified identity never picks its side of the canary.
+            None => EnforcementMode::Enforce,
+            Some((iss, sub)) if canary_bucket(iss, sub) < self.canary_bp => {
+                EnforcementMode::Enforce
+            }
+            Some(_) => EnforcementMode::LogOnly,
+        }
+    }
+}
+
+/// A stable bucket in 0..10000 for an issuer and subject (FNV-1a 64).
+pub fn canary_bucket(issuer: &str, subject: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    for b in issuer.bytes().chain([0u8]).chain(subject.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    h % 10_000
+}
+
+/// Apply the mode to an evaluated outcome: `(outcome, enforced)`.
+pub(crate) fn enforce(evaluated: Outcome, mode: EnforcementMode) -> (Outcome, bool) {
+    match mode {
+        EnforcementMode::Enforce => (evaluated, true),
+        EnforcementMode::Warn | EnforcementMode::LogOnly => {
+            (Outcome::Allow, evaluated == Outcome::Allow)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enforce_table() {
+        use EnforcementMode::*;
+        use Outcome::*;
+        let cases = [
+            ("enforce allow", Allow, Enforce, Allow, true),
+            ("enforce deny", Deny, Enforce, Deny, true),
+            ("enforce step-up", StepUp, Enforce, StepUp, true),
+            ("warn deny", Deny, Warn, Allow, false),
+            ("warn allow", Allow, Warn, Allow, true),
+            ("log_only step-up", StepUp, LogOnly, Allow, false),
+        ];
+        for (name, evaluated, mode, outcome, enforced) in cases {
+            assert_eq!(enforce(evaluated, mode), (outcome, enforced), "{name}");
+        }
+    }
+
+    #[test]
+    fn canary_is_stable_and_fail_closed() {
+        let e = Enforcement::new(EnforcementMode::Enforce, 0);
+        assert_eq!(e.mode_for(None), EnforcementMode::Enforce);
+        assert_eq!(e.mode_for(Some(("i", "s"))), EnforcementMode::LogOnly);
+        let all = Enforcement::new(EnforcementMode::Enforce, 100);
+        assert_eq!(all.mode_for(Some(("i", "s"))), EnforcementMode::Enforce);
+        // Pinned values: the split must not change between releases.
+        assert_eq!(
+            canary_bucket("https://idp.example.com", "alice"),
+            canary_bucket("https://idp.example.com", "alice")
+        );
+        assert_ne!(canary_bucket("a", "bc"), canary_bucket("ab", "c"));
+    }
+}

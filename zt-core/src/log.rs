@@ -1,0 +1,532 @@
+//! Decision logs: one JSON object per decision, written off the request path.
+//!
+//! Each record holds `decision_id`, `timestamp` (RFC 3339, UTC), `service`, `policy_revision`,
+//! `entrypoint`, `input` (masked), `result` (the policy's output or failure), `outcome`,
+//! `evaluated`, `enforced`, `mode`, `reasons`, `policy_reasons`, `timings_ns` and, when a shadow
+//! candidate ran, `shadow`. The `hash_chained_file` sink adds `prev_hash` and `hash`.
+//!
+//! `authorize` only moves the record's parts into a bounded queue (`decision_log.queue_capacity`);
+//! a background thread masks, serialises and writes them. When the queue is full the record is
+//! dropped and counted ([`DecisionLogStats::dropped`]); `authorize` never waits for a sink.
+//! [`Authorizer::flush`](crate::Authorizer::flush) and dropping the authorizer wait until every
+//! queued record is written.
+//!
+//! # Hash chain
+//! Line *n* is `{…,"prev_hash":H(n-1),"hash":H(n)}` where `H(n)` is the SHA-256 (hex) of line
+//! *n*'s bytes without its `,"hash":…` suffix, and `H(0)` is 64 zeros. [`verify_chain`] finds
+//! the first edited, removed, inserted or reordered line. Truncating the *end* of the file can
+//! only be detected against a hash kept elsewhere (the last hash is returned for that purpose).
+//!
+//! # Security
+//! - The token, the posture assertion and the `authorization` / `cookie` headers never reach a
+//!   record; values at the `decision_log.mask` JSON pointers are replaced before serialisation.
+
+use crate::config::{DecisionLogConfig, DecisionLogSink};
+use crate::decision::Decision;
+use crate::error::BuildError;
+use crate::input::{PolicyInput, RequestInfo};
+use crate::policy::{PolicyFailure, PolicyOutput};
+use serde_json::{Map, Value, json};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+
+/// The value that replaces masked input fields.
+pub const MASKED: &str = "[masked]";
+
+/// The `prev_hash` of the first record of a chain.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A callback sink: receives each record as one JSON object (no trailing newline).
+pub type LogCallback = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What the log knows about the input of one decision.
+pub(crate) enum LogInput {
+    /// The full policy input.
+    Policy(PolicyInput),
+    /// The token did not verify: only the request part, with the headers the input would keep.
+    Request(RequestInfo, Arc<[String]>),
+}
+
+/// One decision's parts, moved to the log worker.
+pub(crate) struct Entry {
+    pub(crate) decision: Decision,
+    pub(crate) timestamp_ms: u64,
+    pub(crate) input: LogInput,
+    pub(crate) result: Option<Result<PolicyOutput, PolicyFailure>>,
+}
+
+enum Msg {
+    Record(Box<Entry>),
+    Flush(SyncSender<()>),
+}
+
+/// Decision-log counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecisionLogStats {
+    /// Records handed to the queue.
+    pub enqueued: u64,
+    /// Records written by the sink.
+    pub written: u64,
+    /// Records dropped because the queue was full.
+    pub dropped: u64,
+    /// Records lost to sink errors (for example a full disk).
+    pub failed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    enqueued: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// The decision logger: a bounded queue and a writer thread.
+pub(crate) struct Logger {
+    tx: Option<SyncSender<Msg>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+struct Formatter {
+    service: Option<String>,
+    entrypoint: String,
+    mask: Vec<String>,
+}
+
+enum Sink {
+    Stdout,
+    File(std::io::BufWriter<std::fs::File>),
+    Chained {
+        out: std::io::BufWriter<std::fs::File>,
+        last_hash: String,
+    },
+    Callback(LogCallback),
+}
+
+impl Logger {
+    pub(crate) fn new(
+        c: &DecisionLogConfig,
+        service: Option<String>,
+        entrypoint: String,
+        callback: Option<LogCallback>,
+    ) -> Result<Self, BuildError> {
+        let counters = Arc::new(Counters::default());
+        let sink = match c.sink {
+            DecisionLogSink::None => {
+                return Ok(Self {
+                    tx: None,
+                    worker: None,
+                    counters,
+                });
+            }
+            DecisionLogSink::Stdout => Sink::Stdout,
+            DecisionLogSink::File => Sink::File(open_append(c.path.as_deref())?.0),
+            DecisionLogSink::HashChainedFile => {
+                let (out, path) = open_append(c.path.as_deref())?;
+                let last_hash = last_chain_hash(&path).map_err(|kind| BuildError::DecisionLog {
+                    path: path.clone(),
+                    kind,
+                })?;
+                Sink::Chained { out, last_hash }
+            }
+            DecisionLogSink::Callback => Sink::Callback(callback.ok_or(BuildError::NoCallback)?),
+        };
+        let capacity = usize::try_from(c.queue_capacity).unwrap_or(4096);
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        let fmt = Formatter {
+            service,
+            entrypoint,
+            mask: c.mask.clone(),
+        };
+        let worker_counters = counters.clone();
+        let worker = std::thread::Builder::new()
+            .name("zt-decision-log".to_owned())
+            .spawn(move || run_worker(rx, sink, fmt, &worker_counters))
+            .map_err(|e| BuildError::DecisionLog {
+                path: PathBuf::from("<worker thread>"),
+                kind: e.kind().to_string(),
+            })?;
+        Ok(Self {
+            tx: Some(tx),
+            worker: Some(worker),
+            counters,
+        })
+    }
+
+    /// Whether records are wanted at all (skip building them when not).
+    pub(crate) fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Queue a record; never blocks. Returns false when it was dropped.
+    pub(crate) fn enqueue(&self, entry: Entry) -> bool {
+        let Some(tx) = &self.tx else { return false };
+        self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        match tx.try_send(Msg::Record(Box::new(entry))) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Wait until every record queued before this call is written.
+    pub(crate) fn flush(&self) {
+        let Some(tx) = &self.tx else { return };
+        let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+        if tx.send(Msg::Flush(ack_tx)).is_ok() {
+            let _ = ack_rx.recv();
+        }
+    }
+
+    pub(crate) fn stats(&self) -> DecisionLogStats {
+        let c = &self.counters;
+        DecisionLogStats {
+            enqueued: c.enqueued.load(Ordering::Relaxed),
+            written: c.written.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        // Closing the queue lets the worker drain what is queued and stop.
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn open_append(
+    path: Option<&Path>,
+) -> Result<(std::io::BufWriter<std::fs::File>, PathBuf), BuildError> {
+    let path = path.ok_or_else(|| BuildError::DecisionLog {
+        path: PathBuf::new(),
+        kind: "no path configured".to_owned(),
+    })?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| BuildError::DecisionLog {
+            path: path.to_owned(),
+            kind: e.kind().to_string(),
+        })?;
+    Ok((std::io::BufWriter::new(file), path.to_owned()))
+}
+
+fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Counters) {
+    while let Ok(first) = rx.recv() {
+        let mut acks = Vec::new();
+        let mut batch = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+            if batch.len() >= 256 {
+                break;
+            }
+        }
+        for m in batch {
+            match m {
+                Msg::Record(entry) => {
+                    let record = fmt.record(&entry);
+                    match sink.write(record) {
+                        Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
+                        Err(()) => counters.failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+                Msg::Flush(ack) => acks.push(ack),
+            }
+        }
+        sink.flush();
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+    sink.flush();
+}
+
+impl Formatter {
+    fn record(&self, e: &Entry) -> Map<String, Value> {
+        let d = &e.decision;
+        let mut input = match &e.input {
+            LogInput::Policy(p) => p.to_json(),
+            LogInput::Request(r, keep) => json!({
+                "request": crate::input::request_json(r, &|h| keep.iter().any(|k| k == h)),
+            }),
+        };
+        for pointer in &self.mask {
+            if let Some(v) = input.pointer_mut(pointer) {
+                *v = Value::String(MASKED.to_owned());
+            }
+        }
+        let result = match &e.result {
+            None => Value::Null,
+            Some(Ok(out)) => serde_json::to_value(out).unwrap_or(Value::Null),
+            Some(Err(f)) => json!({ "error": f.reason().as_str(), "message": f.to_string() }),
+        };
+        let mut m = Map::new();
+        m.insert("decision_id".into(), Value::String(d.id.clone()));
+        m.insert("timestamp".into(), Value::String(rfc3339(e.timestamp_ms)));
+        m.insert(
+            "service".into(),
+            self.service.clone().map_or(Value::Null, Value::String),
+        );
+        m.insert(
+            "policy_revision".into(),
+            d.policy_revision.clone().map_or(Value::Null, Value::String),
+        );
+        m.insert("entrypoint".into(), Value::String(self.entrypoint.clone()));
+        m.insert("input".into(), input);
+        m.insert("result".into(), result);
+        m.insert("outcome".into(), Value::String(d.outcome.as_str().into()));
+        m.insert(
+            "evaluated".into(),
+            Value::String(d.evaluated.as_str().into()),
+        );
+        m.insert("enforced".into(), Value::Bool(d.enforced));
+        m.insert("mode".into(), Value::String(d.mode.as_str().into()));
+        m.insert(
+            "reasons".into(),
+            Value::Array(
+                d.reasons
+                    .iter()
+                    .map(|r| Value::String(r.as_str().into()))
+                    .collect(),
+            ),
+        );
+        m.insert("policy_reasons".into(), json!(d.policy_reasons));
+        m.insert("timings_ns".into(), d.timings.to_json());
+        if let Some(s) = &d.shadow {
+            m.insert(
+                "shadow".into(),
+                json!({
+                    "revision": s.revision, "outcome": s.outcome.as_str(),
+                    "reasons": s.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                    "diverged": s.diverged,
+                }),
+            );
+        }
+        m
+    }
+}
+
+impl Sink {
+    fn write(&mut self, mut record: Map<String, Value>) -> Result<(), ()> {
+        match self {
+            Sink::Stdout => {
+                let line = serde_json::to_string(&record).map_err(|_| ())?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}").map_err(|_| ())
+            }
+            Sink::File(out) => {
+                let line = serde_json::to_string(&record).map_err(|_| ())?;
+                writeln!(out, "{line}").map_err(|_| ())
+            }
+            Sink::Chained { out, last_hash } => {
+                record.insert("prev_hash".into(), Value::String(last_hash.clone()));
+                let body = serde_json::to_string(&record).map_err(|_| ())?;
+                let hash = sha256_hex(body.as_bytes());
+                let open = body.strip_suffix('}').ok_or(())?;
+                writeln!(out, "{open},\"hash\":\"{hash}\"}}").map_err(|_| ())?;
+                *last_hash = hash;
+                Ok(())
+            }
+            Sink::Callback(f) => {
+                let line = serde_json::to_string(&record).map_err(|_| ())?;
+                // A panicking callback must not take the log worker down with it.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&line))).map_err(|_| ())
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        match self {
+            Sink::Stdout => {
+                let _ = std::io::stdout().flush();
+            }
+            Sink::File(out) | Sink::Chained { out, .. } => {
+                let _ = out.flush();
+            }
+            Sink::Callback(_) => {}
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest.as_ref() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Split a chained line into (body that was hashed, stated hash).
+fn split_chained(line: &str) -> Option<(String, &str)> {
+    const MARK: &str = ",\"hash\":\"";
+    let at = line.rfind(MARK)?;
+    let rest = line.get(at + MARK.len()..)?;
+    let hash = rest.strip_suffix("\"}")?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut body = line.get(..at)?.to_owned();
+    body.push('}');
+    Some((body, hash))
+}
+
+/// The hash to continue a chain from: the last line's, or the genesis hash for an empty file.
+fn last_chain_hash(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.kind().to_string())?;
+    let mut last = None;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| e.kind().to_string())?;
+        if !line.trim().is_empty() {
+            last = Some(line);
+        }
+    }
+    match last {
+        None => Ok(GENESIS_HASH.to_owned()),
+        Some(l) => split_chained(&l)
+            .map(|(_, h)| h.to_owned())
+            .ok_or_else(|| "its last line is not a hash-chained record".to_owned()),
+    }
+}
+
+/// Why a hash-chained decision log failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The file could not be read.
+    #[error("cannot read decision log: {0}")]
+    Io(String),
+    /// A line is not a hash-chained record.
+    #[error("line {line} is not a hash-chained record")]
+    Malformed {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A line's content does not match its hash (edited).
+    #[error("line {line} was modified (its hash does not match its content)")]
+    HashMismatch {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A line does not follow the line before it (removed, inserted or reordered lines).
+    #[error(
+        "line {line} does not follow the previous line (a line was removed, inserted or moved)"
+    )]
+    BrokenLink {
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
+/// Verify a hash-chained decision log. Returns the number of records and the last hash (keep
+/// it elsewhere to detect truncation later).
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("zt-chain-doc-{}", std::process::id()));
+/// std::fs::write(&dir, "").unwrap();
+/// let (records, last) = zt_core::verify_chain(&dir).unwrap();
+/// assert_eq!(records, 0);
+/// assert_eq!(last, zt_core::GENESIS_HASH);
+/// # std::fs::remove_file(&dir).ok();
+/// ```
+pub fn verify_chain(path: impl AsRef<Path>) -> Result<(usize, String), ChainError> {
+    let file =
+        std::fs::File::open(path.as_ref()).map_err(|e| ChainError::Io(e.kind().to_string()))?;
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut count = 0;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.map_err(|e| ChainError::Io(e.kind().to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (body, stated) = split_chained(&line).ok_or(ChainError::Malformed { line: line_no })?;
+        if sha256_hex(body.as_bytes()) != stated {
+            return Err(ChainError::HashMismatch { line: line_no });
+        }
+        let parsed: Value =
+            serde_json::from_str(&body).map_err(|_| ChainError::Malformed { line: line_no })?;
+        if parsed.get("prev_hash").and_then(Value::as_str) != Some(prev.as_str()) {
+            return Err(ChainError::BrokenLink { line: line_no });
+        }
+        prev = stated.to_owned();
+        count += 1;
+    }
+    Ok((count, prev))
+}
+
+/// RFC 3339 UTC timestamp with milliseconds from Unix milliseconds.
+pub(crate) fn rfc3339(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let ms = unix_ms % 1000;
+    let days = secs / 86_400;
+    let sod = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_table() {
+        let cases = [
+            ("epoch", 0, "1970-01-01T00:00:00.000Z"),
+            ("leap day", 951_782_400_123, "2000-02-29T00:00:00.123Z"),
+            ("zt NOW", 1_800_000_000_000, "2027-01-15T08:00:00.000Z"),
+            ("end of 2026", 1_798_761_599_999, "2026-12-31T23:59:59.999Z"),
+        ];
+        for (name, ms, want) in cases {
+            assert_eq!(rfc3339(ms), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn split_chained_table() {
+        let h = "a".repeat(64);
+        let good = format!("{{\"a\":1,\"hash\":\"{h}\"}}");
+        assert_eq!(
+            split_chained(&good),
+            Some(("{\"a\":1}".to_owned(), h.as_str()))
+        );
+        assert_eq!(split_chained("{\"a\":1}"), None, "no hash");
+        assert_eq!(
+            split_chained("{\"a\":1,\"hash\":\"zz\"}"),
+            None,
+            "short hash"
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! Device posture: where it comes from, how it is bound to the subject, and how fresh it is.
+//!
+//! Sources (`[posture] source`):
+//! - `claims`: an object in the access token (claim `posture.claim`, default `device`) shaped
+//!   like `input.device`.
+//! - `assertion`: a separate posture JWT in a request header (`posture.header`), signed by the
+//!   posture issuer (`posture.issuer`, also listed under `issuers`), verified with the same
+//!   machinery as access tokens, carrying the posture object under `posture.claim`, and bound to
+//!   the access token by `sub` or by device id (`posture.bind`).
+//! - `none`: `input.device` is always null.
+//!
+//! A caller may also hand zt a posture it obtained itself ([`Request::device`]); it is checked
+//! for freshness like the others.
+//!
+//! `assessed_at` (seconds since the epoch) comes from the posture object, or else from the
+//! carrying token's `iat`. An assessment older than `posture.max_age_s` gives `device: null` and
+//! the reason `posture_stale`; an unbound assertion gives `posture_unbound`; a malformed one, or
+//! one from another signer, `posture_invalid`. Fields zt does not model are kept under `extra`.
+//!
+//! # Security
+//! - An assertion is accepted only from the posture issuer, and a token from the posture issuer
+//!   is never accepted as an access token (the authorizer refuses it as `unknown_issuer`).
+//! - The posture header never enters `input.request.headers` or the decision log.
+//!
+//! [`Request::device`]: crate::Request::device
+
+use crate::config::{PostureBinding, PostureConfig, PostureSource};
+use crate::error::Reason;
+use crate::input::DeviceInput;
+use crate::token::{TokenVerifier, VerifiedClaims};
+use serde_json::{Map, Value};
+
+/// Future `assessed_at` tolerated (clock skew between the MDM and this host), seconds.
+const FUTURE_SKEW_S: u64 = 60;
+
+/// The outcome of assessing posture for one request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Assessment {
+    /// The posture the policy sees (`None` → `input.device` is null).
+    pub(crate) device: Option<DeviceInput>,
+    /// Why the posture was discarded, if it was.
+    pub(crate) reason: Option<Reason>,
+}
+
+impl Assessment {
+    fn discarded(reason: Reason) -> Self {
+        Self {
+            device: None,
+            reason: Some(reason),
+        }
+    }
+}
+
+/// Assesses posture per the `[posture]` config.
+#[derive(Debug, Clone)]
+pub(crate) struct PostureAssessor {
+    source: PostureSource,
+    claim: String,
+    max_age_s: u64,
+    header: Option<String>,
+    issuer: Option<String>,
+    bind: PostureBinding,
+    device_id_claim: String,
+}
+
+/// Where the posture to assess was found.
+pub(crate) enum Found<'a> {
+    /// No posture supplied.
+    Nothing,
+    /// A posture object handed over by the caller.
+    Given(&'a DeviceInput),
+    /// A posture assertion was supplied (its verification result is passed alongside).
+    Assertion,
+}
+
+impl PostureAssessor {
+    pub(crate) fn new(c: &PostureConfig) -> Self {
+        Self {
+            source: c.source,
+            claim: c.claim.clone(),
+            max_age_s: c.max_age_s,
+            header: c.header.as_ref().map(|h| h.to_ascii_lowercase()),
+            issuer: c.issuer.clone(),
+            bind: c.bind,
+            device_id_claim: c.device_id_claim.clone(),
+        }
+    }
+
+    /// The lower-cased header carrying posture assertions, if any.
+    pub(crate) fn header(&self) -> Option<&str> {
+        match self.source {
+            PostureSource::Assertion => self.header.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The posture issuer, whose tokens are never access tokens.
+    pub(crate) fn posture_issuer(&self) -> Option<&str> {
+        match self.source {
+            PostureSource::Assertion => self.issuer.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether assessing needs a verified posture assertion.
+    pub(crate) fn uses_assertion(&self) -> bool {
+        self.source == PostureSource::Assertion
+    }
+
+    /// Assess from the access token's claims, a caller-given posture, or a verified assertion.
+    ///
+    /// `assertion` is the result of verifying the posture JWT, when one was found.
+    pub(crate) fn assess(
+        &self,
+        claims: &VerifiedClaims,
+        found: Found<'_>,
+        assertion: Option<Result<VerifiedClaims, Reason>>,
+        now: u64,
+    ) -> Assessment {
+        if let Found::Given(d) = found {
+            return self.freshen(d.clone(), now);
+        }
+        match self.source {
+            PostureSource::None => Assessment::default(),
+            PostureSource::Claims => match claims.get(&self.claim) {
+                None | Some(Value::Null) => Assessment::default(),
+                Some(v) => self.assess_object(v, claims.issued_at(), "claims", now),
+            },
+            PostureSource::Assertion => match assertion {
+                None => Assessment::default(),
+                Some(Err(_)) => Assessment::discarded(Reason::PostureInvalid),
+                Some(Ok(a)) => self.assess_assertion(claims, &a, now),
+            },
+        }
+    }
+
+    fn assess_assertion(
+        &self,
+        claims: &VerifiedClaims,
+        a: &VerifiedClaims,
+        now: u64,
+    ) -> Assessment {
+        if Some(a.issuer()) != self.issuer.as_deref() {
+            return Assessment::discarded(Reason::PostureInvalid);
+        }
+        let Some(object) = a.get(&self.claim) else {
+            return Assessment::discarded(Reason::PostureInvalid);
+        };
+        let assessment = self.assess_object(object, a.issued_at(), "assertion", now);
+        let Some(device) = &assessment.device else {
+            return assessment;
+        };
+        let bound = match self.bind {
+            PostureBinding::Sub => a.subject().is_some() && a.subject() == claims.subject(),
+            PostureBinding::DeviceId => {
+                let token_device = claims.get(&self.device_id_claim).and_then(Value::as_str);
+                device.id.is_some() && device.id.as_deref() == token_device
+            }
+        };
+        if bound {
+            assessment
+        } else {
+            Assessment::discarded(Reason::PostureUnbound)
+        }
+    }
+
+    fn assess_object(&self, v: &Value, iat: Option<u64>, source: &str, now: u64) -> Assessment {
+        let Some(mut device) = parse_device(v) else {
+            return Assessment::discarded(Reason::PostureInvalid);
+        };
+        if device.assessed_at == 0 {
+            match iat {
+                Some(iat) => device.assessed_at = iat,
+                None => return Assessment::discarded(Reason::PostureInvalid),
+            }
+        }
+        device.source = source.to_owned();
+        self.freshen(device, now)
+    }
+
+    fn freshen(&self, mut device: DeviceInput, now: u64) -> Assessment {
+        if device.assessed_at > now.saturating_add(FUTURE_SKEW_S) {
+            return Assessment::discarded(Reason::PostureInvalid);
+        }
+        device.age_s = now.saturating_sub(device.assessed_at);
+        if device.age_s > self.max_age_s {
+            return Assessment::discarded(Reason::PostureStale);
+        }
+        if device.source.is_empty() {
+            device.source = "request".to_owned();
+        }
+        Assessment {
+            device: Some(device),
+            reason: None,
+        }
+    }
+}
+
+/// Parse a posture object: modelled fields typed, the rest kept under `extra`.
+///
+/// Returns `None` when the value is not an object or a modelled field has the wrong type.
+pub(crate) fn parse_device(v: &Value) -> Option<DeviceInput> {
+    let Value::Object(map) = v else {
+        return None;
+    };
+    let mut d = DeviceInput::default();
+    let mut extra = Map::new();
+    for (k, v) in map {
+        let ok = match k.as_str() {
+            "id" => set_opt_str(v, &mut d.id),
+            "managed" => match v {
+                Value::Bool(b) => {
+                    d.managed = *b;
+                    true
+                }
+                Value::Null => true,
+                _ => false,
+            },
+            "os" => set_opt_str(v, &mut d.os),
+            "os_version" => set_opt_str(v, &mut d.os_version),
+            "patch_age_days" => match v {
+                Value::Null => true,
+                _ => v.as_u64().map(|n| d.patch_age_days = Some(n)).is_some(),
+            },
+            "disk_encrypted" => set_opt_bool(v, &mut d.disk_encrypted),
+            "firewall_enabled" => set_opt_bool(v, &mut d.firewall_enabled),
+            "edr_running" => set_opt_bool(v, &mut d.edr_running),
+            "screen_lock_enabled" => set_opt_bool(v, &mut d.screen_lock_enabled),
+            "jailbroken" => set_opt_bool(v, &mut d.jailbroken),
+            "assessed_at" => v.as_u64().map(|n| d.assessed_at = n).is_some(),
+            // Computed by zt; a supplied value is ignored.
+            "age_s" | "source" => true,
+            "extra" => match v {
+                Value::Object(m) => {
+                    extra.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    true
+                }
+                _ => false,
+            },
+            _ => {
+                extra.insert(k.clone(), v.clone());
+                true
+            }
+        };
+        if !ok {
+            return None;
+        }
+    }
+    d.extra = extra;
+    Some(d)
+}
+
+fn set_opt_str(v: &Value, slot: &mut Option<String>) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => {
+            *slot = Some(s.clone());
+            true
+        }
+        _ => false,
+    }
+}
+
+fn set_opt_bool(v: &Value, slot: &mut Option<bool>) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => {
+            *slot = Some(*b);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Verify a posture assertion with the access-token machinery (cached keys only).
+pub(crate) fn verify_assertion(
+    verifier: &TokenVerifier,
+    jwt: &str,
+) -> Result<VerifiedClaims, Reason> {
+    verifier.verify(jwt).map_err(|e| e.reason())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parse_device_table() {
+        let cases: [(&str, Value, bool); 6] = [
+            (
+                "full",
+                json!({"id": "d1", "managed": true, "disk_encrypted": true, "assessed_at": 5}),
+                true,
+            ),
+            ("unknown fields kept", json!({"battery": 80}), true),
+            ("not an object", json!([1]), false),
+            ("managed as string", json!({"managed": "yes"}), false),
+            ("negative patch age", json!({"patch_age_days": -1}), false),
+            (
+                "nulls allowed",
+                json!({"os": null, "jailbroken": null}),
+                true,
+            ),
+        ];
+        for (name, v, ok) in cases {
+            assert_eq!(parse_device(&v).is_some(), ok, "{name}");
+        }
+        let d = parse_device(&json!({"battery": 80, "extra": {"x": 1}})).unwrap();
+        assert_eq!(d.extra.get("battery"), Some(&json!(80)), "extra kept");
+        assert_eq!(d.extra.get("x"), Some(&json!(1)), "extra merged");
+    }
+}
