@@ -63,3 +63,266 @@ fn policy_test_reports_failures_and_bad_bundles() {
     let (code, _, _) = zt(&["policy", "frobnicate"]);
     assert_eq!(code, 2);
 }
+
+// ---- zt token verify / zt decide ---------------------------------------------------------
+
+const IDP: &str = "https://idp.example.com";
+
+fn keys_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zt-core/tests/data/keys")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn mint(claims: serde_json::Value) -> String {
+    let pem = std::fs::read(keys_dir().join("ec-p256.pem")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ec-p256".into());
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+fn persona(groups: &[&str], extra: serde_json::Value) -> String {
+    let n = now();
+    let mut c = serde_json::json!({
+        "iss": IDP, "sub": "alice", "aud": "orders-api", "iat": n, "exp": n + 600,
+        "groups": groups,
+    });
+    if let (Some(c), serde_json::Value::Object(e)) = (c.as_object_mut(), extra) {
+        c.extend(e);
+    }
+    mint(c)
+}
+
+/// A config directory: `issuers.toml` (issuers only) and `full.toml` (with the sample bundle).
+fn config_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zt-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwk = std::fs::read_to_string(keys_dir().join("ec-p256.jwk.json")).unwrap();
+    std::fs::write(dir.join("jwks.json"), format!("{{\"keys\": [{jwk}]}}")).unwrap();
+    let issuers = format!(
+        "[[issuers]]\nissuer = \"{IDP}\"\naudiences = [\"orders-api\"]\nalgorithms = [\"ES256\"]\njwks_file = \"jwks.json\"\n"
+    );
+    std::fs::write(dir.join("issuers.toml"), &issuers).unwrap();
+    let bundle = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    std::fs::write(
+        dir.join("full.toml"),
+        format!(
+            "{issuers}\n[policy]\nbundle = \"{}\"\n[request]\nheaders = [\"x-request-id\"]\n",
+            bundle.display()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn json_of(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn token_verify_prints_claims_or_a_reason() {
+    let dir = config_dir("verify");
+    let cfg = dir.join("issuers.toml");
+    let cfg = cfg.to_str().unwrap();
+    let token = persona(&["dev"], serde_json::json!({}));
+    let (code, out, err) = zt(&["token", "verify", "--config", cfg, &token]);
+    assert_eq!(code, 0, "{out}{err}");
+    let claims = json_of(&out);
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["groups"], serde_json::json!(["dev"]));
+
+    // From standard input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zt"))
+        .args(["token", "verify", "--config", cfg, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    let expired = {
+        let n = now();
+        mint(
+            serde_json::json!({"iss": IDP, "sub": "a", "aud": "orders-api",
+                                "iat": n - 7200, "exp": n - 3600}),
+        )
+    };
+    let cases = [
+        ("expired", expired, "token_expired"),
+        ("malformed", "abc".to_owned(), "token_malformed"),
+        (
+            "tampered",
+            format!("{}x", &token[..token.len() - 1]),
+            "token_malformed",
+        ),
+    ];
+    for (name, t, reason) in cases {
+        let (code, out, _) = zt(&["token", "verify", "--config", cfg, &t]);
+        assert_eq!(code, 1, "{name}: {out}");
+        let v = json_of(&out);
+        assert_eq!(v["error"], reason, "{name}");
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}"
+        );
+        assert!(!out.contains(&t), "{name}: the token is never echoed");
+    }
+}
+
+#[test]
+fn bad_config_and_usage_exit_2() {
+    let dir = config_dir("badcfg");
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[[issuers]]\nissuer = \"x\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let bad = dir.join("bad.toml");
+    let (code, _, err) = zt(&["token", "verify", "--config", bad.to_str().unwrap(), "t"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bogus") && err.contains("bad.toml"), "{err}");
+    let missing = dir.join("missing.toml");
+    let (code, _, _) = zt(&[
+        "decide",
+        "--config",
+        missing.to_str().unwrap(),
+        "--method",
+        "GET",
+        "--path",
+        "/",
+    ]);
+    assert_eq!(code, 2);
+    // A config without a policy cannot decide.
+    let issuers = dir.join("issuers.toml");
+    let (code, _, err) = zt(&[
+        "decide",
+        "--config",
+        issuers.to_str().unwrap(),
+        "--token",
+        "t",
+        "--method",
+        "GET",
+        "--path",
+        "/",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("policy"), "{err}");
+    let full = dir.join("full.toml");
+    let (code, _, err) = zt(&[
+        "decide",
+        "--config",
+        full.to_str().unwrap(),
+        "--method",
+        "GET",
+        "--path",
+        "/",
+        "--device-json",
+        "{nope",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = zt(&["decide", "--config", full.to_str().unwrap()]);
+    assert_eq!(code, 2, "missing required flags");
+}
+
+#[test]
+fn decide_allow_deny_step_up_and_rejected_token() {
+    let dir = config_dir("decide");
+    let cfg = dir.join("full.toml");
+    let cfg = cfg.to_str().unwrap();
+    let healthy =
+        r#"{"managed": true, "disk_encrypted": true, "jailbroken": false, "patch_age_days": 2}"#;
+    let unencrypted = r#"{"managed": true, "disk_encrypted": false}"#;
+    let admin = persona(&["admin"], serde_json::json!({}));
+    let dev = persona(&["dev"], serde_json::json!({}));
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        i32,
+        &'a str,
+        &'a [&'a str],
+    );
+    let cases: &[Case] = &[
+        ("allow", &admin, "/orders/1", Some(healthy), 0, "allow", &[]),
+        (
+            "posture deny",
+            &dev,
+            "/orders/1",
+            Some(unencrypted),
+            1,
+            "deny",
+            &["policy_denied"],
+        ),
+        (
+            "no posture",
+            &dev,
+            "/orders/1",
+            None,
+            1,
+            "deny",
+            &["policy_denied"],
+        ),
+        (
+            "step-up",
+            &admin,
+            "/admin/deploy",
+            Some(healthy),
+            1,
+            "step_up",
+            &["step_up_required"],
+        ),
+        (
+            "rejected token",
+            "garbage",
+            "/orders/1",
+            Some(healthy),
+            1,
+            "deny",
+            &["token_malformed"],
+        ),
+    ];
+    for (name, token, path, device, code, outcome, reasons) in cases {
+        let mut args = vec![
+            "decide",
+            "--config",
+            cfg,
+            "--token",
+            token,
+            "--method",
+            "GET",
+            "--path",
+            path,
+            "--header",
+            "x-request-id: r-1",
+        ];
+        if let Some(d) = device {
+            args.extend(["--device-json", d]);
+        }
+        let (got, out, err) = zt(&args);
+        assert_eq!(got, *code, "{name}: {out}{err}");
+        let d = json_of(&out);
+        assert_eq!(d["outcome"], *outcome, "{name}: {out}");
+        assert_eq!(d["reasons"], serde_json::json!(reasons), "{name}: {out}");
+        assert!(d["decision_id"].is_string(), "{name}");
+        assert!(d["timings_ns"]["total"].as_u64().is_some(), "{name}");
+        assert!(
+            !out.contains(*token) || token.len() < 10,
+            "{name}: token echoed"
+        );
+        if *outcome == "step_up" {
+            assert_eq!(d["step_up"]["acr_values"], "urn:zt:acr:mfa", "{name}");
+            assert_eq!(d["step_up"]["max_age"], 300, "{name}");
+        }
+    }
+}

@@ -117,6 +117,23 @@ pub struct DeviceInput {
     pub extra: Map<String, Value>,
 }
 
+impl DeviceInput {
+    /// Parse a posture object shaped like `input.device`: modelled fields typed, unknown ones
+    /// kept under `extra`. `None` when it is not an object or a modelled field has the wrong
+    /// type. `age_s` and `source` are computed by zt and ignored here.
+    ///
+    /// ```
+    /// use zt_core::DeviceInput;
+    /// let d = DeviceInput::from_json(&serde_json::json!({"managed": true, "battery": 80})).unwrap();
+    /// assert!(d.managed);
+    /// assert_eq!(d.extra["battery"], 80);
+    /// assert!(DeviceInput::from_json(&serde_json::json!({"managed": "yes"})).is_none());
+    /// ```
+    pub fn from_json(v: &Value) -> Option<Self> {
+        crate::posture::parse_device(v)
+    }
+}
+
 /// Decision context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputContext {
