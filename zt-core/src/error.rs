@@ -572,7 +572,19 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
-        assert_eq!(seen.len(), 20);
+        assert_eq!(seen.len(), 28);
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r}: ALL is in declaration order");
+            assert_eq!(Reason::from_code(r.as_str()), Some(*r));
+        }
+    }
+
+    #[test]
+    fn every_reason_code_is_documented_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for r in Reason::ALL {
+            assert!(readme.contains(&format!("| `{r}` |")), "README lacks {r}");
+        }
     }
 
     #[test]

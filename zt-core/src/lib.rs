@@ -5,9 +5,12 @@
 //! local work only: an access token verified against cached issuer keys, a device-posture
 //! assessment checked for freshness, and a compiled Rego policy.
 //!
-//! This release provides configuration, token verification with cached, self-refreshing issuer
-//! keys ([`TokenVerifier`]), the policy input document ([`PolicyInput`]) and compiled Rego
-//! policy bundles with a safe lifecycle ([`PolicyStore`]).
+//! The entry point is the [`Authorizer`]: build it from an [`AuthorizerConfig`], hand it a
+//! [`Request`], get a [`Decision`] (`Allow`, `Deny` or `StepUp` with stable [`Reason`] codes).
+//! Underneath: token verification with cached, self-refreshing issuer keys
+//! ([`TokenVerifier`]), device posture, the policy input document ([`PolicyInput`]), compiled
+//! Rego bundles with a safe lifecycle ([`PolicyStore`]), enforcement modes and canary, decision
+//! logs ([`verify_chain`] for the hash-chained sink) and metrics ([`MetricsSnapshot`]).
 //!
 //! ```
 //! use zt_core::{AuthorizerConfig, Reason, TokenVerifier};
@@ -29,9 +32,10 @@
 //! ```
 //!
 //! # Security
-//! See the module documentation of the token and key-set code, summarised in the README:
-//! fail closed, algorithm from the issuer's allow-list, no keys from token headers, size and
-//! depth limits on every untrusted document, no secret or token in any message.
+//! Summarised in the README: fail closed (every failure on the decision path is a deny with a
+//! reason, panics included), algorithm from the issuer's allow-list, no keys from token
+//! headers, size and depth limits on every untrusted document, no secret or token in any
+//! message, decision-log record or policy input.
 
 #![forbid(unsafe_code)]
 
