@@ -217,13 +217,19 @@ impl PolicyInput {
         }
     }
 
+    /// A copy with the values at the given JSON pointers replaced by `"[masked]"`.
+    pub(crate) fn masked(&self, pointers: &[String]) -> RegoValue {
+        let mut v = self.value.clone();
+        for p in pointers {
+            mask_pointer(&mut v, p);
+        }
+        v
+    }
+
     /// The document as JSON (for decision logs and tooling).
     pub fn to_json(&self) -> Value {
-        self.value
-            .to_json_str()
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or(Value::Null)
+        // Directly through serde: regorus's `to_json_str` pretty-prints into a string first.
+        serde_json::to_value(&self.value).unwrap_or(Value::Null)
     }
 }
 
@@ -293,14 +299,47 @@ pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
     ])
 }
 
-/// The `request` part of the input as JSON (for decision logs of requests without a verified
-/// token).
-pub(crate) fn request_json(r: &RequestInfo, keep_header: &dyn Fn(&str) -> bool) -> Value {
-    request_value(r, keep_header)
-        .to_json_str()
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(Value::Null)
+/// `{"request": ...}` with masks applied (decision logs of requests without a verified token).
+pub(crate) fn request_only(
+    r: &RequestInfo,
+    keep_header: &dyn Fn(&str) -> bool,
+    mask: &[String],
+) -> RegoValue {
+    let mut v = object([("request", request_value(r, keep_header))]);
+    for pointer in mask {
+        mask_pointer(&mut v, pointer);
+    }
+    v
+}
+
+/// Replace the value at a JSON pointer (RFC 6901) with [`crate::MASKED`], if it exists.
+/// Shared parts are copied on write, so the policy's own value is never changed.
+fn mask_pointer(v: &mut RegoValue, pointer: &str) {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return;
+    };
+    let mut at = v;
+    for token in rest.split('/') {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        let next = match at {
+            RegoValue::Object(_) => at
+                .as_object_mut()
+                .ok()
+                .and_then(|o| o.get_mut(&RegoValue::from(token.as_str()))),
+            RegoValue::Array(_) => {
+                let Ok(i) = token.parse::<usize>() else {
+                    return;
+                };
+                at.as_array_mut().ok().and_then(|a| a.get_mut(i))
+            }
+            _ => None,
+        };
+        match next {
+            Some(n) => at = n,
+            None => return,
+        }
+    }
+    *at = RegoValue::from(crate::log::MASKED);
 }
 
 fn request_value(r: &RequestInfo, keep_header: &dyn Fn(&str) -> bool) -> RegoValue {

@@ -26,7 +26,7 @@ use crate::decision::Decision;
 use crate::error::BuildError;
 use crate::input::{PolicyInput, RequestInfo};
 use crate::policy::{PolicyFailure, PolicyOutput};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -237,8 +237,7 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
         for m in batch {
             match m {
                 Msg::Record(entry) => {
-                    let record = fmt.record(&entry);
-                    match sink.write(record) {
+                    match sink.write(&fmt, &entry) {
                         Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
                         Err(()) => counters.failed.fetch_add(1, Ordering::Relaxed),
                     };
@@ -254,86 +253,87 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
     sink.flush();
 }
 
+/// One record, serialised field by field in this order (the input straight from the policy's
+/// value, without an intermediate JSON tree).
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    decision_id: &'a str,
+    timestamp: String,
+    service: Option<&'a str>,
+    policy_revision: Option<&'a str>,
+    entrypoint: &'a str,
+    input: &'a regorus::Value,
+    result: Value,
+    outcome: &'static str,
+    evaluated: &'static str,
+    enforced: bool,
+    mode: &'static str,
+    reasons: Vec<&'static str>,
+    policy_reasons: &'a [String],
+    timings_ns: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev_hash: Option<&'a str>,
+}
+
 impl Formatter {
-    fn record(&self, e: &Entry) -> Map<String, Value> {
+    /// The record as one line of JSON (no newline); `prev_hash` for chained sinks.
+    fn render(&self, e: &Entry, prev_hash: Option<&str>) -> Result<String, ()> {
         let d = &e.decision;
-        let mut input = match &e.input {
-            LogInput::Policy(p) => p.to_json(),
-            LogInput::Request(r, keep) => json!({
-                "request": crate::input::request_json(r, &|h| keep.iter().any(|k| k == h)),
-            }),
-        };
-        for pointer in &self.mask {
-            if let Some(v) = input.pointer_mut(pointer) {
-                *v = Value::String(MASKED.to_owned());
+        let input = match &e.input {
+            LogInput::Policy(p) => p.masked(&self.mask),
+            LogInput::Request(r, keep) => {
+                crate::input::request_only(r, &|h| keep.iter().any(|k| k == h), &self.mask)
             }
-        }
+        };
         let result = match &e.result {
             None => Value::Null,
             Some(Ok(out)) => serde_json::to_value(out).unwrap_or(Value::Null),
             Some(Err(f)) => json!({ "error": f.reason().as_str(), "message": f.to_string() }),
         };
-        let mut m = Map::new();
-        m.insert("decision_id".into(), Value::String(d.id.clone()));
-        m.insert("timestamp".into(), Value::String(rfc3339(e.timestamp_ms)));
-        m.insert(
-            "service".into(),
-            self.service.clone().map_or(Value::Null, Value::String),
-        );
-        m.insert(
-            "policy_revision".into(),
-            d.policy_revision.clone().map_or(Value::Null, Value::String),
-        );
-        m.insert("entrypoint".into(), Value::String(self.entrypoint.clone()));
-        m.insert("input".into(), input);
-        m.insert("result".into(), result);
-        m.insert("outcome".into(), Value::String(d.outcome.as_str().into()));
-        m.insert(
-            "evaluated".into(),
-            Value::String(d.evaluated.as_str().into()),
-        );
-        m.insert("enforced".into(), Value::Bool(d.enforced));
-        m.insert("mode".into(), Value::String(d.mode.as_str().into()));
-        m.insert(
-            "reasons".into(),
-            Value::Array(
-                d.reasons
-                    .iter()
-                    .map(|r| Value::String(r.as_str().into()))
-                    .collect(),
-            ),
-        );
-        m.insert("policy_reasons".into(), json!(d.policy_reasons));
-        m.insert("timings_ns".into(), d.timings.to_json());
-        if let Some(s) = &d.shadow {
-            m.insert(
-                "shadow".into(),
+        let record = Record {
+            decision_id: &d.id,
+            timestamp: rfc3339(e.timestamp_ms),
+            service: self.service.as_deref(),
+            policy_revision: d.policy_revision.as_deref(),
+            entrypoint: &self.entrypoint,
+            input: &input,
+            result,
+            outcome: d.outcome.as_str(),
+            evaluated: d.evaluated.as_str(),
+            enforced: d.enforced,
+            mode: d.mode.as_str(),
+            reasons: d.reasons.iter().map(|r| r.as_str()).collect(),
+            policy_reasons: &d.policy_reasons,
+            timings_ns: d.timings.to_json(),
+            shadow: d.shadow.as_ref().map(|s| {
                 json!({
                     "revision": s.revision, "outcome": s.outcome.as_str(),
                     "reasons": s.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                     "diverged": s.diverged,
-                }),
-            );
-        }
-        m
+                })
+            }),
+            prev_hash,
+        };
+        serde_json::to_string(&record).map_err(|_| ())
     }
 }
 
 impl Sink {
-    fn write(&mut self, mut record: Map<String, Value>) -> Result<(), ()> {
+    fn write(&mut self, fmt: &Formatter, entry: &Entry) -> Result<(), ()> {
         match self {
             Sink::Stdout => {
-                let line = serde_json::to_string(&record).map_err(|_| ())?;
+                let line = fmt.render(entry, None)?;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{line}").map_err(|_| ())
             }
             Sink::File(out) => {
-                let line = serde_json::to_string(&record).map_err(|_| ())?;
+                let line = fmt.render(entry, None)?;
                 writeln!(out, "{line}").map_err(|_| ())
             }
             Sink::Chained { out, last_hash } => {
-                record.insert("prev_hash".into(), Value::String(last_hash.clone()));
-                let body = serde_json::to_string(&record).map_err(|_| ())?;
+                let body = fmt.render(entry, Some(last_hash))?;
                 let hash = sha256_hex(body.as_bytes());
                 let open = body.strip_suffix('}').ok_or(())?;
                 writeln!(out, "{open},\"hash\":\"{hash}\"}}").map_err(|_| ())?;
@@ -341,7 +341,7 @@ impl Sink {
                 Ok(())
             }
             Sink::Callback(f) => {
-                let line = serde_json::to_string(&record).map_err(|_| ())?;
+                let line = fmt.render(entry, None)?;
                 // A panicking callback must not take the log worker down with it.
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&line))).map_err(|_| ())
             }

@@ -458,11 +458,8 @@ impl PolicyOutput {
             RegoValue::Undefined => Err(PolicyFailure::Undefined),
             RegoValue::Bool(b) => Ok(plain(*b)),
             RegoValue::Object(_) => {
-                let json: Value = v
-                    .to_json_str()
-                    .ok()
-                    .and_then(|s| serde_json::from_str(&s).ok())
-                    .ok_or(PolicyFailure::OutputInvalid("not representable as JSON"))?;
+                let json: Value = serde_json::to_value(v)
+                    .map_err(|_| PolicyFailure::OutputInvalid("not representable as JSON"))?;
                 Self::from_json(&json)
             }
             _ => Err(PolicyFailure::OutputInvalid(
