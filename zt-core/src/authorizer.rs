@@ -538,6 +538,17 @@ impl Authorizer {
         &self.inner.policy
     }
 
+    /// The header names (lower-case) that reach `input.request.headers`; middleware copies
+    /// only these (and the posture header) into a [`Request`].
+    pub fn request_headers(&self) -> &[String] {
+        &self.inner.headers
+    }
+
+    /// The header carrying posture assertions, when `posture.source = "assertion"`.
+    pub fn posture_header(&self) -> Option<&str> {
+        self.inner.posture.header()
+    }
+
     /// The token verifier (key-set status, readiness).
     pub fn verifier(&self) -> &TokenVerifier {
         &self.inner.verifier

@@ -150,6 +150,40 @@ impl Reason {
         }
     }
 
+    /// Whether this reason rejects the presented token itself (missing, malformed, not
+    /// verifiable, expired, revoked, ...): HTTP middleware answers these with 401
+    /// `invalid_token`. `jwks_unavailable` and `internal_error` are not: the token may be fine.
+    ///
+    /// ```
+    /// use zt_core::Reason;
+    /// assert!(Reason::TokenExpired.rejects_token());
+    /// assert!(!Reason::PolicyDenied.rejects_token());
+    /// assert!(!Reason::JwksUnavailable.rejects_token());
+    /// ```
+    pub const fn rejects_token(self) -> bool {
+        matches!(
+            self,
+            Reason::TokenTooLarge
+                | Reason::TokenMalformed
+                | Reason::TokenHeaderUnsupported
+                | Reason::TokenTypeInvalid
+                | Reason::UnknownIssuer
+                | Reason::AlgorithmNotAllowed
+                | Reason::UnknownKey
+                | Reason::KeyRejected
+                | Reason::KeyAlgorithmMismatch
+                | Reason::TokenSignatureInvalid
+                | Reason::TokenExpired
+                | Reason::TokenNotYetValid
+                | Reason::TokenIssuedInFuture
+                | Reason::TokenLifetimeExceeded
+                | Reason::AudienceMismatch
+                | Reason::TokenMissing
+                | Reason::TokenRevoked
+                | Reason::SubjectRevoked
+        )
+    }
+
     /// The reason for a stable code, if the code is known.
     pub fn from_code(code: &str) -> Option<Reason> {
         Reason::ALL.iter().copied().find(|r| r.as_str() == code)
