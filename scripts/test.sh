@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"): formatting, lints, and every test in the workspace.
-# Installs nothing beyond the Rust toolchain already on the machine; crates come from crates.io.
+# Installs: crates from crates.io (through cargo) and, for zt-tower's end-to-end test with a
+# real OpenID provider, the npm package oidc-provider into zt-tower/tests/idp/node_modules
+# (needs Node.js 20+ and npm; without them that test fails loudly unless ZT_SKIP_NODE_E2E=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== npm install (oidc-provider for the end-to-end test)"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  npm install --prefix zt-tower/tests/idp --no-audit --no-fund --loglevel=error
+else
+  echo "!!! Node.js/npm not found: zt-tower's oidc-provider end-to-end test will FAIL." >&2
+  echo "!!! Install Node.js 20+ with npm, or set ZT_SKIP_NODE_E2E=1 to skip it knowingly." >&2
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -33,9 +33,12 @@ fn b64token_char(b: u8) -> bool {
 /// refused, not used.
 pub(crate) fn bearer<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, BearerProblem> {
     if let Some(q) = uri.query()
-        && q.split('&').any(|kv| kv.split('=').next() == Some("access_token"))
+        && q.split('&')
+            .any(|kv| kv.split('=').next() == Some("access_token"))
     {
-        return Err(BearerProblem::Invalid("a token in the query string is not accepted"));
+        return Err(BearerProblem::Invalid(
+            "a token in the query string is not accepted",
+        ));
     }
     let mut all = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = all.next() else {
@@ -46,7 +49,10 @@ pub(crate) fn bearer<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, B
     }
     let bytes = value.as_bytes();
     let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
-        Some(i) => (bytes.get(..i).unwrap_or_default(), bytes.get(i + 1..).unwrap_or_default()),
+        Some(i) => (
+            bytes.get(..i).unwrap_or_default(),
+            bytes.get(i + 1..).unwrap_or_default(),
+        ),
         None => (bytes, &[][..]),
     };
     if !scheme.eq_ignore_ascii_case(b"bearer") {
@@ -188,18 +194,53 @@ mod tests {
 
     #[test]
     fn bearer_table() {
-        type Case<'a> = (&'a str, &'a [&'a [u8]], &'a str, Result<&'a str, BearerProblem>);
+        type Case<'a> = (
+            &'a str,
+            &'a [&'a [u8]],
+            &'a str,
+            Result<&'a str, BearerProblem>,
+        );
         let cases: [Case; 12] = [
             ("plain", &[b"Bearer abc.def-_~+/"], "/", Ok("abc.def-_~+/")),
             ("lower-case scheme", &[b"bearer abc"], "/", Ok("abc")),
             ("padding", &[b"BEARER abc=="], "/", Ok("abc==")),
             ("none", &[], "/", Err(BearerProblem::Missing)),
-            ("basic", &[b"Basic dXNlcjpwYXNz"], "/", Err(BearerProblem::Missing)),
-            ("empty", &[b"Bearer "], "/", Err(BearerProblem::Invalid("empty bearer token"))),
-            ("scheme only", &[b"Bearer"], "/", Err(BearerProblem::Invalid("empty bearer token"))),
-            ("space inside", &[b"Bearer a b"], "/", Err(BearerProblem::Invalid("malformed bearer token"))),
-            ("non-utf8", &[b"Bearer \xff\xfe"], "/", Err(BearerProblem::Invalid("malformed bearer token"))),
-            ("inner =", &[b"Bearer a=b"], "/", Err(BearerProblem::Invalid("malformed bearer token"))),
+            (
+                "basic",
+                &[b"Basic dXNlcjpwYXNz"],
+                "/",
+                Err(BearerProblem::Missing),
+            ),
+            (
+                "empty",
+                &[b"Bearer "],
+                "/",
+                Err(BearerProblem::Invalid("empty bearer token")),
+            ),
+            (
+                "scheme only",
+                &[b"Bearer"],
+                "/",
+                Err(BearerProblem::Invalid("empty bearer token")),
+            ),
+            (
+                "space inside",
+                &[b"Bearer a b"],
+                "/",
+                Err(BearerProblem::Invalid("malformed bearer token")),
+            ),
+            (
+                "non-utf8",
+                &[b"Bearer \xff\xfe"],
+                "/",
+                Err(BearerProblem::Invalid("malformed bearer token")),
+            ),
+            (
+                "inner =",
+                &[b"Bearer a=b"],
+                "/",
+                Err(BearerProblem::Invalid("malformed bearer token")),
+            ),
             (
                 "two headers",
                 &[b"Bearer a", b"Bearer b"],
@@ -210,7 +251,9 @@ mod tests {
                 "query token",
                 &[b"Bearer a"],
                 "/x?access_token=a",
-                Err(BearerProblem::Invalid("a token in the query string is not accepted")),
+                Err(BearerProblem::Invalid(
+                    "a token in the query string is not accepted",
+                )),
             ),
         ];
         for (name, values, uri, want) in cases {

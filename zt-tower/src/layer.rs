@@ -1,6 +1,6 @@
 //! [`ZtLayer`]: configuration shared by every [`Zt`] service it wraps.
 
-use crate::response::{DenyHook, Denial};
+use crate::response::{Denial, DenyHook};
 use crate::service::Zt;
 use std::sync::Arc;
 use zt_core::{Authorizer, EnforcementMode};

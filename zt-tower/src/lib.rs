@@ -76,7 +76,7 @@ pub use extract::{PeerAddr, PeerSpiffeId};
 pub use extract::{ZtClaims, ZtDecision};
 pub use future::ResponseFuture;
 pub use layer::ZtLayer;
-pub use response::{DenyHook, Denial};
+pub use response::{Denial, DenyHook};
 pub use service::Zt;
 
 /// The header that marks requests allowed only because of `warn` mode.

@@ -46,7 +46,10 @@ pub(crate) fn quote(s: &str) -> String {
 /// What to answer for a decision that does not let the request through.
 pub(crate) fn classify(d: &Decision) -> (StatusCode, Option<&'static str>) {
     if d.evaluated == Outcome::StepUp {
-        return (StatusCode::UNAUTHORIZED, Some("insufficient_user_authentication"));
+        return (
+            StatusCode::UNAUTHORIZED,
+            Some("insufficient_user_authentication"),
+        );
     }
     for r in &d.reasons {
         match r {
@@ -70,10 +73,10 @@ pub(crate) fn bearer_problem(p: BearerProblem) -> (StatusCode, Option<&'static s
 
 fn grpc_status(status: StatusCode) -> u16 {
     match status {
-        StatusCode::UNAUTHORIZED => 16,       // UNAUTHENTICATED
-        StatusCode::FORBIDDEN => 7,           // PERMISSION_DENIED
+        StatusCode::UNAUTHORIZED => 16,        // UNAUTHENTICATED
+        StatusCode::FORBIDDEN => 7,            // PERMISSION_DENIED
         StatusCode::SERVICE_UNAVAILABLE => 14, // UNAVAILABLE
-        _ => 13,                              // INTERNAL
+        _ => 13,                               // INTERNAL
     }
 }
 
@@ -91,11 +94,7 @@ fn grpc_message(s: &str) -> String {
 }
 
 /// The default response for a denial.
-pub(crate) fn render(
-    realm: &str,
-    denial: &Denial<'_>,
-    description: &str,
-) -> http::Response<Bytes> {
+pub(crate) fn render(realm: &str, denial: &Denial<'_>, description: &str) -> http::Response<Bytes> {
     let mut challenge = format!("Bearer realm={}", quote(realm));
     if let Some(e) = denial.bearer_error {
         challenge.push_str(&format!(", error={}", quote(e)));
@@ -118,7 +117,10 @@ pub(crate) fn render(
     let id = denial.decision.map(|d| d.id.as_str());
     let mut builder = http::Response::builder();
     if let Ok(v) = HeaderValue::from_str(&challenge)
-        && matches!(denial.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+        && matches!(
+            denial.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        )
     {
         builder = builder.header(WWW_AUTHENTICATE, v);
     }

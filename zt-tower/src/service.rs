@@ -55,7 +55,9 @@ fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::
             (Ok(name), Some(value)) => {
                 headers.insert(name, value);
             }
-            _ => tracing::warn!(header = %k, "zt: obligation header is not a valid header, skipped"),
+            _ => {
+                tracing::warn!(header = %k, "zt: obligation header is not a valid header, skipped")
+            }
         }
     }
 }
@@ -147,7 +149,10 @@ where
                 }
                 let warn = decision.evaluated != Outcome::Allow
                     && (decision.warning() || shared.mode == Some(EnforcementMode::Warn));
-                apply_headers(req.headers_mut(), decision.obligations.get("request_headers"));
+                apply_headers(
+                    req.headers_mut(),
+                    decision.obligations.get("request_headers"),
+                );
                 let response_headers = decision.obligations.get("response_headers").cloned();
                 let would_deny = warn.then(|| {
                     decision
@@ -161,14 +166,11 @@ where
                     req.extensions_mut().insert(claims);
                 }
                 req.extensions_mut().insert::<Decision>(decision);
-                let mut resp = inner
-                    .call(req)
-                    .instrument(span)
-                    .await?
-                    .map(ZtBody::inner);
+                let mut resp = inner.call(req).instrument(span).await?.map(ZtBody::inner);
                 apply_headers(resp.headers_mut(), response_headers.as_ref());
                 if let Some(reasons) = would_deny
-                    && let Ok(v) = HeaderValue::from_str(if reasons.is_empty() { "deny" } else { &reasons })
+                    && let Ok(v) =
+                        HeaderValue::from_str(if reasons.is_empty() { "deny" } else { &reasons })
                 {
                     resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
                 }

@@ -34,7 +34,9 @@ async fn tonic_service_allows_and_denies() {
     authz.verifier().ready().await.unwrap();
 
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -67,7 +69,10 @@ async fn tonic_service_allows_and_denies() {
         req
     };
 
-    let ok = client.check(call(Some(mint(ISS, json!({}))))).await.unwrap();
+    let ok = client
+        .check(call(Some(mint(ISS, json!({})))))
+        .await
+        .unwrap();
     assert_eq!(ok.into_inner().status, ServingStatus::Serving as i32);
 
     let denied = client

@@ -40,7 +40,12 @@ async fn statuses_headers_and_bodies() {
     let expired = mint(ISS, json!({"iat": now() - 7200, "exp": now() - 3600}));
 
     // Allowed: the handler sees the claims and the obligation header; the response gets one too.
-    let r = c.get(server.url("/orders/7")).bearer_auth(&token).send().await.unwrap();
+    let r = c
+        .get(server.url("/orders/7"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-policy"], "read");
     assert!(r.headers().get(zt_tower::WOULD_DENY_HEADER).is_none());
@@ -56,30 +61,62 @@ async fn statuses_headers_and_bodies() {
     assert!(body["decision_id"].is_string());
 
     // Rejected token.
-    let r = c.get(server.url("/orders/7")).bearer_auth(&expired).send().await.unwrap();
+    let r = c
+        .get(server.url("/orders/7"))
+        .bearer_auth(&expired)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(
         www(&r),
         r#"Bearer realm="orders", error="invalid_token", error_description="token_expired""#
     );
     let text = r.text().await.unwrap();
-    assert!(!text.contains(&expired) && !text.contains(&expired[..30]), "no token contents");
+    assert!(
+        !text.contains(&expired) && !text.contains(&expired[..30]),
+        "no token contents"
+    );
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["status"], 401);
     assert_eq!(body["reasons"], json!(["token_expired"]));
 
     // Policy deny: 403; with insufficient_scope in the policy's reasons, said in the challenge.
-    let r = c.get(server.url("/secret")).bearer_auth(&token).send().await.unwrap();
+    let r = c
+        .get(server.url("/secret"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert!(!www(&r).contains("error="), "{}", www(&r));
-    let r = c.post(server.url("/orders")).bearer_auth(&token).send().await.unwrap();
+    let r = c
+        .post(server.url("/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    assert!(www(&r).contains(r#"error="insufficient_scope""#), "{}", www(&r));
-    let r = c.post(server.url("/orders")).bearer_auth(&writer).send().await.unwrap();
+    assert!(
+        www(&r).contains(r#"error="insufficient_scope""#),
+        "{}",
+        www(&r)
+    );
+    let r = c
+        .post(server.url("/orders"))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // Step-up (RFC 9470).
-    let r = c.post(server.url("/admin/deploy")).bearer_auth(&token).send().await.unwrap();
+    let r = c
+        .post(server.url("/admin/deploy"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(
         www(&r),
@@ -106,10 +143,20 @@ async fn warn_mode_lets_through_and_marks() {
     let (_jwks, server) = setup("warn").await;
     let c = client();
     let token = mint(ISS, json!({}));
-    let r = c.get(server.url("/secret")).bearer_auth(&token).send().await.unwrap();
+    let r = c
+        .get(server.url("/secret"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()[zt_tower::WOULD_DENY_HEADER], "policy_denied");
-    let r = c.get(server.url("/orders/1")).bearer_auth(&token).send().await.unwrap();
+    let r = c
+        .get(server.url("/orders/1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get(zt_tower::WOULD_DENY_HEADER).is_none());
 }
@@ -122,17 +169,35 @@ async fn per_layer_mode_and_deny_hook() {
     let layer = ZtLayer::new(authz.clone()).mode(EnforcementMode::Warn);
     let server = serve(app(layer)).await;
     let token = mint(ISS, json!({}));
-    let r = client().get(server.url("/secret")).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(r.status(), 200, "a route-level warn override lets it through");
+    let r = client()
+        .get(server.url("/secret"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a route-level warn override lets it through"
+    );
     assert_eq!(r.headers()[zt_tower::WOULD_DENY_HEADER], "policy_denied");
 
     let hooked = ZtLayer::new(authz).on_deny(|d| {
         let mut r = http::Response::new(bytes::Bytes::from_static(b"custom"));
-        *r.status_mut() = if d.status == 403 { http::StatusCode::NOT_FOUND } else { d.status };
+        *r.status_mut() = if d.status == 403 {
+            http::StatusCode::NOT_FOUND
+        } else {
+            d.status
+        };
         Some(r)
     });
     let server = serve(app(hooked)).await;
-    let r = client().get(server.url("/secret")).bearer_auth(&token).send().await.unwrap();
+    let r = client()
+        .get(server.url("/secret"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.text().await.unwrap(), "custom");
 }
@@ -199,13 +264,55 @@ async fn malformed_authorization_headers() {
     let lower = format!("Authorization: bearer {token}");
     type Case<'a> = (&'a str, Vec<&'a [u8]>, &'a str, u16, Option<&'a str>);
     let cases: Vec<Case> = vec![
-        ("two headers", vec![two_a.as_bytes(), two_a.as_bytes()], "/orders/1", 401, Some("invalid_request")),
-        ("64 KiB header", vec![big.as_bytes()], "/orders/1", 401, Some("invalid_token")),
-        ("non-UTF-8", vec![b"Authorization: Bearer \xff\xfe\xfd"], "/orders/1", 401, Some("invalid_request")),
-        ("lower-case bearer", vec![lower.as_bytes()], "/orders/1", 200, None),
-        ("Basic", vec![b"Authorization: Basic dXNlcjpwYXNz"], "/orders/1", 401, None),
-        ("empty token", vec![b"Authorization: Bearer "], "/orders/1", 401, Some("invalid_request")),
-        ("token in query", vec![two_a.as_bytes()], "/orders/1?access_token=abc", 401, Some("invalid_request")),
+        (
+            "two headers",
+            vec![two_a.as_bytes(), two_a.as_bytes()],
+            "/orders/1",
+            401,
+            Some("invalid_request"),
+        ),
+        (
+            "64 KiB header",
+            vec![big.as_bytes()],
+            "/orders/1",
+            401,
+            Some("invalid_token"),
+        ),
+        (
+            "non-UTF-8",
+            vec![b"Authorization: Bearer \xff\xfe\xfd"],
+            "/orders/1",
+            401,
+            Some("invalid_request"),
+        ),
+        (
+            "lower-case bearer",
+            vec![lower.as_bytes()],
+            "/orders/1",
+            200,
+            None,
+        ),
+        (
+            "Basic",
+            vec![b"Authorization: Basic dXNlcjpwYXNz"],
+            "/orders/1",
+            401,
+            None,
+        ),
+        (
+            "empty token",
+            vec![b"Authorization: Bearer "],
+            "/orders/1",
+            401,
+            Some("invalid_request"),
+        ),
+        (
+            "token in query",
+            vec![two_a.as_bytes()],
+            "/orders/1?access_token=abc",
+            401,
+            Some("invalid_request"),
+        ),
     ];
     for (name, headers, target, status, error) in cases {
         let (got, text) = raw(&server, &request(&headers, target)).await;
@@ -214,7 +321,10 @@ async fn malformed_authorization_headers() {
         match error {
             Some(e) => assert!(head.contains(&format!("error=\"{e}\"")), "{name}: {head}"),
             None if status == 401 => {
-                assert!(head.contains("www-authenticate: bearer realm=\"orders\"\r\n"), "{name}: {head}")
+                assert!(
+                    head.contains("www-authenticate: bearer realm=\"orders\"\r\n"),
+                    "{name}: {head}"
+                )
             }
             None => {}
         }

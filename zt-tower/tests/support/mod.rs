@@ -50,7 +50,10 @@ pub fn jwk(name: &str) -> Value {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn mint(iss: &str, extra: Value) -> String {

@@ -1,0 +1,54 @@
+// A real OpenID provider for zt's end-to-end tests: client_credentials, JWT access tokens
+// (RS256 for resource urn:zt:orders, ES256 for urn:zt:orders-es), fresh keys on every start.
+// Listens on 127.0.0.1:$PORT (0 = any free port), prints "listening <port>", and exits on its
+// own after $ZT_IDP_LIFETIME_S seconds (default 120) so it can never outlive a test run.
+import http from 'node:http';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const lifetime = Number(process.env.ZT_IDP_LIFETIME_S || 120) * 1000;
+setTimeout(() => process.exit(0), lifetime).unref();
+
+const start = Date.now();
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+const keys = [
+  { ...rsa, kid: `rsa-${start}-${randomUUID().slice(0, 8)}`, use: 'sig', alg: 'RS256' },
+  { ...ec, kid: `ec-${start}-${randomUUID().slice(0, 8)}`, use: 'sig', alg: 'ES256' },
+];
+
+const server = http.createServer();
+server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+  const port = server.address().port;
+  const provider = new Provider(`http://127.0.0.1:${port}`, {
+    clients: [{
+      client_id: 'zt-test',
+      client_secret: 'zt-test-secret-not-a-real-secret-0123456789',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    }],
+    jwks: { keys },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => 'urn:zt:orders',
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource) => ({
+          scope: 'orders:read',
+          audience: 'orders-api',
+          accessTokenTTL: 600,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: resource === 'urn:zt:orders-es' ? 'ES256' : 'RS256' } },
+        }),
+      },
+    },
+  });
+  server.on('request', provider.callback());
+  console.log(`listening ${port} ${keys.map((k) => k.kid).join(' ')}`);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

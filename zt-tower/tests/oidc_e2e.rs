@@ -1,0 +1,179 @@
+#![cfg(test)]
+//! End to end with a real identity provider: the npm package `oidc-provider` on 127.0.0.1
+//! issues client_credentials JWT access tokens (RS256 and ES256); an axum service behind
+//! zt-tower finds the keys through OIDC discovery; the provider restarts with a new key set and
+//! the service accepts tokens with the new `kid` without restarting.
+//!
+//! Needs Node.js and `npm install --prefix zt-tower/tests/idp` (the README's test command does
+//! both). Without them this test fails loudly; set `ZT_SKIP_NODE_E2E=1` to skip it on purpose.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::*;
+use zt_core::{Authorizer, AuthorizerConfig};
+use zt_tower::ZtLayer;
+
+fn idp_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp")
+}
+
+/// The provider process; killed by its pid when dropped.
+struct Idp {
+    child: Child,
+    port: u16,
+    kids: Vec<String>,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_idp(port: u16) -> Idp {
+    let mut child = Command::new("node")
+        .arg("server.mjs")
+        .current_dir(idp_dir())
+        .env("PORT", port.to_string())
+        .env("ZT_IDP_LIFETIME_S", "120")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("listening ") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(l) => l,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("oidc-provider did not start within 30 s");
+        }
+    };
+    let mut parts = line.split(' ').skip(1);
+    let port = parts.next().and_then(|p| p.parse().ok()).expect("port");
+    Idp {
+        child,
+        port,
+        kids: parts.map(str::to_owned).collect(),
+    }
+}
+
+/// Node and the provider package present, or a loud failure (or an explicit, loud skip).
+fn node_ready() -> bool {
+    let node = Command::new("node").arg("--version").output();
+    let installed = idp_dir().join("node_modules/oidc-provider").is_dir();
+    if node.is_ok_and(|o| o.status.success()) && installed {
+        return true;
+    }
+    let why = "Node.js or zt-tower/tests/idp/node_modules is missing: run the README's test \
+               command (./scripts/test.sh), which runs `npm install --prefix zt-tower/tests/idp`";
+    if std::env::var("ZT_SKIP_NODE_E2E").as_deref() == Ok("1") {
+        eprintln!("\n!!! SKIPPED the oidc-provider end-to-end test (ZT_SKIP_NODE_E2E=1): {why}\n");
+        return false;
+    }
+    panic!("{why}");
+}
+
+async fn client_credentials(port: u16, resource: &str) -> String {
+    let body = format!(
+        "grant_type=client_credentials&resource={}",
+        resource.replace(':', "%3A")
+    );
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{port}/token"))
+        .basic_auth(
+            "zt-test",
+            Some("zt-test-secret-not-a-real-secret-0123456789"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    v["access_token"].as_str().expect("access_token").to_owned()
+}
+
+fn header_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let h = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(h)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_provider_tokens_and_key_rotation_without_restart() {
+    if !node_ready() {
+        return;
+    }
+    let idp = start_idp(0);
+    let issuer = format!("http://127.0.0.1:{}", idp.port);
+    let cfg = serde_json::json!({
+        "issuers": [{"issuer": issuer, "audiences": [AUD], "algorithms": ["RS256", "ES256"],
+                     "discovery": true, "token_type": "at+jwt"}],
+        "jwks": {"unknown_kid_cooldown_s": 1},
+        "decision_log": {"sink": "none"},
+    });
+    let authz = Authorizer::builder(AuthorizerConfig::from_json_str(&cfg.to_string()).unwrap())
+        .policy_files(vec![("p.rego".into(), POLICY.as_bytes().to_vec())])
+        .build()
+        .unwrap();
+    authz.verifier().ready().await.unwrap();
+    let server = serve(app(ZtLayer::new(authz.clone()).realm("orders"))).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |token: String| {
+        let http = http.clone();
+        let url = server.url("/orders/1");
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+
+    let rs = client_credentials(idp.port, "urn:zt:orders").await;
+    let es = client_credentials(idp.port, "urn:zt:orders-es").await;
+    assert_eq!(header_of(&rs)["alg"], "RS256");
+    assert_eq!(header_of(&es)["alg"], "ES256");
+    assert_eq!(header_of(&rs)["typ"], "at+jwt");
+    assert_eq!(get(rs.clone()).await, (200, "zt-test|zt-test".to_owned()));
+    assert_eq!(get(es.clone()).await.0, 200);
+
+    // The provider restarts on the same address with a brand-new key set.
+    let port = idp.port;
+    let old_kids = idp.kids.clone();
+    drop(idp);
+    let idp = start_idp(port);
+    assert!(idp.kids.iter().all(|k| !old_kids.contains(k)), "new keys");
+    // Past the unknown-kid cooldown (1 s) since the first fetch.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let rs2 = client_credentials(idp.port, "urn:zt:orders").await;
+    let es2 = client_credentials(idp.port, "urn:zt:orders-es").await;
+    assert_ne!(header_of(&rs2)["kid"], header_of(&rs)["kid"]);
+    assert_eq!(get(rs2).await.0, 200, "new kid accepted after one refetch");
+    assert_eq!(get(es2).await.0, 200);
+    // The old keys are gone from the issuer's set: their tokens no longer verify.
+    let (status, _) = get(rs).await;
+    assert_eq!(status, 401, "a token signed by a retired key is rejected");
+    let status = authz.verifier().jwks_status(&issuer).unwrap();
+    assert!(status.fetches >= 2, "{status:?}");
+}
