@@ -91,9 +91,18 @@ async fn main() -> Result<(), BoxError> {
                "groups": groups, "device": device})
     };
     let tokens = [
-        ("ADMIN", mint(&signing, &claims("alice", &["admin"], &healthy))?),
-        ("DEV_UNENCRYPTED", mint(&signing, &claims("bob", &["dev"], &unencrypted))?),
-        ("VIEWER", mint(&signing, &claims("vic", &["viewer"], &healthy))?),
+        (
+            "ADMIN",
+            mint(&signing, &claims("alice", &["admin"], &healthy))?,
+        ),
+        (
+            "DEV_UNENCRYPTED",
+            mint(&signing, &claims("bob", &["dev"], &unencrypted))?,
+        ),
+        (
+            "VIEWER",
+            mint(&signing, &claims("vic", &["viewer"], &healthy))?,
+        ),
     ];
 
     let metrics_authz = authz.clone();
@@ -112,7 +121,10 @@ async fn main() -> Result<(), BoxError> {
     let app = if std::env::var("ZT_GATEWAY_LAYER").as_deref() == Ok("off") {
         // The same handlers without zt (load comparisons): fake the extractors' inputs.
         Router::new()
-            .route("/orders/{id}", get(|| async { axum::Json(json!({"order": 42})) }))
+            .route(
+                "/orders/{id}",
+                get(|| async { axum::Json(json!({"order": 42})) }),
+            )
             .route("/healthz", get(|| async { "ok" }))
     } else {
         app.layer(
@@ -144,7 +156,9 @@ async fn main() -> Result<(), BoxError> {
          curl -i http://{addr}/orders/42                                             # 401 no token\n\
          curl -s http://{addr}/metrics | grep zt_decisions                           # Prometheus"
     );
-    let secs: Option<u64> = std::env::var("ZT_GATEWAY_SECS").ok().and_then(|s| s.parse().ok());
+    let secs: Option<u64> = std::env::var("ZT_GATEWAY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
