@@ -2,7 +2,9 @@
 # The one test command (README "Test"): formatting, lints, and every test in the workspace.
 # Installs: crates from crates.io (through cargo) and, for zt-tower's end-to-end test with a
 # real OpenID provider, the npm package oidc-provider into zt-tower/tests/idp/node_modules
-# (needs Node.js 20+ and npm; without them that test fails loudly unless ZT_SKIP_NODE_E2E=1).
+# (needs Node.js 20+ and npm; without them that test fails loudly unless ZT_SKIP_NODE_E2E=1),
+# and cargo-fuzz (cargo install) to build the fuzz targets and run each for ZT_FUZZ_SECS
+# seconds (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -26,3 +28,10 @@ cargo test --workspace --locked
 
 echo "== benches compile"
 cargo bench --workspace --locked --no-run
+
+fuzz_secs="${ZT_FUZZ_SECS:-30}"
+if [ "$fuzz_secs" != "0" ]; then
+  echo "== fuzz targets build, ${fuzz_secs}s each"
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
+  ./scripts/fuzz.sh "$fuzz_secs" 2
+fi

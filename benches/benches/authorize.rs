@@ -163,6 +163,37 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // Throughput with 1 and 2 threads sharing one authorizer (cached tokens, 512 subjects).
+    let mut g = c.benchmark_group("authorize_threads");
+    let shared = authorizer(10_000, "none");
+    let requests: Arc<Vec<Request>> = Arc::new(rs.iter().map(|t| request(t)).collect());
+    for r in requests.iter() {
+        assert!(shared.authorize_sync(r).is_allowed());
+    }
+    for threads in [1usize, 2] {
+        g.throughput(criterion::Throughput::Elements(1));
+        g.bench_function(format!("{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(threads as u64);
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let (a, reqs) = (&shared, &requests);
+                        s.spawn(move || {
+                            for i in 0..per_thread as usize {
+                                black_box(a.authorize_sync(&reqs[(i + t * 7) % reqs.len()]));
+                            }
+                        });
+                    }
+                });
+                // `iters` decisions in this wall time: the reported time per iteration is
+                // 1 / throughput.
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

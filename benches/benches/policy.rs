@@ -70,6 +70,12 @@ fn bench(c: &mut Criterion) {
             vm.execute()
         })
     });
+    g.bench_function("raw_regorus_engine_eval_rule", |b| {
+        b.iter(|| {
+            engine.set_input(black_box(raw_input.clone()));
+            engine.eval_rule("data.zt.authz.decision".to_owned())
+        })
+    });
     g.bench_function("raw_regorus_compiled_policy", |b| {
         b.iter(|| compiled.eval_with_input(black_box(raw_input.clone())))
     });
@@ -112,7 +118,7 @@ fn bench(c: &mut Criterion) {
 
     // Cost against rule count: N path rules, the matching one last.
     let mut g = c.benchmark_group("policy_rule_count");
-    for n in [10usize, 100, 1000] {
+    for n in [1usize, 20, 200, 1000] {
         let mut src = String::from(
             "package zt.authz\nimport rego.v1\ndefault decision := false\ndecision if allowed\n",
         );

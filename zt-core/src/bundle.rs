@@ -53,6 +53,13 @@ pub(crate) fn load(path: &Path, limits: Limits) -> Result<Bundle, PolicyError> {
     assemble(files)
 }
 
+/// Build a bundle from the bytes of an OPA bundle archive (fuzzing and tooling).
+pub(crate) fn from_archive_bytes(bytes: &[u8], limits: Limits) -> Result<Bundle, PolicyError> {
+    let mut files = Vec::new();
+    read_archive(bytes, Path::new("<memory>"), limits, &mut files)?;
+    assemble(files)
+}
+
 /// Build a bundle from in-memory files (path, bytes); used by tests and tooling.
 pub(crate) fn from_files(
     files: Vec<(String, Vec<u8>)>,
@@ -170,8 +177,18 @@ fn read_tar_gz(
     files: &mut Vec<(String, Vec<u8>)>,
 ) -> Result<(), PolicyError> {
     let file = std::fs::File::open(path).map_err(|e| io_err(path, &e))?;
+    read_archive(file, path, limits, files)
+}
+
+/// Read an OPA bundle archive (gzip-compressed tar) from any reader.
+pub(crate) fn read_archive(
+    reader: impl Read,
+    path: &Path,
+    limits: Limits,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(), PolicyError> {
     let bad = |detail: String| PolicyError::Bundle { detail };
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     let entries = archive.entries().map_err(|_| {
         bad(format!(
             "`{}` is not a gzip-compressed tar archive",

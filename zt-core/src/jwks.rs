@@ -779,22 +779,7 @@ impl FetchJob {
     async fn discover(&self) -> Result<String, JwksError> {
         let url = discovery_url(&self.issuer);
         let (bytes, _) = self.get(&url).await?;
-        let malformed = |detail: &'static str| JwksError::Malformed {
-            source_name: url.clone(),
-            what: "OpenID discovery document",
-            detail,
-        };
-        let doc = json::parse_object(&bytes, json::MAX_DEPTH).map_err(|e| malformed(e.as_str()))?;
-        match doc.get("issuer") {
-            Some(Value::String(iss)) if iss.as_str() == &*self.issuer => {}
-            Some(Value::String(_)) => return Err(JwksError::IssuerMismatch { url }),
-            _ => return Err(malformed("`issuer` is missing or not a string")),
-        }
-        match doc.get("jwks_uri") {
-            Some(Value::String(u)) if url_allowed(u) => Ok(u.clone()),
-            Some(Value::String(u)) => Err(JwksError::InsecureUrl { url: u.clone() }),
-            _ => Err(malformed("`jwks_uri` is missing or not a string")),
-        }
+        parse_discovery(&bytes, &self.issuer, &url)
     }
 
     /// GET `url` with the size limit applied while streaming. Returns the body and the
@@ -855,6 +840,30 @@ impl FetchJob {
 }
 
 /// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
+/// Check an OpenID discovery document served at `url` for `issuer`; returns its `jwks_uri`.
+pub(crate) fn parse_discovery(bytes: &[u8], issuer: &str, url: &str) -> Result<String, JwksError> {
+    let malformed = |detail: &'static str| JwksError::Malformed {
+        source_name: url.to_owned(),
+        what: "OpenID discovery document",
+        detail,
+    };
+    let doc = json::parse_object(bytes, json::MAX_DEPTH).map_err(|e| malformed(e.as_str()))?;
+    match doc.get("issuer") {
+        Some(Value::String(iss)) if iss.as_str() == issuer => {}
+        Some(Value::String(_)) => {
+            return Err(JwksError::IssuerMismatch {
+                url: url.to_owned(),
+            });
+        }
+        _ => return Err(malformed("`issuer` is missing or not a string")),
+    }
+    match doc.get("jwks_uri") {
+        Some(Value::String(u)) if url_allowed(u) => Ok(u.clone()),
+        Some(Value::String(u)) => Err(JwksError::InsecureUrl { url: u.clone() }),
+        _ => Err(malformed("`jwks_uri` is missing or not a string")),
+    }
+}
+
 pub(crate) fn discovery_url(issuer: &str) -> String {
     format!(
         "{}/.well-known/openid-configuration",

@@ -46,6 +46,8 @@ mod clock;
 mod config;
 mod decision;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod input;
 mod json;
 mod jwks;

@@ -82,7 +82,7 @@ impl PolicyStoreOptions {
         }
     }
 
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             max_file_bytes: self.max_file_bytes,
             max_bundle_bytes: self.max_bundle_bytes,
@@ -130,7 +130,11 @@ impl CompiledBundle {
         &self.tests
     }
 
-    fn compile(b: Bundle, opts: &PolicyStoreOptions, run_tests: bool) -> Result<Self, PolicyError> {
+    pub(crate) fn compile(
+        b: Bundle,
+        opts: &PolicyStoreOptions,
+        run_tests: bool,
+    ) -> Result<Self, PolicyError> {
         check_function_recursion(&b)?;
         let mut engine = regorus::Engine::new();
         for (file, source) in &b.modules {

@@ -178,6 +178,11 @@ impl PostureAssessor {
         self.freshen(device, now)
     }
 
+    /// The freshness check alone (fuzzing).
+    pub(crate) fn check_freshness(&self, device: DeviceInput, now: u64) -> Assessment {
+        self.freshen(device, now)
+    }
+
     fn freshen(&self, mut device: DeviceInput, now: u64) -> Assessment {
         if device.assessed_at > now.saturating_add(FUTURE_SKEW_S) {
             return Assessment::discarded(Reason::PostureInvalid);

@@ -387,6 +387,17 @@ impl TokenVerifier {
         v
     }
 
+    /// A key lookup in an issuer's cached key set (benches): true when a usable key is found.
+    pub(crate) fn key_lookup(&self, issuer: &str, kid: Option<&str>, alg: Algorithm) -> bool {
+        let Some(rt) = self.inner.issuers.get(issuer) else {
+            return false;
+        };
+        matches!(
+            rt.keys.as_ref().map(|k| k.lookup(kid, alg)),
+            Some(KeyAnswer::Key(_))
+        )
+    }
+
     /// Verified-token cache counters.
     pub fn cache_stats(&self) -> TokenCacheStats {
         use std::sync::atomic::Ordering::Relaxed;
@@ -640,6 +651,13 @@ fn b64(segment: &str) -> Result<Vec<u8>, TokenError> {
 
 fn decode_json(bytes: &[u8], which: Malformed) -> Result<Map<String, Value>, TokenError> {
     json::parse_object(bytes, json::MAX_DEPTH).map_err(|_| TokenError::Malformed(which))
+}
+
+/// Parse only: segments, base64url, header and claims JSON (benches and fuzzing).
+pub(crate) fn parse_only(token: &str) -> bool {
+    parse_compact(token)
+        .and_then(|p| decode_json(&p.payload, Malformed::Claims))
+        .is_ok()
 }
 
 fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {

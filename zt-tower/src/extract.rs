@@ -187,6 +187,37 @@ mod axum_extractors {
 #[cfg(feature = "axum")]
 pub use axum_extractors::{ZtClaims, ZtDecision};
 
+/// Fuzzing entry point (not a stable API): the first line of `data` is the request target, each
+/// further line `name: value` a header (invalid ones skipped); runs the bearer extraction and
+/// builds the zt request.
+#[doc(hidden)]
+pub fn fuzz_extract(authz: &Authorizer, data: &[u8]) {
+    let mut lines = data.split(|b| *b == b'\n');
+    let target = lines.next().unwrap_or_default();
+    let mut builder = http::Request::builder()
+        .uri(Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/")));
+    for line in lines {
+        if let Some(i) = line.iter().position(|b| *b == b':') {
+            let (name, value) = (
+                line.get(..i).unwrap_or_default(),
+                line.get(i + 1..).unwrap_or_default(),
+            );
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name),
+                http::HeaderValue::from_bytes(value.trim_ascii()),
+            ) {
+                builder = builder.header(n, v);
+            }
+        }
+    }
+    if let Ok(req) = builder.body(()) {
+        let _ = is_grpc(req.headers());
+        if let Ok(token) = bearer(req.headers(), req.uri()) {
+            let _ = zt_request(&req, token, authz);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

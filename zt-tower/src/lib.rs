@@ -71,6 +71,8 @@ mod service;
 
 // ---- Public interface -------------------------------------------------------------------
 pub use body::ZtBody;
+#[doc(hidden)]
+pub use extract::fuzz_extract;
 pub use extract::{PeerAddr, PeerSpiffeId};
 #[cfg(feature = "axum")]
 pub use extract::{ZtClaims, ZtDecision};

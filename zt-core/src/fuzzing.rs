@@ -1,0 +1,90 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/` and for stage benches (not a stable
+//! API). The fuzz entry points take arbitrary bytes and must never panic, hang or allow.
+
+use crate::bundle;
+use crate::config::{AuthorizerConfig, ConfigFormat, PolicyConfig};
+use crate::input::{InputContext, PolicyInput, RequestInfo};
+use crate::jwks::KeySet;
+use crate::policy::PolicyStoreOptions;
+use crate::token::TokenVerifier;
+
+/// A JWKS document.
+pub fn jwks(data: &[u8]) {
+    let _ = KeySet::parse(data, "fuzz");
+}
+
+/// An OpenID discovery document for `https://idp.example.com`.
+pub fn discovery(data: &[u8]) {
+    let _ = crate::jwks::parse_discovery(data, "https://idp.example.com", "fuzz");
+}
+
+/// A configuration in each format.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for f in [ConfigFormat::Toml, ConfigFormat::Yaml, ConfigFormat::Json] {
+            let _ = AuthorizerConfig::from_str_as(text, f);
+        }
+    }
+}
+
+/// A posture object (JSON), through parsing and the freshness check.
+pub fn posture(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    if let Some(d) = crate::posture::parse_device(&v) {
+        let a = crate::posture::PostureAssessor::new(&crate::config::PostureConfig::default());
+        let _ = a.check_freshness(d, 1_800_000_000);
+    }
+}
+
+/// Arbitrary claims (JSON) signed with HS256 by `secret` for issuer `iss`, verified by
+/// `verifier`, then built into a policy input with an arbitrary request.
+pub fn input(verifier: &TokenVerifier, token: &str, path: &str) {
+    if let Ok(claims) = verifier.verify(token) {
+        let request = RequestInfo {
+            method: "GET".to_owned(),
+            path: path.to_owned(),
+            host: None,
+            headers: vec![("x-fuzz".to_owned(), path.to_owned())],
+            source_ip: None,
+        };
+        let input = PolicyInput::build(
+            &claims,
+            &request,
+            None,
+            None,
+            &serde_json::Map::new(),
+            &InputContext::default(),
+        );
+        let _ = input.to_json();
+    }
+}
+
+/// An OPA bundle archive (gzip-compressed tar): unpacked, and compiled when it unpacks.
+pub fn bundle(data: &[u8]) {
+    let opts = PolicyStoreOptions {
+        run_tests_on_load: false,
+        max_file_bytes: 64 * 1024,
+        max_bundle_bytes: 256 * 1024,
+        ..PolicyStoreOptions::from_config(&PolicyConfig::default())
+    };
+    if let Ok(b) = bundle::from_archive_bytes(data, opts.limits()) {
+        let _ = crate::policy::CompiledBundle::compile(b, &opts, false);
+    }
+}
+
+/// Token parsing without verification (bench of the parse stage; also fuzzable).
+pub fn parse_token(token: &str) -> bool {
+    crate::token::parse_only(token)
+}
+
+/// One key lookup in an issuer's cached key set (bench of the JWKS cache stage).
+pub fn key_lookup(
+    verifier: &TokenVerifier,
+    issuer: &str,
+    kid: Option<&str>,
+    alg: crate::Algorithm,
+) -> bool {
+    verifier.key_lookup(issuer, kid, alg)
+}
