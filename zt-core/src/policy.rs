@@ -135,6 +135,7 @@ impl CompiledBundle {
         opts: &PolicyStoreOptions,
         run_tests: bool,
     ) -> Result<Self, PolicyError> {
+        check_nesting(&b)?;
         check_function_recursion(&b)?;
         let mut engine = regorus::Engine::new();
         for (file, source) in &b.modules {
@@ -226,6 +227,75 @@ impl CompiledBundle {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Deepest `[`/`{` nesting accepted in a Rego module.
+const MAX_REGO_NESTING: usize = 16;
+
+/// Refuse deeply nested brackets before regorus parses them.
+///
+/// Workaround for regorus 0.14.1: its parser backtracks between comprehensions and literals at
+/// every `[` and `{`, so parse time doubles per nesting level (measured: 20 levels ≈ 0.6 s,
+/// 32 levels ≈ hours) — a pushed bundle, or a fuzzer, could hang policy loading. Real
+/// policies nest a few levels; 16 parses in ~35 ms. Brackets inside strings and comments do
+/// not count.
+fn check_nesting(b: &Bundle) -> Result<(), PolicyError> {
+    for (file, src) in &b.modules {
+        let mut depth = 0usize;
+        let mut line = 1usize;
+        let mut chars = src.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\n' => line += 1,
+                '#' => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            line += 1;
+                            break;
+                        }
+                    }
+                }
+                '"' => {
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => {
+                                chars.next();
+                            }
+                            '\n' => {
+                                line += 1;
+                                break;
+                            }
+                            '"' => break,
+                            _ => {}
+                        }
+                    }
+                }
+                '`' => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            line += 1;
+                        }
+                        if c == '`' {
+                            break;
+                        }
+                    }
+                }
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_REGO_NESTING {
+                        return Err(PolicyError::Compile {
+                            message: format!(
+                                "`{file}` line {line}: brackets nested more than {MAX_REGO_NESTING} deep"
+                            ),
+                        });
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuse recursive functions before regorus sees them.
