@@ -47,6 +47,8 @@ pub fn mint(key: &str, alg: jsonwebtoken::Algorithm, claims: &serde_json::Value)
     let pem = read(&format!("{key}.pem"));
     let enc = if key.starts_with("rsa") {
         jsonwebtoken::EncodingKey::from_rsa_pem(&pem)
+    } else if key.starts_with("ed") {
+        jsonwebtoken::EncodingKey::from_ed_pem(&pem)
     } else {
         jsonwebtoken::EncodingKey::from_ec_pem(&pem)
     }
