@@ -125,9 +125,9 @@ fn bench(c: &mut Criterion) {
     let token = mint("ec-p256", J::ES256, &claims(ISS));
     let mut group = c.benchmark_group("token_stages");
     group.bench_function("parse_only", |b| {
-        b.iter(|| zt_core::fuzzing::parse_token(black_box(&token)))
+        b.iter(|| zt_core::internal::parse_token(black_box(&token)))
     });
-    assert!(zt_core::fuzzing::key_lookup(
+    assert!(zt_core::internal::key_lookup(
         &no_cache,
         ISS,
         Some("ec-p256"),
@@ -135,7 +135,7 @@ fn bench(c: &mut Criterion) {
     ));
     group.bench_function("jwks_cache_lookup", |b| {
         b.iter(|| {
-            zt_core::fuzzing::key_lookup(
+            zt_core::internal::key_lookup(
                 &no_cache,
                 ISS,
                 black_box(Some("ec-p256")),

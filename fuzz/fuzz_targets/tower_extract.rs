@@ -18,4 +18,4 @@ static AUTHZ: LazyLock<Authorizer> = LazyLock::new(|| {
         .unwrap()
 });
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| zt_tower::fuzz_extract(&AUTHZ, data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zt_tower::internal::fuzz_extract(&AUTHZ, data));

@@ -35,12 +35,16 @@
 //! - The `authorization`, `proxy-authorization` and `cookie` headers never enter the input,
 //!   whatever the caller passes: tokens and session secrets stay out of policies and logs.
 
+use crate::posture::DeviceInput;
 use crate::token::VerifiedClaims;
 use regorus::Value as RegoValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Headers that never enter the input document.
+/// The value that replaces masked input fields (decision-log `mask`).
+pub const MASKED: &str = "[masked]";
+
 const NEVER_INPUT_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
 /// The request attributes the policy sees.
@@ -80,57 +84,6 @@ impl RequestInfo {
             .split('/')
             .filter(|s| !s.is_empty())
             .collect()
-    }
-}
-
-/// The device posture the policy sees (`input.device`).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct DeviceInput {
-    /// Device identifier.
-    pub id: Option<String>,
-    /// Managed by the organisation (MDM-enrolled).
-    pub managed: bool,
-    /// Operating system family.
-    pub os: Option<String>,
-    /// Operating system version.
-    pub os_version: Option<String>,
-    /// Days since the last security patch.
-    pub patch_age_days: Option<u64>,
-    /// Disk encryption on.
-    pub disk_encrypted: Option<bool>,
-    /// Firewall on.
-    pub firewall_enabled: Option<bool>,
-    /// Endpoint detection and response agent running.
-    pub edr_running: Option<bool>,
-    /// Screen lock on.
-    pub screen_lock_enabled: Option<bool>,
-    /// Jailbroken or rooted.
-    pub jailbroken: Option<bool>,
-    /// When the posture was assessed (seconds since the Unix epoch).
-    pub assessed_at: u64,
-    /// Age of the assessment at decision time, in seconds.
-    pub age_s: u64,
-    /// Where the posture came from (`claims`, `assertion`, ...).
-    pub source: String,
-    /// Posture fields zt does not model, kept as given.
-    pub extra: Map<String, Value>,
-}
-
-impl DeviceInput {
-    /// Parse a posture object shaped like `input.device`: modelled fields typed, unknown ones
-    /// kept under `extra`. `None` when it is not an object or a modelled field has the wrong
-    /// type. `age_s` and `source` are computed by zt and ignored here.
-    ///
-    /// ```
-    /// use zt_core::DeviceInput;
-    /// let d = DeviceInput::from_json(&serde_json::json!({"managed": true, "battery": 80})).unwrap();
-    /// assert!(d.managed);
-    /// assert_eq!(d.extra["battery"], 80);
-    /// assert!(DeviceInput::from_json(&serde_json::json!({"managed": "yes"})).is_none());
-    /// ```
-    pub fn from_json(v: &Value) -> Option<Self> {
-        crate::posture::parse_device(v)
     }
 }
 
@@ -312,7 +265,7 @@ pub(crate) fn request_only(
     v
 }
 
-/// Replace the value at a JSON pointer (RFC 6901) with [`crate::MASKED`], if it exists.
+/// Replace the value at a JSON pointer (RFC 6901) with [`MASKED`], if it exists.
 /// Shared parts are copied on write, so the policy's own value is never changed.
 fn mask_pointer(v: &mut RegoValue, pointer: &str) {
     let Some(rest) = pointer.strip_prefix('/') else {
@@ -339,7 +292,7 @@ fn mask_pointer(v: &mut RegoValue, pointer: &str) {
             None => return,
         }
     }
-    *at = RegoValue::from(crate::log::MASKED);
+    *at = RegoValue::from(MASKED);
 }
 
 fn request_value(r: &RequestInfo, keep_header: &dyn Fn(&str) -> bool) -> RegoValue {

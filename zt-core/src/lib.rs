@@ -41,13 +41,10 @@
 
 mod algorithm;
 mod authorizer;
-mod bundle;
 mod clock;
 mod config;
 mod decision;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 mod input;
 mod json;
 mod jwks;
@@ -57,6 +54,10 @@ mod policy;
 mod posture;
 mod request;
 mod token;
+
+/// Hooks for zt's own fuzz targets, benches and tests: **not part of the stable interface**.
+#[doc(hidden)]
+pub mod internal;
 
 // ---- Public interface -------------------------------------------------------------------
 // Configuration: the one schema for every surface.
@@ -70,18 +71,19 @@ pub use authorizer::{Authorizer, AuthorizerBuilder};
 pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
 pub use request::Request;
 // Decision logs and metrics.
-pub use log::{ChainError, DecisionLogStats, GENESIS_HASH, LogCallback, MASKED, verify_chain};
+pub use log::{ChainError, DecisionLogStats, GENESIS_HASH, LogCallback, verify_chain};
 pub use metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 // Token verification and its proof type.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use jwks::KeySet;
 pub use token::{JwksStatus, TokenCacheStats, TokenVerifier, VerifiedClaims};
 // The policy input document.
-pub use input::{DeviceInput, InputContext, PolicyInput, RequestInfo};
+pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
+pub use posture::DeviceInput;
 // Policy evaluation and lifecycle.
 pub use policy::{
     CompiledBundle, PolicyEvaluation, PolicyFailure, PolicyOutput, PolicyStore, PolicyStoreOptions,
-    StepUp, TestResult, test_bundle,
+    PolicyWatcher, StepUp, TestResult, test_bundle,
 };
 // Time.
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -89,9 +91,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     BuildError, ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason, TokenError,
 };
-
-#[doc(hidden)]
-pub use token::verify_jws_for_tests;
 
 /// The README's examples compile and run as doctests.
 #[cfg(doctest)]

@@ -33,9 +33,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
-/// The value that replaces masked input fields.
-pub const MASKED: &str = "[masked]";
-
 /// The `prev_hash` of the first record of a chain.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -26,9 +26,59 @@
 
 use crate::config::{PostureBinding, PostureConfig, PostureSource};
 use crate::error::Reason;
-use crate::input::DeviceInput;
 use crate::token::{TokenVerifier, VerifiedClaims};
 use serde_json::{Map, Value};
+
+/// The device posture the policy sees (`input.device`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct DeviceInput {
+    /// Device identifier.
+    pub id: Option<String>,
+    /// Managed by the organisation (MDM-enrolled).
+    pub managed: bool,
+    /// Operating system family.
+    pub os: Option<String>,
+    /// Operating system version.
+    pub os_version: Option<String>,
+    /// Days since the last security patch.
+    pub patch_age_days: Option<u64>,
+    /// Disk encryption on.
+    pub disk_encrypted: Option<bool>,
+    /// Firewall on.
+    pub firewall_enabled: Option<bool>,
+    /// Endpoint detection and response agent running.
+    pub edr_running: Option<bool>,
+    /// Screen lock on.
+    pub screen_lock_enabled: Option<bool>,
+    /// Jailbroken or rooted.
+    pub jailbroken: Option<bool>,
+    /// When the posture was assessed (seconds since the Unix epoch).
+    pub assessed_at: u64,
+    /// Age of the assessment at decision time, in seconds.
+    pub age_s: u64,
+    /// Where the posture came from (`claims`, `assertion`, ...).
+    pub source: String,
+    /// Posture fields zt does not model, kept as given.
+    pub extra: Map<String, Value>,
+}
+
+impl DeviceInput {
+    /// Parse a posture object shaped like `input.device`: modelled fields typed, unknown ones
+    /// kept under `extra`. `None` when it is not an object or a modelled field has the wrong
+    /// type. `age_s` and `source` are computed by zt and ignored here.
+    ///
+    /// ```
+    /// use zt_core::DeviceInput;
+    /// let d = DeviceInput::from_json(&serde_json::json!({"managed": true, "battery": 80})).unwrap();
+    /// assert!(d.managed);
+    /// assert_eq!(d.extra["battery"], 80);
+    /// assert!(DeviceInput::from_json(&serde_json::json!({"managed": "yes"})).is_none());
+    /// ```
+    pub fn from_json(v: &Value) -> Option<Self> {
+        parse_device(v)
+    }
+}
 
 /// Future `assessed_at` tolerated (clock skew between the MDM and this host), seconds.
 const FUTURE_SKEW_S: u64 = 60;

@@ -17,7 +17,8 @@
 //! - Headers reach the policy input only when named in `[request] headers`; `authorization`,
 //!   `proxy-authorization`, `cookie` and the posture header never do.
 
-use crate::input::{DeviceInput, RequestInfo};
+use crate::input::RequestInfo;
+use crate::posture::DeviceInput;
 use serde_json::{Map, Value};
 
 /// One request to authorize. Build it with the chained setters.

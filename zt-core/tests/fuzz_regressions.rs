@@ -17,7 +17,7 @@ fn data(name: &str) -> Vec<u8> {
 #[test]
 fn bundle_with_deeply_nested_brackets_is_refused_quickly() {
     let start = Instant::now();
-    zt_core::fuzzing::bundle(&data("bundle-nested-brackets-timeout.bin"));
+    zt_core::internal::bundle(&data("bundle-nested-brackets-timeout.bin"));
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "{:?}",

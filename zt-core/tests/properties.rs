@@ -86,9 +86,9 @@ proptest! {
         let b = |x: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x);
         let crafted = format!("{}.{}.{}", b(&segs[0]), b(&segs[1]), b(&segs[2]));
         prop_assert!(v.verify(&crafted).is_err());
-        let _ = zt_core::verify_jws_for_tests(&tokens()[0], Some(&jwks_doc), None);
+        let _ = zt_core::internal::verify_jws_for_tests(&tokens()[0], Some(&jwks_doc), None);
         let json_keys = format!(r#"{{"keys":[{{"kty":"RSA","kid":"rsa2048-a","n":"{}","e":"{}"}}]}}"#, b(&segs[0]), b(&segs[1]));
-        prop_assert!(zt_core::verify_jws_for_tests(&tokens()[0], Some(json_keys.as_bytes()), None).is_err());
+        prop_assert!(zt_core::internal::verify_jws_for_tests(&tokens()[0], Some(json_keys.as_bytes()), None).is_err());
     }
 }
 

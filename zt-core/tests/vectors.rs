@@ -7,7 +7,8 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use zt_core::{Reason, verify_jws_for_tests};
+use zt_core::Reason;
+use zt_core::internal::verify_jws_for_tests;
 
 fn load(rel: &str) -> Value {
     let text = std::fs::read_to_string(support::data_dir().join("vectors").join(rel)).unwrap();

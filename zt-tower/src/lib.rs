@@ -71,8 +71,6 @@ mod service;
 
 // ---- Public interface -------------------------------------------------------------------
 pub use body::ZtBody;
-#[doc(hidden)]
-pub use extract::fuzz_extract;
 pub use extract::{PeerAddr, PeerSpiffeId};
 #[cfg(feature = "axum")]
 pub use extract::{ZtClaims, ZtDecision};
@@ -80,6 +78,12 @@ pub use future::ResponseFuture;
 pub use layer::ZtLayer;
 pub use response::{Denial, DenyHook};
 pub use service::Zt;
+
+/// Hooks for zt's own fuzz targets: **not part of the stable interface**.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::extract::fuzz_extract;
+}
 
 /// The header that marks requests allowed only because of `warn` mode.
 pub const WOULD_DENY_HEADER: &str = "x-zt-would-deny";

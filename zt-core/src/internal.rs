@@ -1,12 +1,16 @@
-//! Entry points for the cargo-fuzz targets in `fuzz/` and for stage benches (not a stable
-//! API). The fuzz entry points take arbitrary bytes and must never panic, hang or allow.
+//! Hooks for zt's own fuzz targets, benches and tests. **Not part of the stable interface**:
+//! anything here may change or disappear in any release.
+//!
+//! The fuzz entry points take arbitrary bytes and must never panic, hang or allow.
 
-use crate::bundle;
 use crate::config::{AuthorizerConfig, ConfigFormat, PolicyConfig};
 use crate::input::{InputContext, PolicyInput, RequestInfo};
 use crate::jwks::KeySet;
 use crate::policy::PolicyStoreOptions;
+use crate::policy::bundle;
 use crate::token::TokenVerifier;
+
+pub use crate::token::verify_jws_for_tests;
 
 /// A JWKS document.
 pub fn jwks(data: &[u8]) {

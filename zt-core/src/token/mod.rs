@@ -36,119 +36,21 @@ use crate::algorithm::Algorithm;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthorizerConfig, IssuerConfig};
 use crate::error::{ConfigError, KeyProblem, Malformed, TokenError};
-use crate::json;
 use crate::jwks::{self, Env, IssuerKeys, KeyAnswer, KeySet, Source, VerificationKey};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest NumericDate accepted (9999-12-31T23:59:59Z).
-const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+mod claims;
+mod parse;
 
-/// The claims of a token that passed every check.
-///
-/// Only the token module can build one, so holding a `VerifiedClaims` proves verification
-/// happened. Cheap to clone (an `Arc` inside).
-#[derive(Clone)]
-pub struct VerifiedClaims(Arc<ClaimsInner>);
+pub use claims::VerifiedClaims;
+pub(crate) use parse::parse_only;
 
-struct ClaimsInner {
-    issuer: String,
-    subject: Option<String>,
-    audience: Vec<String>,
-    expires_at: u64,
-    not_before: Option<u64>,
-    issued_at: Option<u64>,
-    jwt_id: Option<String>,
-    algorithm: Algorithm,
-    key_id: Option<String>,
-    token_type: Option<String>,
-    claims: Map<String, Value>,
-    /// `input.subject`, built once per verified token (and so shared by cache hits).
-    subject_input: std::sync::OnceLock<regorus::Value>,
-}
-
-impl VerifiedClaims {
-    /// `iss`.
-    pub fn issuer(&self) -> &str {
-        &self.0.issuer
-    }
-    /// `sub`, when present.
-    pub fn subject(&self) -> Option<&str> {
-        self.0.subject.as_deref()
-    }
-    /// `aud`, always as a list.
-    pub fn audience(&self) -> &[String] {
-        &self.0.audience
-    }
-    /// `exp`, seconds since the Unix epoch.
-    pub fn expires_at(&self) -> u64 {
-        self.0.expires_at
-    }
-    /// `nbf`, when present.
-    pub fn not_before(&self) -> Option<u64> {
-        self.0.not_before
-    }
-    /// `iat`, when present.
-    pub fn issued_at(&self) -> Option<u64> {
-        self.0.issued_at
-    }
-    /// `jti`, when present.
-    pub fn jwt_id(&self) -> Option<&str> {
-        self.0.jwt_id.as_deref()
-    }
-    /// The algorithm the signature was verified with.
-    pub fn algorithm(&self) -> Algorithm {
-        self.0.algorithm
-    }
-    /// The header `kid`, when present.
-    pub fn key_id(&self) -> Option<&str> {
-        self.0.key_id.as_deref()
-    }
-    /// The header `typ`, when present.
-    pub fn token_type(&self) -> Option<&str> {
-        self.0.token_type.as_deref()
-    }
-    /// Every claim of the token, registered ones included, as JSON.
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
-    }
-    /// One claim by name.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.claims.get(name)
-    }
-
-    pub(crate) fn subject_value(&self, build: impl FnOnce() -> regorus::Value) -> regorus::Value {
-        self.0.subject_input.get_or_init(build).clone()
-    }
-}
-
-impl fmt::Debug for VerifiedClaims {
-    // Claim values can be personal data: Debug shows the registered identifiers only.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedClaims")
-            .field("issuer", &self.0.issuer)
-            .field("subject", &self.0.subject)
-            .field("audience", &self.0.audience)
-            .field("expires_at", &self.0.expires_at)
-            .field("algorithm", &self.0.algorithm)
-            .field(
-                "claims",
-                &format_args!("{{{} claims}}", self.0.claims.len()),
-            )
-            .finish()
-    }
-}
-
-impl serde::Serialize for VerifiedClaims {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.claims.serialize(s)
-    }
-}
+use claims::validate_claims;
+use parse::{Header, Parsed, decode_json, normalise_typ, parse_compact};
 
 /// The state of one issuer's key cache, for operators and tests.
 #[derive(Debug, Clone)]
@@ -621,105 +523,6 @@ fn load_secret(ic: &IssuerConfig) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(secret))
 }
 
-/// `at+jwt`, `AT+JWT` and `application/at+jwt` are the same type (RFC 7515 §4.1.9).
-fn normalise_typ(t: &str) -> String {
-    let lower = t.to_ascii_lowercase();
-    match lower.strip_prefix("application/") {
-        Some(rest) => rest.to_owned(),
-        None => lower,
-    }
-}
-
-struct Header {
-    alg: Algorithm,
-    kid: Option<String>,
-    typ: Option<String>,
-}
-
-struct Parsed<'a> {
-    header: Header,
-    payload: Vec<u8>,
-    signing_input: &'a str,
-    signature: &'a str,
-}
-
-fn b64(segment: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode(segment.as_bytes())
-        .map_err(|_| TokenError::Malformed(Malformed::Base64))
-}
-
-fn decode_json(bytes: &[u8], which: Malformed) -> Result<Map<String, Value>, TokenError> {
-    json::parse_object(bytes, json::MAX_DEPTH).map_err(|_| TokenError::Malformed(which))
-}
-
-/// Parse only: segments, base64url, header and claims JSON (benches and fuzzing).
-pub(crate) fn parse_only(token: &str) -> bool {
-    parse_compact(token)
-        .and_then(|p| decode_json(&p.payload, Malformed::Claims))
-        .is_ok()
-}
-
-fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenError::Malformed(Malformed::Segments));
-    };
-    if h.is_empty() || s.is_empty() {
-        return Err(TokenError::Malformed(Malformed::Segments));
-    }
-    // The header first: a refused header (`crit`, `b64`) is reported as such even when the
-    // payload is not base64url (RFC 7797 unencoded payloads).
-    let header = parse_header(decode_json(&b64(h)?, Malformed::Header)?)?;
-    let payload = b64(p)?;
-    // Decoded again by the verifier; checked here so non-canonical signatures are malformed.
-    b64(s)?;
-    let signing_input = token
-        .get(..h.len() + 1 + p.len())
-        .ok_or(TokenError::Malformed(Malformed::Segments))?;
-    Ok(Parsed {
-        header,
-        payload,
-        signing_input,
-        signature: s,
-    })
-}
-
-fn parse_header(h: Map<String, Value>) -> Result<Header, TokenError> {
-    // INVARIANT: zt implements no JWS extension, so any `crit` must be refused (RFC 7515 §4.1.11).
-    for refused in ["crit", "b64", "zip", "enc"] {
-        if h.contains_key(refused) {
-            return Err(TokenError::HeaderUnsupported(match refused {
-                "crit" => "crit",
-                "b64" => "b64",
-                "zip" => "zip",
-                _ => "enc",
-            }));
-        }
-    }
-    if let Some(cty) = h.get("cty")
-        && cty.as_str().is_none_or(|c| normalise_typ(c) == "jwt")
-    {
-        return Err(TokenError::HeaderUnsupported("cty"));
-    }
-    let alg = match h.get("alg") {
-        Some(Value::String(a)) => a.parse().map_err(|_| TokenError::AlgorithmNotAllowed)?,
-        _ => return Err(TokenError::Malformed(Malformed::Claim("alg"))),
-    };
-    let opt_str = |name: &'static str| match h.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
-    };
-    Ok(Header {
-        alg,
-        kid: opt_str("kid")?,
-        typ: opt_str("typ")?,
-    })
-}
-
 enum KeyWait {
     Fail(TokenError),
     Wait(
@@ -785,102 +588,6 @@ fn check_signature(parsed: &Parsed<'_>, key: &VerificationKey) -> Result<(), Tok
         Ok(true) => Ok(()),
         _ => Err(TokenError::SignatureInvalid),
     }
-}
-
-fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<u64>, TokenError> {
-    let bad = TokenError::Malformed(Malformed::Claim(name));
-    let Some(v) = claims.get(name) else {
-        return Ok(None);
-    };
-    let Value::Number(n) = v else { return Err(bad) };
-    let secs = if let Some(u) = n.as_u64() {
-        u
-    } else if let Some(f) = n.as_f64() {
-        // RFC 7519 allows fractional NumericDates; negative and non-finite are impossible dates.
-        if !(f.is_finite() && f >= 0.0 && f <= MAX_NUMERIC_DATE as f64) {
-            return Err(bad);
-        }
-        f.floor() as u64
-    } else {
-        return Err(bad);
-    };
-    if secs > MAX_NUMERIC_DATE {
-        return Err(bad);
-    }
-    Ok(Some(secs))
-}
-
-fn opt_string(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<String>, TokenError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
-    }
-}
-
-fn validate_claims(
-    rt: &IssuerRuntime,
-    header: &Header,
-    claims: Map<String, Value>,
-    now: u64,
-) -> Result<VerifiedClaims, TokenError> {
-    let leeway = rt.leeway_s;
-    let exp =
-        numeric_date(&claims, "exp")?.ok_or(TokenError::Malformed(Malformed::Claim("exp")))?;
-    let nbf = numeric_date(&claims, "nbf")?;
-    let iat = numeric_date(&claims, "iat")?;
-    let subject = opt_string(&claims, "sub")?;
-    let jwt_id = opt_string(&claims, "jti")?;
-    let audience = match claims.get("aud") {
-        None => Vec::new(),
-        Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|a| a.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(TokenError::Malformed(Malformed::Claim("aud")))?,
-        Some(_) => return Err(TokenError::Malformed(Malformed::Claim("aud"))),
-    };
-    if now >= exp.saturating_add(leeway) {
-        return Err(TokenError::Expired);
-    }
-    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-        return Err(TokenError::NotYetValid);
-    }
-    if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
-        return Err(TokenError::IssuedInFuture);
-    }
-    let lifetime = exp.saturating_sub(iat.unwrap_or(now));
-    if lifetime > rt.max_token_age_s || iat.is_some_and(|iat| iat > exp) {
-        return Err(TokenError::LifetimeExceeded);
-    }
-    if !audience.iter().any(|a| rt.audiences.contains(a)) {
-        return Err(TokenError::AudienceMismatch);
-    }
-    let issuer = match claims.get("iss") {
-        Some(Value::String(s)) => s.clone(),
-        _ => return Err(TokenError::Malformed(Malformed::Claim("iss"))),
-    };
-    Ok(VerifiedClaims(Arc::new(ClaimsInner {
-        issuer,
-        subject,
-        audience,
-        expires_at: exp,
-        not_before: nbf,
-        issued_at: iat,
-        jwt_id,
-        algorithm: header.alg,
-        key_id: header.kid.clone(),
-        token_type: header.typ.clone(),
-        claims,
-        subject_input: std::sync::OnceLock::new(),
-    })))
 }
 
 /// Signature-layer verification for test vectors and fuzzing: parse and check a compact JWS

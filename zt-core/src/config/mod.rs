@@ -1,0 +1,443 @@
+//! The configuration schema shared by every surface (Rust, Tower, Python, Node, CLI).
+//!
+//! One structure, loadable from TOML, YAML or JSON (chosen by file extension) or built in code.
+//! Every section but `issuers` has defaults, so a file holding only issuers is a valid config.
+//!
+//! ```
+//! use zt_core::{Algorithm, AuthorizerConfig, IssuerConfig};
+//!
+//! let config = AuthorizerConfig::from_toml_str(r#"
+//!     [[issuers]]
+//!     issuer = "https://idp.example.com/realms/acme"
+//!     audiences = ["orders-api"]
+//!     algorithms = ["RS256", "ES256"]
+//!     discovery = true
+//!
+//!     [jwks]
+//!     ttl_s = 300
+//! "#).unwrap();
+//! assert_eq!(config.jwks.ttl_s, 300);
+//! assert_eq!(config.issuers[0].leeway_s, 60);
+//!
+//! // The same in code:
+//! let mut issuer = IssuerConfig::new("https://idp.example.com/realms/acme", ["orders-api"], [Algorithm::RS256]);
+//! issuer.discovery = true;
+//! let built = AuthorizerConfig::new(vec![issuer]);
+//! built.validate().unwrap();
+//!
+//! // Unknown keys and out-of-range numbers are errors naming the key and the range:
+//! let err = AuthorizerConfig::from_toml_str("[jwks]\nttl_s = 1\n[[issuers]]\nissuer = \"https://x\"\naudiences = [\"a\"]\nalgorithms = [\"RS256\"]\ndiscovery = true").unwrap_err();
+//! assert_eq!(err.to_string(), "`jwks.ttl_s` = 1 is out of range: allowed 30..=86400");
+//! ```
+//!
+//! # Security
+//! - Shared HMAC secrets are never read from the configuration document itself: only from an
+//!   environment variable or a file it names (or set in code), and they never appear in `Debug`.
+//! - Plain-`http` key URLs are accepted only for loopback hosts.
+//! - `none` cannot be listed as an algorithm.
+
+use crate::algorithm::Algorithm;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizerConfig {
+    /// The name of the service asking (`input.context.service`, decision-log `service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Trusted token issuers (at least one).
+    pub issuers: Vec<IssuerConfig>,
+    /// Which request attributes enter the policy input.
+    #[serde(default)]
+    pub request: RequestConfig,
+    /// Key-set caching and fetching.
+    #[serde(default)]
+    pub jwks: JwksConfig,
+    /// Token limits and the verified-token cache.
+    #[serde(default)]
+    pub token: TokenConfig,
+    /// Device posture.
+    #[serde(default)]
+    pub posture: PostureConfig,
+    /// Policy bundle.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Enforcement mode and canary.
+    #[serde(default)]
+    pub enforcement: EnforcementConfig,
+    /// Decision log.
+    #[serde(default)]
+    pub decision_log: DecisionLogConfig,
+}
+
+/// One trusted issuer.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The exact `iss` value (no normalisation: trailing slashes matter).
+    pub issuer: String,
+    /// Accepted audiences: the token's `aud` must contain at least one.
+    pub audiences: Vec<String>,
+    /// Allowed algorithms (never taken from the token alone).
+    pub algorithms: Vec<Algorithm>,
+    /// Find `jwks_uri` through `{issuer}/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub discovery: bool,
+    /// Fetch the key set from this URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Read the key set from this file (relative paths are relative to the config file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<PathBuf>,
+    /// An inline key set (`{"keys": [...]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Name of an environment variable holding the HMAC shared secret (for HS* algorithms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret_env: Option<String>,
+    /// File holding the HMAC shared secret (raw bytes; one trailing newline is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret_file: Option<PathBuf>,
+    /// The HMAC shared secret set in code (never serialised).
+    #[serde(skip)]
+    pub hmac_secret: Option<Secret>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds (0..=300, default 60).
+    #[serde(default = "default_leeway")]
+    pub leeway_s: u64,
+    /// Longest accepted token lifetime (`exp - iat`), in seconds (60..=604800, default 86400).
+    #[serde(default = "default_max_token_age")]
+    pub max_token_age_s: u64,
+    /// Required header `typ` (for example `at+jwt`, RFC 9068); compared case-insensitively, with
+    /// an optional `application/` prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+}
+
+impl IssuerConfig {
+    /// An issuer with the given audiences and algorithms and default limits; set a key source
+    /// (`discovery`, `jwks_uri`, `jwks_file`, `jwks` or a shared secret) before use.
+    pub fn new<A, S>(
+        issuer: impl Into<String>,
+        audiences: A,
+        algorithms: impl IntoIterator<Item = Algorithm>,
+    ) -> Self
+    where
+        A: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            issuer: issuer.into(),
+            audiences: audiences.into_iter().map(Into::into).collect(),
+            algorithms: algorithms.into_iter().collect(),
+            leeway_s: default_leeway(),
+            max_token_age_s: default_max_token_age(),
+            ..Self::default()
+        }
+    }
+}
+
+impl fmt::Debug for IssuerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerConfig")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .field("discovery", &self.discovery)
+            .field("jwks_uri", &self.jwks_uri)
+            .field("jwks_file", &self.jwks_file)
+            .field("jwks", &self.jwks.as_ref().map(|_| "{..}"))
+            .field("hmac_secret_env", &self.hmac_secret_env)
+            .field("hmac_secret_file", &self.hmac_secret_file)
+            .field("hmac_secret", &self.hmac_secret)
+            .field("leeway_s", &self.leeway_s)
+            .field("max_token_age_s", &self.max_token_age_s)
+            .field("token_type", &self.token_type)
+            .finish()
+    }
+}
+
+/// A secret byte string: redacted in `Debug`, never serialised.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wrap secret bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret([redacted; {} bytes])", self.0.len())
+    }
+}
+
+/// Key-set caching and fetching.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwksConfig {
+    /// How long a fetched key set is fresh when the server sends no `Cache-Control: max-age`
+    /// (30..=86400, default 600).
+    pub ttl_s: u64,
+    /// Lower bound applied to a server's `max-age` (10..=86400, default 60).
+    pub min_ttl_s: u64,
+    /// Upper bound applied to a server's `max-age` (30..=604800, default 86400).
+    pub max_ttl_s: u64,
+    /// How long past its TTL a key set keeps serving while the issuer is unreachable
+    /// (0..=2592000, default 86400).
+    pub max_stale_s: u64,
+    /// At most one refetch per issuer per this many seconds for unknown `kid`s (1..=3600, default 30).
+    pub unknown_kid_cooldown_s: u64,
+    /// HTTP timeout for one fetch, in milliseconds (100..=60000, default 3000).
+    pub timeout_ms: u64,
+    /// Largest accepted key-set or discovery document, in bytes (1024..=4194304, default 262144).
+    pub max_response_bytes: u64,
+}
+
+impl Default for JwksConfig {
+    fn default() -> Self {
+        Self {
+            ttl_s: 600,
+            min_ttl_s: 60,
+            max_ttl_s: 86_400,
+            max_stale_s: 86_400,
+            unknown_kid_cooldown_s: 30,
+            timeout_ms: 3_000,
+            max_response_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Token limits and the verified-token cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Largest accepted token, checked before decoding (256..=65536, default 16384).
+    pub max_bytes: u64,
+    /// Verified tokens kept in the cache (0 disables it; 0..=1000000, default 10000).
+    pub cache_entries: u64,
+    /// Longest time a verification result is reused, never past `exp` (1..=3600, default 60).
+    pub cache_ttl_s: u64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 * 1024,
+            cache_entries: 10_000,
+            cache_ttl_s: 60,
+        }
+    }
+}
+
+/// Where device posture comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostureSource {
+    /// A claim inside the access token.
+    Claims,
+    /// A separate signed posture JWT in a request header.
+    Assertion,
+    /// No posture: `input.device` is always null.
+    None,
+}
+
+/// How a posture assertion is bound to the subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostureBinding {
+    /// The assertion's `sub` equals the access token's `sub`.
+    Sub,
+    /// The assertion's device id equals the access token's device id claim.
+    DeviceId,
+}
+
+/// Request attributes that enter the policy input.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestConfig {
+    /// Header names (case-insensitive) copied into `input.request.headers`; no others are.
+    /// `authorization`, `proxy-authorization`, `cookie` and the posture header never are.
+    pub headers: Vec<String>,
+}
+
+/// Device posture.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostureConfig {
+    /// `claims`, `assertion` or `none` (default `claims`).
+    pub source: PostureSource,
+    /// With `claims`: the claim holding the posture object (default `device`).
+    pub claim: String,
+    /// Posture older than this is stale (1..=604800, default 900).
+    pub max_age_s: u64,
+    /// With `assertion`: the request header carrying the posture JWT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// With `assertion`: the posture issuer (must also be listed under `issuers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// With `assertion`: how the assertion is bound to the subject (default `sub`).
+    pub bind: PostureBinding,
+    /// With `bind = "device_id"`: the access-token claim holding the device id (default
+    /// `device_id`); it must equal the assertion's `id`.
+    pub device_id_claim: String,
+}
+
+impl Default for PostureConfig {
+    fn default() -> Self {
+        Self {
+            source: PostureSource::Claims,
+            claim: "device".to_owned(),
+            max_age_s: 900,
+            header: None,
+            issuer: None,
+            bind: PostureBinding::Sub,
+            device_id_claim: "device_id".to_owned(),
+        }
+    }
+}
+
+/// Policy bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// A directory of `.rego`/`.json` files or an OPA bundle `.tar.gz`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<PathBuf>,
+    /// The rule evaluated per request (default `data.zt.authz.decision`).
+    pub entrypoint: String,
+    /// Run the bundle's `test_` rules before activating it (default true).
+    pub run_tests_on_load: bool,
+    /// Instruction limit per evaluation (1000..=10000000, default 100000).
+    pub max_instructions: u64,
+    /// Largest policy or data file in bytes (1024..=67108864, default 1048576).
+    pub max_file_bytes: u64,
+    /// Largest bundle in bytes (1024..=268435456, default 16777216).
+    pub max_bundle_bytes: u64,
+    /// Revisions kept for rollback (1..=100, default 5).
+    pub keep_revisions: u64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            bundle: None,
+            entrypoint: "data.zt.authz.decision".to_owned(),
+            run_tests_on_load: true,
+            max_instructions: 100_000,
+            max_file_bytes: 1024 * 1024,
+            max_bundle_bytes: 16 * 1024 * 1024,
+            keep_revisions: 5,
+        }
+    }
+}
+
+/// Enforcement mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnforcementMode {
+    /// Denies are enforced.
+    Enforce,
+    /// Denies are allowed through but marked and counted.
+    Warn,
+    /// Everything is allowed; what would have happened is logged.
+    LogOnly,
+}
+
+/// Enforcement mode and canary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnforcementConfig {
+    /// `enforce`, `warn` or `log_only` (default `enforce`).
+    pub mode: EnforcementMode,
+    /// Percentage of subjects (stable hash of issuer and subject) enforced; the rest run as
+    /// `log_only` (0..=100, default 100).
+    pub canary_percent: u64,
+}
+
+impl Default for EnforcementConfig {
+    fn default() -> Self {
+        Self {
+            mode: EnforcementMode::Enforce,
+            canary_percent: 100,
+        }
+    }
+}
+
+/// Decision-log sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionLogSink {
+    /// One JSON line per decision on standard output.
+    Stdout,
+    /// Appended to `path`.
+    File,
+    /// Appended to `path`, each record chained to the previous one by hash.
+    HashChainedFile,
+    /// Handed to a callback registered in code.
+    Callback,
+    /// No decision log.
+    None,
+}
+
+/// Decision log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionLogConfig {
+    /// Sink (default `stdout`).
+    pub sink: DecisionLogSink,
+    /// File for the `file` and `hash_chained_file` sinks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// JSON pointers into the input document whose values are masked in the log.
+    pub mask: Vec<String>,
+    /// Records queued for the sink before new ones are dropped (1..=1000000, default 4096).
+    pub queue_capacity: u64,
+}
+
+impl Default for DecisionLogConfig {
+    fn default() -> Self {
+        Self {
+            sink: DecisionLogSink::Stdout,
+            path: None,
+            mask: Vec::new(),
+            queue_capacity: 4096,
+        }
+    }
+}
+
+const fn default_leeway() -> u64 {
+    60
+}
+
+const fn default_max_token_age() -> u64 {
+    86_400
+}
+
+/// Configuration file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    /// TOML.
+    Toml,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+mod load;
+mod validate;
+
+pub(crate) use validate::url_allowed;
+
+#[cfg(test)]
+mod tests;

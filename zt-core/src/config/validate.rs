@@ -1,0 +1,259 @@
+//! Bounds and cross-field rules of a configuration.
+
+use super::*;
+use crate::error::ConfigError;
+
+impl AuthorizerConfig {
+    /// Check every bound and cross-field rule. Called by the loaders and by builders that take
+    /// a config; call it yourself after editing a config in code.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(invalid("issuers", "at least one issuer is required"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let key = |name: &str| format!("issuers[{i}].{name}");
+            if issuer.issuer.is_empty() {
+                return Err(invalid(&key("issuer"), "must not be empty"));
+            }
+            if !seen.insert(issuer.issuer.as_str()) {
+                return Err(invalid(&key("issuer"), "the same issuer is listed twice"));
+            }
+            if issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty) {
+                return Err(invalid(
+                    &key("audiences"),
+                    "at least one non-empty audience is required",
+                ));
+            }
+            if issuer.algorithms.is_empty() {
+                return Err(invalid(
+                    &key("algorithms"),
+                    "at least one algorithm is required",
+                ));
+            }
+            range(&key("leeway_s"), issuer.leeway_s, 0, 300)?;
+            range(&key("max_token_age_s"), issuer.max_token_age_s, 60, 604_800)?;
+            let sources = [
+                issuer.discovery,
+                issuer.jwks_uri.is_some(),
+                issuer.jwks_file.is_some(),
+                issuer.jwks.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            let secrets = [
+                issuer.hmac_secret_env.is_some(),
+                issuer.hmac_secret_file.is_some(),
+                issuer.hmac_secret.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            let wants_hmac = issuer.algorithms.iter().any(|a| a.is_hmac());
+            let wants_keys = issuer.algorithms.iter().any(|a| !a.is_hmac());
+            if sources > 1 {
+                return Err(invalid(
+                    &key("discovery"),
+                    "set only one of `discovery`, `jwks_uri`, `jwks_file`, `jwks`",
+                ));
+            }
+            if wants_keys && sources == 0 {
+                return Err(invalid(
+                    &key("algorithms"),
+                    "asymmetric algorithms need a key source: `discovery`, `jwks_uri`, `jwks_file` or `jwks`",
+                ));
+            }
+            if secrets > 1 {
+                return Err(invalid(
+                    &key("hmac_secret_env"),
+                    "set only one of `hmac_secret_env`, `hmac_secret_file`",
+                ));
+            }
+            if wants_hmac != (secrets == 1) {
+                return Err(invalid(
+                    &key("algorithms"),
+                    "HS256/HS384/HS512 need exactly one shared secret (`hmac_secret_env` or `hmac_secret_file`), and a shared secret needs an HS algorithm",
+                ));
+            }
+            if let Some(uri) = &issuer.jwks_uri
+                && !url_allowed(uri)
+            {
+                return Err(invalid(
+                    &key("jwks_uri"),
+                    "must be an https URL (plain http only for loopback hosts)",
+                ));
+            }
+            if issuer.discovery && !url_allowed(&issuer.issuer) {
+                return Err(invalid(
+                    &key("issuer"),
+                    "discovery needs an https issuer URL (plain http only for loopback hosts)",
+                ));
+            }
+            if issuer.token_type.as_ref().is_some_and(String::is_empty) {
+                return Err(invalid(&key("token_type"), "must not be empty"));
+            }
+        }
+        let j = &self.jwks;
+        range("jwks.ttl_s", j.ttl_s, 30, 86_400)?;
+        range("jwks.min_ttl_s", j.min_ttl_s, 10, 86_400)?;
+        range("jwks.max_ttl_s", j.max_ttl_s, j.min_ttl_s.max(30), 604_800)?;
+        range("jwks.max_stale_s", j.max_stale_s, 0, 2_592_000)?;
+        range(
+            "jwks.unknown_kid_cooldown_s",
+            j.unknown_kid_cooldown_s,
+            1,
+            3_600,
+        )?;
+        range("jwks.timeout_ms", j.timeout_ms, 100, 60_000)?;
+        range(
+            "jwks.max_response_bytes",
+            j.max_response_bytes,
+            1_024,
+            4 * 1024 * 1024,
+        )?;
+        let t = &self.token;
+        range("token.max_bytes", t.max_bytes, 256, 65_536)?;
+        range("token.cache_entries", t.cache_entries, 0, 1_000_000)?;
+        range("token.cache_ttl_s", t.cache_ttl_s, 1, 3_600)?;
+        if self.request.headers.len() > 64 {
+            return Err(invalid("request.headers", "at most 64 header names"));
+        }
+        for (i, h) in self.request.headers.iter().enumerate() {
+            let ok = !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    &format!("request.headers[{i}]"),
+                    "must be a valid HTTP header name",
+                ));
+            }
+        }
+        let p = &self.posture;
+        range("posture.max_age_s", p.max_age_s, 1, 604_800)?;
+        if p.source == PostureSource::Claims && p.claim.is_empty() {
+            return Err(invalid("posture.claim", "must not be empty"));
+        }
+        if p.source == PostureSource::Assertion {
+            if p.header.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid(
+                    "posture.header",
+                    "required when `posture.source` is `assertion`",
+                ));
+            }
+            match &p.issuer {
+                None => {
+                    return Err(invalid(
+                        "posture.issuer",
+                        "required when `posture.source` is `assertion`",
+                    ));
+                }
+                Some(iss) if !self.issuers.iter().any(|i| &i.issuer == iss) => {
+                    return Err(invalid(
+                        "posture.issuer",
+                        "must also be listed under `issuers`",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if self.policy.entrypoint.is_empty() || !self.policy.entrypoint.starts_with("data.") {
+            return Err(invalid(
+                "policy.entrypoint",
+                "must be a rule path starting with `data.`",
+            ));
+        }
+        let pc = &self.policy;
+        range(
+            "policy.max_instructions",
+            pc.max_instructions,
+            1_000,
+            10_000_000,
+        )?;
+        range(
+            "policy.max_file_bytes",
+            pc.max_file_bytes,
+            1_024,
+            64 * 1024 * 1024,
+        )?;
+        range(
+            "policy.max_bundle_bytes",
+            pc.max_bundle_bytes,
+            1_024,
+            256 * 1024 * 1024,
+        )?;
+        range("policy.keep_revisions", pc.keep_revisions, 1, 100)?;
+        range(
+            "enforcement.canary_percent",
+            self.enforcement.canary_percent,
+            0,
+            100,
+        )?;
+        let d = &self.decision_log;
+        range(
+            "decision_log.queue_capacity",
+            d.queue_capacity,
+            1,
+            1_000_000,
+        )?;
+        if matches!(
+            d.sink,
+            DecisionLogSink::File | DecisionLogSink::HashChainedFile
+        ) && d.path.is_none()
+        {
+            return Err(invalid(
+                "decision_log.path",
+                "required for the `file` and `hash_chained_file` sinks",
+            ));
+        }
+        for (i, m) in d.mask.iter().enumerate() {
+            if !m.starts_with('/') {
+                return Err(invalid(
+                    &format!("decision_log.mask[{i}]"),
+                    "must be a JSON pointer starting with `/`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        file: None,
+        key: key.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            file: None,
+            key: key.to_owned(),
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+/// Is `url` an allowed key-set or discovery URL: `https`, or `http` on a loopback host.
+pub(crate) fn url_allowed(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        },
+        _ => false,
+    }
+}

@@ -1,0 +1,79 @@
+//! The machinery every issuer shares: the HTTP client and zt's private fetch runtime.
+
+use crate::clock::Clock;
+use crate::config::{JwksConfig, url_allowed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shared machinery: HTTP client, worker runtime, clock, limits.
+pub(crate) struct Env {
+    pub(crate) config: JwksConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(super) client: Option<reqwest::Client>,
+    pub(super) worker: Option<Worker>,
+}
+
+impl Env {
+    pub(crate) fn new(
+        config: JwksConfig,
+        clock: Arc<dyn Clock>,
+        needs_worker: bool,
+    ) -> Result<Self, String> {
+        let (client, worker) = if needs_worker {
+            let timeout = Duration::from_millis(config.timeout_ms);
+            let client = reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                    if attempt.previous().len() >= 3 || !url_allowed(attempt.url().as_str()) {
+                        attempt.stop()
+                    } else {
+                        attempt.follow()
+                    }
+                }))
+                .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|_| "cannot build the HTTP client".to_owned())?;
+            (Some(client), Some(Worker::start()?))
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            config,
+            clock,
+            client,
+            worker,
+        })
+    }
+}
+
+/// A private single-threaded tokio runtime on its own thread. Dropping the last handle lets
+/// the thread finish; it is never joined, so dropping zt from inside any runtime (or from a
+/// task on this one) cannot deadlock or panic.
+pub(crate) struct Worker {
+    pub(super) handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Worker {
+    fn start() -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|_| "cannot start the key fetch runtime".to_owned())?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("zt-jwks".to_owned())
+            .spawn(move || {
+                // Returns when the sender is dropped; pending fetches are then cancelled.
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(|_| "cannot start the key fetch thread".to_owned())?;
+        Ok(Self {
+            handle,
+            _stop: stop,
+        })
+    }
+}

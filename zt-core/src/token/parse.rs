@@ -1,0 +1,113 @@
+//! Strict compact-JWS parsing: three segments, canonical unpadded base64url, JSON objects
+//! without duplicate keys or deep nesting, and a header zt understands.
+
+use crate::algorithm::Algorithm;
+use crate::error::{Malformed, TokenError};
+use crate::json;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+
+/// The header parameters zt reads.
+pub(super) struct Header {
+    pub(super) alg: Algorithm,
+    pub(super) kid: Option<String>,
+    pub(super) typ: Option<String>,
+}
+
+/// A compact JWS split and decoded (the signature is not yet checked).
+pub(super) struct Parsed<'a> {
+    pub(super) header: Header,
+    pub(super) payload: Vec<u8>,
+    pub(super) signing_input: &'a str,
+    pub(super) signature: &'a str,
+}
+
+pub(super) fn b64(segment: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(segment.as_bytes())
+        .map_err(|_| TokenError::Malformed(Malformed::Base64))
+}
+
+pub(super) fn decode_json(
+    bytes: &[u8],
+    which: Malformed,
+) -> Result<Map<String, Value>, TokenError> {
+    json::parse_object(bytes, json::MAX_DEPTH).map_err(|_| TokenError::Malformed(which))
+}
+
+/// Parse only: segments, base64url, header and claims JSON (benches and fuzzing).
+pub(crate) fn parse_only(token: &str) -> bool {
+    parse_compact(token)
+        .and_then(|p| decode_json(&p.payload, Malformed::Claims))
+        .is_ok()
+}
+
+pub(super) fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed(Malformed::Segments));
+    };
+    if h.is_empty() || s.is_empty() {
+        return Err(TokenError::Malformed(Malformed::Segments));
+    }
+    // The header first: a refused header (`crit`, `b64`) is reported as such even when the
+    // payload is not base64url (RFC 7797 unencoded payloads).
+    let header = parse_header(decode_json(&b64(h)?, Malformed::Header)?)?;
+    let payload = b64(p)?;
+    // Decoded again by the verifier; checked here so non-canonical signatures are malformed.
+    b64(s)?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or(TokenError::Malformed(Malformed::Segments))?;
+    Ok(Parsed {
+        header,
+        payload,
+        signing_input,
+        signature: s,
+    })
+}
+
+fn parse_header(h: Map<String, Value>) -> Result<Header, TokenError> {
+    // INVARIANT: zt implements no JWS extension, so any `crit` must be refused (RFC 7515 §4.1.11).
+    for refused in ["crit", "b64", "zip", "enc"] {
+        if h.contains_key(refused) {
+            return Err(TokenError::HeaderUnsupported(match refused {
+                "crit" => "crit",
+                "b64" => "b64",
+                "zip" => "zip",
+                _ => "enc",
+            }));
+        }
+    }
+    if let Some(cty) = h.get("cty")
+        && cty.as_str().is_none_or(|c| normalise_typ(c) == "jwt")
+    {
+        return Err(TokenError::HeaderUnsupported("cty"));
+    }
+    let alg = match h.get("alg") {
+        Some(Value::String(a)) => a.parse().map_err(|_| TokenError::AlgorithmNotAllowed)?,
+        _ => return Err(TokenError::Malformed(Malformed::Claim("alg"))),
+    };
+    let opt_str = |name: &'static str| match h.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
+    };
+    Ok(Header {
+        alg,
+        kid: opt_str("kid")?,
+        typ: opt_str("typ")?,
+    })
+}
+
+/// `at+jwt`, `AT+JWT` and `application/at+jwt` are the same type (RFC 7515 §4.1.9).
+pub(super) fn normalise_typ(t: &str) -> String {
+    let lower = t.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
+}
