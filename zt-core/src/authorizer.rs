@@ -36,9 +36,9 @@
 use crate::clock::Clock;
 use crate::config::AuthorizerConfig;
 use crate::decision::{self, Decision, Enforcement, Outcome, ShadowResult, Timings};
-use crate::error::{BuildError, Reason};
+use crate::error::{BuildError, Reason, RuntimeError};
 use crate::input::{InputContext, PolicyInput};
-use crate::log::{Entry, LogCallback, LogInput, Logger};
+use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, Logger};
 use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
 use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, PolicyStoreOptions, StepUp};
 use crate::posture::{self, Found, PostureAssessor};
@@ -152,12 +152,7 @@ impl AuthorizerBuilder {
             c.policy.entrypoint.clone(),
             self.callback,
         )?;
-        let metrics =
-            Metrics::new().ok_or(BuildError::Config(crate::error::ConfigError::Invalid {
-                file: None,
-                key: "metrics".to_owned(),
-                message: "cannot allocate histograms".to_owned(),
-            }))?;
+        let metrics = Metrics::new().ok_or(RuntimeError::Histograms)?;
         let posture = PostureAssessor::new(&c.posture);
         let excluded = posture.header().map(str::to_owned);
         let headers: Arc<[String]> = c
@@ -187,6 +182,20 @@ impl AuthorizerBuilder {
             }),
         })
     }
+}
+
+/// What [`Authorizer::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Whether every queued decision-log record was handled before the timeout.
+    pub completed: bool,
+    /// Records still queued (or being written) when the timeout passed: the writer drops them
+    /// instead of writing them (at most one in progress may still be written).
+    pub abandoned: u64,
+    /// The log's counters at return: `dropped` includes records refused after shutdown began
+    /// and, when the timeout passed, the records still queued are dropped shortly after.
+    pub decision_log: DecisionLogStats,
 }
 
 /// The verification results a decision starts from.
@@ -219,17 +228,18 @@ impl Authorizer {
     pub fn authorize_sync(&self, request: &Request) -> Decision {
         let t0 = Instant::now();
         let inner = &*self.inner;
-        let token = request
-            .token
-            .as_deref()
-            .map(|t| inner.verifier.verify(t).map_err(|e| e.reason()));
+        let token = match (request.malformed_authorization, request.token.as_deref()) {
+            (Some(_), _) => Err(Reason::AuthorizationMalformed),
+            (None, Some(t)) => inner.verifier.verify(t).map_err(|e| e.reason()),
+            (None, None) => Err(Reason::TokenMissing),
+        };
         let token_ns = elapsed(t0);
         let t1 = Instant::now();
         let assertion = self
             .assertion_jwt(request)
             .map(|jwt| posture::verify_assertion(&inner.verifier, jwt));
         let verified = Verified {
-            token: token.unwrap_or(Err(Reason::TokenMissing)),
+            token,
             assertion,
             token_ns,
             assertion_ns: elapsed(t1),
@@ -243,9 +253,10 @@ impl Authorizer {
     pub async fn authorize(&self, request: &Request) -> Decision {
         let t0 = Instant::now();
         let inner = &*self.inner;
-        let token = match request.token.as_deref() {
-            Some(t) => inner.verifier.verify_async(t).await.map_err(|e| e.reason()),
-            None => Err(Reason::TokenMissing),
+        let token = match (request.malformed_authorization, request.token.as_deref()) {
+            (Some(_), _) => Err(Reason::AuthorizationMalformed),
+            (None, Some(t)) => inner.verifier.verify_async(t).await.map_err(|e| e.reason()),
+            (None, None) => Err(Reason::TokenMissing),
         };
         let token_ns = elapsed(t0);
         let t1 = Instant::now();
@@ -557,6 +568,53 @@ impl Authorizer {
     /// Wait until every decision-log record queued so far is written.
     pub fn flush(&self) {
         self.inner.logger.flush();
+    }
+
+    /// Stop the background work explicitly, without relying on `Drop` (a binding's garbage
+    /// collector, or a host holding a lock a log callback needs, must not deadlock): stop
+    /// taking decision-log records, write what is queued and stop the log writer, waiting at
+    /// most `timeout`, and stop key fetches. Returns what the log did.
+    ///
+    /// The authorizer keeps deciding afterwards (from cached keys; an unknown `kid` is
+    /// `unknown_key`), but records are no longer logged: they are counted as dropped. When the
+    /// timeout passes first, the writer drops what is still queued as soon as its sink returns
+    /// and is not waited for; the report says so. Idempotent.
+    ///
+    /// ```
+    /// # use zt_core::{Authorizer, AuthorizerConfig, Request};
+    /// # let config = AuthorizerConfig::from_toml_str(r#"
+    /// #     [[issuers]]
+    /// #     issuer = "https://idp.example.com"
+    /// #     audiences = ["api"]
+    /// #     algorithms = ["ES256"]
+    /// #     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+    /// #              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    /// #              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+    /// #     [decision_log]
+    /// #     sink = "callback"
+    /// # "#)?;
+    /// let authz = Authorizer::builder(config)
+    ///     .policy_files(vec![("a.rego".into(), b"package zt.authz\ndecision := true".to_vec())])
+    ///     .log_callback(|_record| {})
+    ///     .build()?;
+    /// authz.authorize_sync(&Request::new("GET", "/"));
+    /// let report = authz.shutdown(std::time::Duration::from_secs(5));
+    /// assert!(report.completed);
+    /// assert_eq!(report.decision_log.written, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self, timeout: std::time::Duration) -> ShutdownReport {
+        let inner = &*self.inner;
+        let completed = inner.logger.shutdown(timeout);
+        inner.verifier.shutdown();
+        let log = inner.logger.stats();
+        ShutdownReport {
+            completed,
+            abandoned: log
+                .enqueued
+                .saturating_sub(log.written + log.failed + log.dropped),
+            decision_log: log,
+        }
     }
 
     /// A snapshot of the metrics.

@@ -25,10 +25,11 @@ use crate::config::EnforcementMode;
 use crate::error::Reason;
 use crate::policy::StepUp;
 use crate::token::VerifiedClaims;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-/// What to do with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What to do with a request. Serialises as its stable code (`allow`, `deny`, `step_up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Let it through.
     Allow,
@@ -70,35 +71,33 @@ impl EnforcementMode {
     }
 }
 
-/// Time spent in each stage of one decision, in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Time spent in each stage of one decision, in nanoseconds. Serialised (as `timings_ns`) with
+/// the stage names as keys: `token`, `posture`, `input`, `policy`, `shadow`, `total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Timings {
     /// Token verification (or cache hit).
+    #[serde(rename = "token")]
     pub token_ns: u64,
     /// Posture assessment (including a posture assertion's verification).
+    #[serde(rename = "posture")]
     pub posture_ns: u64,
     /// Building the policy input.
+    #[serde(rename = "input")]
     pub input_ns: u64,
     /// Evaluating the active policy.
+    #[serde(rename = "policy")]
     pub policy_ns: u64,
     /// Evaluating the shadow candidate, when one is set.
+    #[serde(rename = "shadow")]
     pub shadow_ns: u64,
     /// The whole decision.
+    #[serde(rename = "total")]
     pub total_ns: u64,
 }
 
-impl Timings {
-    pub(crate) fn to_json(self) -> Value {
-        json!({
-            "token": self.token_ns, "posture": self.posture_ns, "input": self.input_ns,
-            "policy": self.policy_ns, "shadow": self.shadow_ns, "total": self.total_ns,
-        })
-    }
-}
-
 /// What the shadow candidate said about the same input (never enforced).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ShadowResult {
     /// The candidate's revision.
@@ -112,6 +111,10 @@ pub struct ShadowResult {
 }
 
 /// The answer to one request. See the [module docs](self) for `outcome` versus `evaluated`.
+///
+/// Serialises (CLI output, decision-log records, bindings) as `decision_id`, `outcome`,
+/// `evaluated`, `enforced`, `mode`, `warning`, `reasons`, `policy_reasons`, `step_up`,
+/// `obligations`, `policy_revision`, `timings_ns`, `shadow` — never the token or the claims.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Decision {
@@ -159,30 +162,53 @@ impl Decision {
         self.reasons.contains(&reason)
     }
 
-    /// The decision as JSON (the CLI's output and the shape bindings return). Never contains
-    /// the token or claims.
+    /// The decision as JSON: its [`Serialize`](serde::Serialize) shape (the CLI's output and
+    /// what bindings return). Never contains the token or claims.
     pub fn to_json(&self) -> Value {
-        json!({
-            "decision_id": self.id,
-            "outcome": self.outcome.as_str(),
-            "evaluated": self.evaluated.as_str(),
-            "enforced": self.enforced,
-            "mode": self.mode.as_str(),
-            "warning": self.warning(),
-            "reasons": self.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-            "policy_reasons": self.policy_reasons,
-            "step_up": self.step_up.as_ref().map(|s| json!({
-                "acr_values": s.acr_values, "max_age": s.max_age,
-            })),
-            "obligations": self.obligations,
-            "policy_revision": self.policy_revision,
-            "timings_ns": self.timings.to_json(),
-            "shadow": self.shadow.as_ref().map(|s| json!({
-                "revision": s.revision, "outcome": s.outcome.as_str(),
-                "reasons": s.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-                "diverged": s.diverged,
-            })),
-        })
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl serde::Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("Decision", 13)?;
+        st.serialize_field("decision_id", &self.id)?;
+        st.serialize_field("outcome", &self.outcome)?;
+        st.serialize_field("evaluated", &self.evaluated)?;
+        st.serialize_field("enforced", &self.enforced)?;
+        st.serialize_field("mode", &self.mode)?;
+        st.serialize_field("warning", &self.warning())?;
+        st.serialize_field("reasons", &self.reasons)?;
+        st.serialize_field("policy_reasons", &self.policy_reasons)?;
+        st.serialize_field("step_up", &self.step_up)?;
+        st.serialize_field("obligations", &self.obligations)?;
+        st.serialize_field("policy_revision", &self.policy_revision)?;
+        st.serialize_field("timings_ns", &self.timings)?;
+        st.serialize_field("shadow", &self.shadow)?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+impl Decision {
+    /// An enforced allow with every optional part empty, for unit tests.
+    pub(crate) fn test_sample() -> Self {
+        Decision {
+            id: String::new(),
+            outcome: Outcome::Allow,
+            evaluated: Outcome::Allow,
+            enforced: true,
+            mode: EnforcementMode::Enforce,
+            reasons: Vec::new(),
+            policy_reasons: Vec::new(),
+            step_up: None,
+            obligations: Map::new(),
+            policy_revision: None,
+            timings: Timings::default(),
+            shadow: None,
+            claims: None,
+        }
     }
 }
 

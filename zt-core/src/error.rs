@@ -81,6 +81,9 @@ pub enum Reason {
     StepUpRequired,
     /// An unexpected failure inside zt (a bug); the request is denied.
     InternalError,
+    /// The request's credentials are malformed: two `Authorization` headers, a header that is
+    /// not UTF-8, an empty or ill-formed bearer token, or a token in the query string.
+    AuthorizationMalformed,
 }
 
 impl Reason {
@@ -114,6 +117,7 @@ impl Reason {
         Reason::PostureInvalid,
         Reason::StepUpRequired,
         Reason::InternalError,
+        Reason::AuthorizationMalformed,
     ];
 
     /// The stable `snake_case` code.
@@ -147,6 +151,7 @@ impl Reason {
             Reason::PostureInvalid => "posture_invalid",
             Reason::StepUpRequired => "step_up_required",
             Reason::InternalError => "internal_error",
+            Reason::AuthorizationMalformed => "authorization_malformed",
         }
     }
 
@@ -204,6 +209,14 @@ impl fmt::Display for Reason {
 impl serde::Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Reason::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown reason code `{code}`")))
     }
 }
 
@@ -301,25 +314,8 @@ pub enum TokenError {
 
 impl TokenError {
     /// The stable reason code for this rejection.
-    pub fn reason(&self) -> Reason {
-        match self {
-            TokenError::TooLarge { .. } => Reason::TokenTooLarge,
-            TokenError::Malformed(_) => Reason::TokenMalformed,
-            TokenError::HeaderUnsupported(_) => Reason::TokenHeaderUnsupported,
-            TokenError::TypeInvalid => Reason::TokenTypeInvalid,
-            TokenError::UnknownIssuer => Reason::UnknownIssuer,
-            TokenError::AlgorithmNotAllowed => Reason::AlgorithmNotAllowed,
-            TokenError::UnknownKey => Reason::UnknownKey,
-            TokenError::KeyRejected(_) => Reason::KeyRejected,
-            TokenError::KeyAlgorithmMismatch => Reason::KeyAlgorithmMismatch,
-            TokenError::JwksUnavailable => Reason::JwksUnavailable,
-            TokenError::SignatureInvalid => Reason::TokenSignatureInvalid,
-            TokenError::Expired => Reason::TokenExpired,
-            TokenError::NotYetValid => Reason::TokenNotYetValid,
-            TokenError::IssuedInFuture => Reason::TokenIssuedInFuture,
-            TokenError::LifetimeExceeded => Reason::TokenLifetimeExceeded,
-            TokenError::AudienceMismatch => Reason::AudienceMismatch,
-        }
+    pub const fn reason(&self) -> Reason {
+        self.reason_const()
     }
 }
 
@@ -507,6 +503,14 @@ pub enum PolicyError {
         /// The requested revision.
         revision: String,
     },
+    /// The entrypoint names no rule of the bundle.
+    #[error("entrypoint `{entrypoint}` is not defined; the bundle's packages are: {}", if packages.is_empty() { "none".to_owned() } else { packages.join(", ") })]
+    EntrypointMissing {
+        /// The entrypoint that was asked for.
+        entrypoint: String,
+        /// The packages the bundle defines (`data.zt.authz`, ...).
+        packages: Vec<String>,
+    },
 }
 
 /// An error in the configuration: raised when loading or building, never on a request.
@@ -594,55 +598,6 @@ impl ConfigError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reason_codes_are_unique_snake_case() {
-        let mut seen = std::collections::HashSet::new();
-        for r in Reason::ALL {
-            let s = r.as_str();
-            assert!(seen.insert(s), "duplicate code {s}");
-            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
-        }
-        assert_eq!(seen.len(), 28);
-        for (i, r) in Reason::ALL.iter().enumerate() {
-            assert_eq!(r.index(), i, "{r}: ALL is in declaration order");
-            assert_eq!(Reason::from_code(r.as_str()), Some(*r));
-        }
-    }
-
-    #[test]
-    fn every_reason_code_is_documented_in_the_readme() {
-        let readme = include_str!("../../README.md");
-        for r in Reason::ALL {
-            assert!(readme.contains(&format!("| `{r}` |")), "README lacks {r}");
-        }
-    }
-
-    #[test]
-    fn messages_are_lowercase_without_final_period() {
-        let errors = [
-            TokenError::Expired.to_string(),
-            TokenError::Malformed(Malformed::Claim("exp")).to_string(),
-            TokenError::KeyRejected(KeyProblem::RsaSize).to_string(),
-            ConfigError::OutOfRange {
-                file: Some("zt.toml".into()),
-                key: "jwks.ttl_s".into(),
-                value: 1,
-                min: 60,
-                max: 86400,
-            }
-            .to_string(),
-        ];
-        for e in errors {
-            assert!(!e.ends_with('.'), "{e}");
-            assert!(e.chars().next().is_some_and(|c| !c.is_uppercase()), "{e}");
-        }
-    }
-}
-
 /// Why an [`Authorizer`](crate::Authorizer) could not be built. Caller or operator errors only:
 /// nothing a request contains can produce one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -668,4 +623,598 @@ pub enum BuildError {
     /// `decision_log.sink = "callback"` without a callback registered in code.
     #[error("`decision_log.sink` is `callback` but no callback was registered")]
     NoCallback,
+    /// zt's own machinery could not start (a thread, the key fetch runtime, ...).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Why a hash-chained decision log failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The file could not be read.
+    #[error("cannot read decision log: {0}")]
+    Io(String),
+    /// A line is not a hash-chained record.
+    #[error("line {line} is not a hash-chained record")]
+    Malformed {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A line's content does not match its hash (edited).
+    #[error("line {line} was modified (its hash does not match its content)")]
+    HashMismatch {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A line does not follow the line before it (removed, inserted or reordered lines).
+    #[error(
+        "line {line} does not follow the previous line (a line was removed, inserted or moved)"
+    )]
+    BrokenLink {
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
+/// A failure of zt's own machinery (a thread, the key fetch runtime, an allocation), not of the
+/// configuration or of a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// A background thread could not be started.
+    #[error("cannot start the `{name}` thread: {kind}")]
+    Thread {
+        /// The thread's name (`zt-jwks`, `zt-decision-log`, ...).
+        name: &'static str,
+        /// The I/O error kind.
+        kind: String,
+    },
+    /// The private runtime that runs key fetches could not be built.
+    #[error("cannot start the key fetch runtime")]
+    AsyncRuntime,
+    /// The HTTP client for key fetches could not be built.
+    #[error("cannot build the HTTP client for key fetches")]
+    HttpClient,
+    /// The latency histograms could not be allocated.
+    #[error("cannot allocate the latency histograms")]
+    Histograms,
+}
+
+// ---- Stable error codes ----------------------------------------------------------------------
+//
+// Every public error type has `code()`: a stable snake_case string that bindings map to exception
+// classes (Python) or `error.code` (Node). Messages may be reworded; codes never change meaning.
+// The README lists every code; a test below checks that, and that codes are unique.
+
+impl Malformed {
+    /// The stable code of the malformed part.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Malformed::Segments => "segments",
+            Malformed::Base64 => "base64",
+            Malformed::Header => "header",
+            Malformed::Claims => "claims",
+            Malformed::Claim(_) => "claim",
+        }
+    }
+}
+
+impl TokenError {
+    /// The stable code: the [`Reason`] code of this rejection (`token_expired`, ...).
+    pub const fn code(&self) -> &'static str {
+        self.reason_const().as_str()
+    }
+
+    const fn reason_const(&self) -> Reason {
+        match self {
+            TokenError::TooLarge { .. } => Reason::TokenTooLarge,
+            TokenError::Malformed(_) => Reason::TokenMalformed,
+            TokenError::HeaderUnsupported(_) => Reason::TokenHeaderUnsupported,
+            TokenError::TypeInvalid => Reason::TokenTypeInvalid,
+            TokenError::UnknownIssuer => Reason::UnknownIssuer,
+            TokenError::AlgorithmNotAllowed => Reason::AlgorithmNotAllowed,
+            TokenError::UnknownKey => Reason::UnknownKey,
+            TokenError::KeyRejected(_) => Reason::KeyRejected,
+            TokenError::KeyAlgorithmMismatch => Reason::KeyAlgorithmMismatch,
+            TokenError::JwksUnavailable => Reason::JwksUnavailable,
+            TokenError::SignatureInvalid => Reason::TokenSignatureInvalid,
+            TokenError::Expired => Reason::TokenExpired,
+            TokenError::NotYetValid => Reason::TokenNotYetValid,
+            TokenError::IssuedInFuture => Reason::TokenIssuedInFuture,
+            TokenError::LifetimeExceeded => Reason::TokenLifetimeExceeded,
+            TokenError::AudienceMismatch => Reason::AudienceMismatch,
+        }
+    }
+}
+
+impl KeyProblem {
+    /// The stable code (`key_rsa_size`, ...).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            KeyProblem::PrivateParts => "key_private_parts",
+            KeyProblem::Symmetric => "key_symmetric",
+            KeyProblem::Unsupported => "key_unsupported",
+            KeyProblem::RsaSize => "key_rsa_size",
+            KeyProblem::RsaExponent => "key_rsa_exponent",
+            KeyProblem::RsaRoca => "key_rsa_roca",
+            KeyProblem::EcPoint => "key_ec_point",
+            KeyProblem::NotForVerification => "key_not_for_verification",
+            KeyProblem::AlgInconsistent => "key_alg_inconsistent",
+            KeyProblem::Invalid => "key_invalid",
+            KeyProblem::DuplicateKid => "key_duplicate_kid",
+            KeyProblem::SecretTooShort => "key_secret_too_short",
+        }
+    }
+}
+
+impl JwksError {
+    /// The stable code (`jwks_timeout`, ...).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            JwksError::Request { .. } => "jwks_request_failed",
+            JwksError::Timeout { .. } => "jwks_timeout",
+            JwksError::Status { .. } => "jwks_http_status",
+            JwksError::TooLarge { .. } => "jwks_too_large",
+            JwksError::Malformed { .. } => "jwks_malformed",
+            JwksError::NoUsableKeys { .. } => "jwks_no_usable_keys",
+            JwksError::IssuerMismatch { .. } => "jwks_issuer_mismatch",
+            JwksError::InsecureUrl { .. } => "jwks_insecure_url",
+            JwksError::Io { .. } => "jwks_io",
+            JwksError::WorkerStopped => "jwks_worker_stopped",
+        }
+    }
+
+    /// The URL or file the problem is about, when there is one.
+    pub fn source_name(&self) -> Option<String> {
+        match self {
+            JwksError::Request { url }
+            | JwksError::Timeout { url, .. }
+            | JwksError::Status { url, .. }
+            | JwksError::IssuerMismatch { url }
+            | JwksError::InsecureUrl { url } => Some(url.clone()),
+            JwksError::TooLarge { source_name, .. }
+            | JwksError::Malformed { source_name, .. }
+            | JwksError::NoUsableKeys { source_name } => Some(source_name.clone()),
+            JwksError::Io { path, .. } => Some(path.display().to_string()),
+            JwksError::WorkerStopped => None,
+        }
+    }
+}
+
+impl PolicyError {
+    /// The stable code (`policy_compile`, ...).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            PolicyError::Io { .. } => "policy_io",
+            PolicyError::TooLarge { .. } => "policy_too_large",
+            PolicyError::Bundle { .. } => "policy_bundle_invalid",
+            PolicyError::Manifest { .. } => "policy_manifest_invalid",
+            PolicyError::Parse { .. } => "policy_parse",
+            PolicyError::OutsideRoots { .. } => "policy_outside_roots",
+            PolicyError::Compile { .. } => "policy_compile",
+            PolicyError::TestsFailed { .. } => "policy_tests_failed",
+            PolicyError::UnknownRevision { .. } => "policy_unknown_revision",
+            PolicyError::EntrypointMissing { .. } => "policy_entrypoint_missing",
+        }
+    }
+
+    /// The file inside the bundle (or the path on disk) the problem is in, when known.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            PolicyError::Io { path, .. } => Some(path),
+            PolicyError::TooLarge { file, .. }
+            | PolicyError::Parse { file, .. }
+            | PolicyError::OutsideRoots { file, .. } => Some(file),
+            _ => None,
+        }
+    }
+
+    /// The revision the problem is about (`rollback` to an unknown revision).
+    pub fn revision(&self) -> Option<&str> {
+        match self {
+            PolicyError::UnknownRevision { revision } => Some(revision),
+            _ => None,
+        }
+    }
+}
+
+impl ConfigError {
+    /// The stable code (`config_out_of_range`, ...).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Io { .. } => "config_io",
+            ConfigError::UnknownFormat { .. } => "config_unknown_format",
+            ConfigError::Parse { .. } => "config_parse",
+            ConfigError::OutOfRange { .. } => "config_out_of_range",
+            ConfigError::Invalid { .. } => "config_invalid",
+            ConfigError::Jwks { .. } => "config_jwks",
+        }
+    }
+
+    /// The offending key as a path (`issuers[0].audiences`; `.` for the whole document).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Parse { key, .. }
+            | ConfigError::OutOfRange { key, .. }
+            | ConfigError::Invalid { key, .. }
+            | ConfigError::Jwks { key, .. } => Some(key),
+            ConfigError::Io { .. } | ConfigError::UnknownFormat { .. } => None,
+        }
+    }
+
+    /// The configuration file, when the configuration came from one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            ConfigError::Io { path, .. } | ConfigError::UnknownFormat { path } => Some(path),
+            ConfigError::Parse { file, .. }
+            | ConfigError::OutOfRange { file, .. }
+            | ConfigError::Invalid { file, .. }
+            | ConfigError::Jwks { file, .. } => file.as_deref(),
+        }
+    }
+}
+
+impl RuntimeError {
+    /// The stable code (`runtime_thread`, ...).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            RuntimeError::Thread { .. } => "runtime_thread",
+            RuntimeError::AsyncRuntime => "runtime_async",
+            RuntimeError::HttpClient => "runtime_http_client",
+            RuntimeError::Histograms => "runtime_histograms",
+        }
+    }
+}
+
+impl BuildError {
+    /// The stable code: the inner error's for `Config`, `Policy` and `Runtime`, else its own.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            BuildError::Config(e) => e.code(),
+            BuildError::Policy(e) => e.code(),
+            BuildError::Runtime(e) => e.code(),
+            BuildError::NoPolicy => "no_policy",
+            BuildError::DecisionLog { .. } => "decision_log_open",
+            BuildError::NoCallback => "decision_log_no_callback",
+        }
+    }
+
+    /// The offending configuration key, when the error names one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            BuildError::Config(e) => e.key(),
+            BuildError::NoPolicy => Some("policy.bundle"),
+            BuildError::DecisionLog { .. } => Some("decision_log.path"),
+            BuildError::NoCallback => Some("decision_log.sink"),
+            BuildError::Policy(_) | BuildError::Runtime(_) => None,
+        }
+    }
+
+    /// The file the problem is in (configuration file, bundle file or decision log).
+    pub fn file(&self) -> Option<String> {
+        match self {
+            BuildError::Config(e) => e.file().map(|p| p.display().to_string()),
+            BuildError::Policy(e) => e.file().map(str::to_owned),
+            BuildError::DecisionLog { path, .. } => Some(path.display().to_string()),
+            _ => None,
+        }
+    }
+
+    /// The revision the problem is about, when it is one.
+    pub fn revision(&self) -> Option<&str> {
+        match self {
+            BuildError::Policy(e) => e.revision(),
+            _ => None,
+        }
+    }
+}
+
+impl ChainError {
+    /// The stable code (`chain_hash_mismatch`, ...).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            ChainError::Io(_) => "chain_io",
+            ChainError::Malformed { .. } => "chain_malformed",
+            ChainError::HashMismatch { .. } => "chain_hash_mismatch",
+            ChainError::BrokenLink { .. } => "chain_broken_link",
+        }
+    }
+
+    /// The 1-based line the chain breaks at, when it is a line.
+    pub const fn line(&self) -> Option<usize> {
+        match self {
+            ChainError::Io(_) => None,
+            ChainError::Malformed { line }
+            | ChainError::HashMismatch { line }
+            | ChainError::BrokenLink { line } => Some(*line),
+        }
+    }
+}
+
+impl crate::algorithm::UnknownAlgorithm {
+    /// The stable code: `algorithm_unknown`.
+    pub const fn code(&self) -> &'static str {
+        "algorithm_unknown"
+    }
+}
+
+/// `{"code": …, "message": …}` plus the structured parts that apply, for bindings and JSON output.
+macro_rules! serialize_error {
+    ($t:ty $(, $field:literal => $get:expr)* $(,)?) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap as _;
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("code", self.code())?;
+                m.serialize_entry("message", &self.to_string())?;
+                $(
+                    #[allow(clippy::redundant_closure_call)]
+                    if let Some(v) = ($get)(self) {
+                        m.serialize_entry($field, &v)?;
+                    }
+                )*
+                m.end()
+            }
+        }
+    };
+}
+
+serialize_error!(TokenError, "reason" => |e: &TokenError| Some(e.reason()));
+serialize_error!(KeyProblem);
+serialize_error!(JwksError, "source" => |e: &JwksError| e.source_name());
+serialize_error!(PolicyError,
+    "file" => |e: &PolicyError| e.file().map(str::to_owned),
+    "revision" => |e: &PolicyError| e.revision().map(str::to_owned));
+serialize_error!(ConfigError,
+    "key" => |e: &ConfigError| e.key().map(str::to_owned),
+    "file" => |e: &ConfigError| e.file().map(|p| p.display().to_string()));
+serialize_error!(RuntimeError);
+serialize_error!(BuildError,
+    "key" => |e: &BuildError| e.key().map(str::to_owned),
+    "file" => |e: &BuildError| e.file(),
+    "revision" => |e: &BuildError| e.revision().map(str::to_owned));
+serialize_error!(ChainError, "line" => |e: &ChainError| e.line());
+serialize_error!(crate::algorithm::UnknownAlgorithm);
+
+/// Every error code with a sample error, for the README contract test and documentation.
+#[cfg(test)]
+pub(crate) fn all_error_codes() -> Vec<&'static str> {
+    let cfg = |e: ConfigError| e.code();
+    let jw = |e: JwksError| e.code();
+    let pol = |e: PolicyError| e.code();
+    let s = String::new;
+    let mut codes = vec![
+        cfg(ConfigError::Io {
+            path: "f".into(),
+            kind: s(),
+        }),
+        cfg(ConfigError::UnknownFormat { path: "f".into() }),
+        cfg(ConfigError::Parse {
+            file: None,
+            key: s(),
+            message: s(),
+        }),
+        cfg(ConfigError::OutOfRange {
+            file: None,
+            key: s(),
+            value: 0,
+            min: 0,
+            max: 0,
+        }),
+        cfg(ConfigError::Invalid {
+            file: None,
+            key: s(),
+            message: s(),
+        }),
+        cfg(ConfigError::Jwks {
+            file: None,
+            key: s(),
+            source: JwksError::WorkerStopped,
+        }),
+        jw(JwksError::Request { url: s() }),
+        jw(JwksError::Timeout {
+            url: s(),
+            timeout_ms: 0,
+        }),
+        jw(JwksError::Status {
+            url: s(),
+            status: 0,
+        }),
+        jw(JwksError::TooLarge {
+            source_name: s(),
+            limit: 0,
+        }),
+        jw(JwksError::Malformed {
+            source_name: s(),
+            what: "",
+            detail: "",
+        }),
+        jw(JwksError::NoUsableKeys { source_name: s() }),
+        jw(JwksError::IssuerMismatch { url: s() }),
+        jw(JwksError::InsecureUrl { url: s() }),
+        jw(JwksError::Io {
+            path: "f".into(),
+            kind: s(),
+        }),
+        jw(JwksError::WorkerStopped),
+        pol(PolicyError::Io {
+            path: s(),
+            kind: s(),
+        }),
+        pol(PolicyError::TooLarge {
+            file: s(),
+            limit: 0,
+        }),
+        pol(PolicyError::Bundle { detail: s() }),
+        pol(PolicyError::Manifest { detail: s() }),
+        pol(PolicyError::Parse {
+            file: s(),
+            message: s(),
+        }),
+        pol(PolicyError::OutsideRoots {
+            file: s(),
+            path: s(),
+        }),
+        pol(PolicyError::Compile { message: s() }),
+        pol(PolicyError::TestsFailed { failed: Vec::new() }),
+        pol(PolicyError::UnknownRevision { revision: s() }),
+        pol(PolicyError::EntrypointMissing {
+            entrypoint: s(),
+            packages: Vec::new(),
+        }),
+        RuntimeError::Thread {
+            name: "t",
+            kind: s(),
+        }
+        .code(),
+        RuntimeError::AsyncRuntime.code(),
+        RuntimeError::HttpClient.code(),
+        RuntimeError::Histograms.code(),
+        BuildError::NoPolicy.code(),
+        BuildError::DecisionLog {
+            path: "f".into(),
+            kind: s(),
+        }
+        .code(),
+        BuildError::NoCallback.code(),
+        ChainError::Io(s()).code(),
+        ChainError::Malformed { line: 1 }.code(),
+        ChainError::HashMismatch { line: 1 }.code(),
+        ChainError::BrokenLink { line: 1 }.code(),
+        crate::algorithm::UnknownAlgorithm.code(),
+        crate::request::RequestError::Invalid {
+            field: s(),
+            message: s(),
+        }
+        .code(),
+    ];
+    codes.extend(
+        [
+            KeyProblem::PrivateParts,
+            KeyProblem::Symmetric,
+            KeyProblem::Unsupported,
+            KeyProblem::RsaSize,
+            KeyProblem::RsaExponent,
+            KeyProblem::RsaRoca,
+            KeyProblem::EcPoint,
+            KeyProblem::NotForVerification,
+            KeyProblem::AlgInconsistent,
+            KeyProblem::Invalid,
+            KeyProblem::DuplicateKid,
+            KeyProblem::SecretTooShort,
+        ]
+        .iter()
+        .map(KeyProblem::code),
+    );
+    codes
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            let s = r.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+        }
+        assert_eq!(seen.len(), 29);
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r}: ALL is in declaration order");
+            assert_eq!(Reason::from_code(r.as_str()), Some(*r));
+        }
+    }
+
+    #[test]
+    fn every_reason_code_is_documented_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for r in Reason::ALL {
+            assert!(readme.contains(&format!("| `{r}` |")), "README lacks {r}");
+        }
+    }
+
+    #[test]
+    fn error_codes_are_unique_snake_case_and_documented() {
+        let readme = include_str!("../../README.md");
+        let mut seen: std::collections::HashSet<&str> =
+            Reason::ALL.iter().map(|r| r.as_str()).collect();
+        for code in all_error_codes() {
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
+            assert!(
+                readme.contains(&format!("| `{code}` |")),
+                "README lacks {code}"
+            );
+        }
+        // Token errors report their reason code; build errors their inner error's.
+        assert_eq!(TokenError::Expired.code(), "token_expired");
+        let e = BuildError::from(ConfigError::Invalid {
+            file: None,
+            key: "k".into(),
+            message: "m".into(),
+        });
+        assert_eq!((e.code(), e.key()), ("config_invalid", Some("k")));
+    }
+
+    #[test]
+    fn errors_serialise_with_code_message_and_parts() {
+        let e = ConfigError::OutOfRange {
+            file: Some("zt.toml".into()),
+            key: "jwks.ttl_s".into(),
+            value: 1,
+            min: 60,
+            max: 86400,
+        };
+        assert_eq!(
+            serde_json::to_value(BuildError::from(e)).unwrap(),
+            serde_json::json!({
+                "code": "config_out_of_range",
+                "message": "in `zt.toml`: `jwks.ttl_s` = 1 is out of range: allowed 60..=86400",
+                "key": "jwks.ttl_s", "file": "zt.toml",
+            })
+        );
+        let p = PolicyError::UnknownRevision {
+            revision: "r1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            serde_json::json!({"code": "policy_unknown_revision",
+                "message": "revision `r1` is not among the kept revisions", "revision": "r1"})
+        );
+        assert_eq!(
+            serde_json::to_value(TokenError::Expired).unwrap(),
+            serde_json::json!({"code": "token_expired", "message": "token has expired", "reason": "token_expired"})
+        );
+        assert_eq!(
+            serde_json::to_value(ChainError::BrokenLink { line: 3 }).unwrap()["line"],
+            3
+        );
+    }
+
+    #[test]
+    fn messages_are_lowercase_without_final_period() {
+        let errors = [
+            TokenError::Expired.to_string(),
+            TokenError::Malformed(Malformed::Claim("exp")).to_string(),
+            TokenError::KeyRejected(KeyProblem::RsaSize).to_string(),
+            ConfigError::OutOfRange {
+                file: Some("zt.toml".into()),
+                key: "jwks.ttl_s".into(),
+                value: 1,
+                min: 60,
+                max: 86400,
+            }
+            .to_string(),
+        ];
+        for e in errors {
+            assert!(!e.ends_with('.'), "{e}");
+            assert!(e.chars().next().is_some_and(|c| !c.is_uppercase()), "{e}");
+        }
+    }
 }

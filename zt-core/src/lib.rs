@@ -28,7 +28,7 @@
 //! // Every rejection carries a stable reason code.
 //! let err = verifier.verify("eyJhbGciOiJub25lIn0.e30.").unwrap_err();
 //! assert_eq!(err.reason(), Reason::TokenMalformed);
-//! # Ok::<(), zt_core::ConfigError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Security
@@ -45,6 +45,7 @@ mod clock;
 mod config;
 mod decision;
 mod error;
+pub mod http;
 mod input;
 mod json;
 mod jwks;
@@ -67,11 +68,13 @@ pub use config::{
     PostureSource, RequestConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
-pub use authorizer::{Authorizer, AuthorizerBuilder};
+pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
-pub use request::Request;
+pub use request::{Request, RequestError};
+// HTTP: the same status, challenge and problem body on every surface (module `http`).
+pub use http::{HttpAnswer, Problem};
 // Decision logs and metrics.
-pub use log::{ChainError, DecisionLogStats, GENESIS_HASH, LogCallback, verify_chain};
+pub use log::{DecisionLogStats, GENESIS_HASH, LogCallback, verify_chain};
 pub use metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 // Token verification and its proof type.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
@@ -89,7 +92,8 @@ pub use policy::{
 pub use clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.
 pub use error::{
-    BuildError, ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason, TokenError,
+    BuildError, ChainError, ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason,
+    RuntimeError, TokenError,
 };
 
 /// The README's examples compile and run as doctests.

@@ -1,15 +1,18 @@
 //! Decision logs: one JSON object per decision, written off the request path.
 //!
-//! Each record holds `decision_id`, `timestamp` (RFC 3339, UTC), `service`, `policy_revision`,
-//! `entrypoint`, `input` (masked), `result` (the policy's output or failure), `outcome`,
-//! `evaluated`, `enforced`, `mode`, `reasons`, `policy_reasons`, `timings_ns` and, when a shadow
-//! candidate ran, `shadow`. The `hash_chained_file` sink adds `prev_hash` and `hash`.
+//! Each record holds `timestamp` (RFC 3339, UTC), `service`, `entrypoint`, the decision's own
+//! serialised fields (`decision_id`, `outcome`, `evaluated`, `enforced`, `mode`, `warning`,
+//! `reasons`, `policy_reasons`, `step_up`, `obligations`, `policy_revision`, `timings_ns`,
+//! `shadow`: the same shape as [`Decision::to_json`](crate::Decision::to_json)), `input`
+//! (masked) and `result` (the policy's output or failure). The `hash_chained_file` sink adds
+//! `prev_hash` and `hash`.
 //!
 //! `authorize` only moves the record's parts into a bounded queue (`decision_log.queue_capacity`);
 //! a background thread masks, serialises and writes them. When the queue is full the record is
 //! dropped and counted ([`DecisionLogStats::dropped`]); `authorize` never waits for a sink.
-//! [`Authorizer::flush`](crate::Authorizer::flush) and dropping the authorizer wait until every
-//! queued record is written.
+//! [`Authorizer::flush`](crate::Authorizer::flush) waits until every queued record is written;
+//! [`Authorizer::shutdown`](crate::Authorizer::shutdown) does the same within a timeout and stops
+//! the writer (dropping the last handle of an authorizer shuts down with a 10 s timeout).
 //!
 //! # Hash chain
 //! Line *n* is `{…,"prev_hash":H(n-1),"hash":H(n)}` where `H(n)` is the SHA-256 (hex) of line
@@ -23,15 +26,17 @@
 
 use crate::config::{DecisionLogConfig, DecisionLogSink};
 use crate::decision::Decision;
-use crate::error::BuildError;
+use crate::error::{BuildError, ChainError, RuntimeError};
 use crate::input::{PolicyInput, RequestInfo};
 use crate::policy::{PolicyFailure, PolicyOutput};
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 /// The `prev_hash` of the first record of a chain.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -58,10 +63,12 @@ pub(crate) struct Entry {
 enum Msg {
     Record(Box<Entry>),
     Flush(SyncSender<()>),
+    /// Flush, acknowledge and stop.
+    Stop(SyncSender<()>),
 }
 
 /// Decision-log counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct DecisionLogStats {
     /// Records handed to the queue.
@@ -80,14 +87,21 @@ struct Counters {
     written: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// Set by `shutdown`: later records are dropped (and counted) instead of queued.
+    closed: AtomicBool,
+    /// Set when `shutdown` timed out: the worker drops what is still queued instead of writing.
+    abandon: AtomicBool,
 }
 
 /// The decision logger: a bounded queue and a writer thread.
 pub(crate) struct Logger {
     tx: Option<SyncSender<Msg>>,
-    worker: Option<std::thread::JoinHandle<()>>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
     counters: Arc<Counters>,
 }
+
+/// How long dropping the last handle of an authorizer waits for its decision log.
+const DROP_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Formatter {
     service: Option<String>,
@@ -117,7 +131,7 @@ impl Logger {
             DecisionLogSink::None => {
                 return Ok(Self {
                     tx: None,
-                    worker: None,
+                    worker: Mutex::new(None),
                     counters,
                 });
             }
@@ -144,13 +158,13 @@ impl Logger {
         let worker = std::thread::Builder::new()
             .name("zt-decision-log".to_owned())
             .spawn(move || run_worker(rx, sink, fmt, &worker_counters))
-            .map_err(|e| BuildError::DecisionLog {
-                path: PathBuf::from("<worker thread>"),
+            .map_err(|e| RuntimeError::Thread {
+                name: "zt-decision-log",
                 kind: e.kind().to_string(),
             })?;
         Ok(Self {
             tx: Some(tx),
-            worker: Some(worker),
+            worker: Mutex::new(Some(worker)),
             counters,
         })
     }
@@ -164,6 +178,10 @@ impl Logger {
     pub(crate) fn enqueue(&self, entry: Entry) -> bool {
         let Some(tx) = &self.tx else { return false };
         self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        if self.counters.closed.load(Ordering::Relaxed) {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         match tx.try_send(Msg::Record(Box::new(entry))) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -182,6 +200,46 @@ impl Logger {
         }
     }
 
+    /// Stop taking records, write what is queued and stop the writer, waiting at most
+    /// `timeout`. Returns whether everything queued was handled in time; when not, the writer
+    /// drops (and counts) what is still queued as soon as its sink returns, and is not waited
+    /// for. Idempotent.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        self.counters.closed.store(true, Ordering::Relaxed);
+        let Some(tx) = &self.tx else { return true };
+        let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+        let mut msg = Msg::Stop(ack_tx);
+        let sent = loop {
+            match tx.try_send(msg) {
+                Ok(()) => break true,
+                // Already stopped by an earlier shutdown.
+                Err(TrySendError::Disconnected(_)) => break false,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Full(_)) => {
+                    self.counters.abandon.store(true, Ordering::Relaxed);
+                    return false;
+                }
+            }
+        };
+        if sent {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if ack_rx.recv_timeout(left).is_err() {
+                self.counters.abandon.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = worker {
+            // It acknowledged the stop and is returning: this join is immediate.
+            let _ = w.join();
+        }
+        true
+    }
+
     pub(crate) fn stats(&self) -> DecisionLogStats {
         let c = &self.counters;
         DecisionLogStats {
@@ -195,11 +253,10 @@ impl Logger {
 
 impl Drop for Logger {
     fn drop(&mut self) {
-        // Closing the queue lets the worker drain what is queued and stop.
+        // Bounded: a stuck sink (a callback waiting for a lock its host holds) cannot hang the
+        // drop; the writer then stops on its own once its queue is closed.
+        self.shutdown(DROP_TIMEOUT);
         self.tx = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
     }
 }
 
@@ -231,8 +288,12 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
                 break;
             }
         }
+        let mut stop = None;
         for m in batch {
             match m {
+                Msg::Record(_) if counters.abandon.load(Ordering::Relaxed) => {
+                    counters.dropped.fetch_add(1, Ordering::Relaxed);
+                }
                 Msg::Record(entry) => {
                     match sink.write(&fmt, &entry) {
                         Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
@@ -240,36 +301,32 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
                     };
                 }
                 Msg::Flush(ack) => acks.push(ack),
+                Msg::Stop(ack) => stop = Some(ack),
             }
         }
         sink.flush();
         for ack in acks {
             let _ = ack.send(());
         }
+        if let Some(ack) = stop {
+            let _ = ack.send(());
+            return;
+        }
     }
     sink.flush();
 }
 
-/// One record, serialised field by field in this order (the input straight from the policy's
-/// value, without an intermediate JSON tree).
+/// One record: the decision's own serialised shape, flattened, plus what only the log holds
+/// (time, service, entrypoint, the masked input and the raw policy result).
 #[derive(serde::Serialize)]
 struct Record<'a> {
-    decision_id: &'a str,
     timestamp: String,
     service: Option<&'a str>,
-    policy_revision: Option<&'a str>,
     entrypoint: &'a str,
+    #[serde(flatten)]
+    decision: &'a Decision,
     input: &'a regorus::Value,
     result: Value,
-    outcome: &'static str,
-    evaluated: &'static str,
-    enforced: bool,
-    mode: &'static str,
-    reasons: Vec<&'static str>,
-    policy_reasons: &'a [String],
-    timings_ns: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shadow: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prev_hash: Option<&'a str>,
 }
@@ -277,7 +334,6 @@ struct Record<'a> {
 impl Formatter {
     /// The record as one line of JSON (no newline); `prev_hash` for chained sinks.
     fn render(&self, e: &Entry, prev_hash: Option<&str>) -> Result<String, ()> {
-        let d = &e.decision;
         let input = match &e.input {
             LogInput::Policy(p) => p.masked(&self.mask),
             LogInput::Request(r, keep) => {
@@ -290,27 +346,12 @@ impl Formatter {
             Some(Err(f)) => json!({ "error": f.reason().as_str(), "message": f.to_string() }),
         };
         let record = Record {
-            decision_id: &d.id,
             timestamp: rfc3339(e.timestamp_ms),
             service: self.service.as_deref(),
-            policy_revision: d.policy_revision.as_deref(),
             entrypoint: &self.entrypoint,
+            decision: &e.decision,
             input: &input,
             result,
-            outcome: d.outcome.as_str(),
-            evaluated: d.evaluated.as_str(),
-            enforced: d.enforced,
-            mode: d.mode.as_str(),
-            reasons: d.reasons.iter().map(|r| r.as_str()).collect(),
-            policy_reasons: &d.policy_reasons,
-            timings_ns: d.timings.to_json(),
-            shadow: d.shadow.as_ref().map(|s| {
-                json!({
-                    "revision": s.revision, "outcome": s.outcome.as_str(),
-                    "reasons": s.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-                    "diverged": s.diverged,
-                })
-            }),
             prev_hash,
         };
         serde_json::to_string(&record).map_err(|_| ())
@@ -397,35 +438,6 @@ fn last_chain_hash(path: &Path) -> Result<String, String> {
             .map(|(_, h)| h.to_owned())
             .ok_or_else(|| "its last line is not a hash-chained record".to_owned()),
     }
-}
-
-/// Why a hash-chained decision log failed verification.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ChainError {
-    /// The file could not be read.
-    #[error("cannot read decision log: {0}")]
-    Io(String),
-    /// A line is not a hash-chained record.
-    #[error("line {line} is not a hash-chained record")]
-    Malformed {
-        /// 1-based line number.
-        line: usize,
-    },
-    /// A line's content does not match its hash (edited).
-    #[error("line {line} was modified (its hash does not match its content)")]
-    HashMismatch {
-        /// 1-based line number.
-        line: usize,
-    },
-    /// A line does not follow the line before it (removed, inserted or reordered lines).
-    #[error(
-        "line {line} does not follow the previous line (a line was removed, inserted or moved)"
-    )]
-    BrokenLink {
-        /// 1-based line number.
-        line: usize,
-    },
 }
 
 /// Verify a hash-chained decision log. Returns the number of records and the last hash (keep

@@ -213,7 +213,7 @@ impl Metrics {
 }
 
 /// Latency percentiles of one stage, in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct LatencySummary {
     /// Samples recorded.
@@ -278,7 +278,7 @@ impl PromHistogram {
 }
 
 /// One issuer's key-set counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct IssuerKeyStats {
     /// The issuer.
@@ -294,7 +294,7 @@ pub struct IssuerKeyStats {
 }
 
 /// Shadow-candidate counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct ShadowStats {
     /// Inputs evaluated by the candidate.
@@ -306,7 +306,7 @@ pub struct ShadowStats {
 }
 
 /// A point-in-time copy of an authorizer's metrics.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Decisions made.
@@ -333,6 +333,7 @@ pub struct MetricsSnapshot {
     pub shadow: ShadowStats,
     /// Decision-log counters (including dropped records).
     pub decision_log: DecisionLogStats,
+    #[serde(skip)]
     buckets: BTreeMap<&'static str, PromHistogram>,
 }
 

@@ -12,6 +12,22 @@
 //! assert!(!format!("{request:?}").contains("eyJ"));
 //! ```
 //!
+//! The same request can come from JSON (a binding's dict or object, a test fixture) with
+//! [`Request::from_value`]; unknown fields are refused:
+//!
+//! ```
+//! use zt_core::Request;
+//! let request = Request::from_value(serde_json::json!({
+//!     "method": "POST", "path": "/orders", "token": "eyJ...",
+//!     "headers": {"x-request-id": "r-1"}, "device": {"managed": true, "assessed_at": 1},
+//! })).unwrap();
+//! assert_eq!(request.path(), "/orders");
+//! let err = Request::from_value(serde_json::json!({"method": "GET", "path": "/", "tokn": "x"}))
+//!     .unwrap_err();
+//! assert_eq!(err.code(), "request_invalid");
+//! assert_eq!(err.field(), "tokn");
+//! ```
+//!
 //! # Security
 //! - The token and the posture assertion are redacted from `Debug`.
 //! - Headers reach the policy input only when named in `[request] headers`; `authorization`,
@@ -19,6 +35,7 @@
 
 use crate::input::RequestInfo;
 use crate::posture::DeviceInput;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// One request to authorize. Build it with the chained setters.
@@ -30,6 +47,8 @@ pub struct Request {
     pub(crate) posture_assertion: Option<String>,
     pub(crate) spiffe_id: Option<String>,
     pub(crate) resource: Map<String, Value>,
+    /// Why the `Authorization` header could not give a bearer token, when it was malformed.
+    pub(crate) malformed_authorization: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Request {
@@ -50,6 +69,7 @@ impl std::fmt::Debug for Request {
                 &self.posture_assertion.as_ref().map(|_| "[redacted]"),
             )
             .field("spiffe_id", &self.spiffe_id)
+            .field("malformed_authorization", &self.malformed_authorization)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +133,31 @@ impl Request {
         self
     }
 
+    /// Mark the request's credentials as malformed (two `Authorization` headers, a header that
+    /// is not UTF-8, an empty or ill-formed bearer token, a token in the query string): the
+    /// decision is a deny with reason `authorization_malformed`, counted and logged like any
+    /// other, and HTTP surfaces answer 401 `invalid_request`. `why` is a fixed description
+    /// (never request bytes). Any token set on the request is ignored.
+    pub fn malformed_authorization(mut self, why: &'static str) -> Self {
+        self.malformed_authorization = Some(why);
+        self
+    }
+
+    /// A request from a JSON object with the fields `method`, `path` (required), `token`,
+    /// `host`, `headers` (an object of name → string, or a list of `[name, value]` pairs),
+    /// `source_ip`, `device` (shaped like `input.device`), `posture_assertion`, `resource`
+    /// (an object) and `spiffe_id`. Unknown fields are refused.
+    pub fn from_value(value: Value) -> Result<Self, RequestError> {
+        let wire: Wire = serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            RequestError::Invalid {
+                field,
+                message: e.inner().to_string(),
+            }
+        })?;
+        wire.into_request()
+    }
+
     /// The method.
     pub fn method(&self) -> &str {
         &self.info.method
@@ -126,5 +171,112 @@ impl Request {
     /// Whether a token was supplied.
     pub fn has_token(&self) -> bool {
         self.token.is_some()
+    }
+}
+
+/// A request document that cannot be turned into a [`Request`] (a caller bug, not a decision).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// A field is unknown, missing or of the wrong type.
+    #[error("invalid request at `{field}`: {message}")]
+    Invalid {
+        /// The field's path (`headers.x-a`, `device`, ...).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl RequestError {
+    /// The stable code: `request_invalid`.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            RequestError::Invalid { .. } => "request_invalid",
+        }
+    }
+
+    /// The offending field's path.
+    pub fn field(&self) -> &str {
+        match self {
+            RequestError::Invalid { field, .. } => field,
+        }
+    }
+}
+
+impl serde::Serialize for RequestError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("code", self.code())?;
+        m.serialize_entry("message", &self.to_string())?;
+        m.serialize_entry("field", self.field())?;
+        m.end()
+    }
+}
+
+/// The JSON shape of a request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    method: String,
+    path: String,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    headers: Option<Headers>,
+    #[serde(default)]
+    source_ip: Option<String>,
+    #[serde(default)]
+    device: Option<Value>,
+    #[serde(default)]
+    posture_assertion: Option<String>,
+    #[serde(default)]
+    resource: Option<Map<String, Value>>,
+    #[serde(default)]
+    spiffe_id: Option<String>,
+}
+
+/// Headers as an object of name → value, or as a list of `[name, value]` pairs (repeats).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Headers {
+    Map(std::collections::BTreeMap<String, String>),
+    Pairs(Vec<(String, String)>),
+}
+
+impl Wire {
+    fn into_request(self) -> Result<Request, RequestError> {
+        let mut r = Request::new(self.method, self.path);
+        r.token = self.token;
+        r.info.host = self.host;
+        r.info.source_ip = self.source_ip;
+        r.info.headers = match self.headers {
+            None => Vec::new(),
+            Some(Headers::Map(m)) => m.into_iter().collect(),
+            Some(Headers::Pairs(p)) => p,
+        };
+        r.device = match self.device {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                DeviceInput::from_json(&v).ok_or_else(|| RequestError::Invalid {
+                    field: "device".to_owned(),
+                    message: "not a posture object shaped like `input.device`".to_owned(),
+                })?,
+            ),
+        };
+        r.posture_assertion = self.posture_assertion;
+        r.resource = self.resource.unwrap_or_default();
+        r.spiffe_id = self.spiffe_id;
+        Ok(r)
+    }
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(d)?;
+        wire.into_request().map_err(serde::de::Error::custom)
     }
 }

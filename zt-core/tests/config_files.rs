@@ -116,7 +116,9 @@ fn key_sources_and_secrets_fail_at_build_with_clear_errors() {
     for (name, text, want) in cases {
         let path = dir.join("zt.toml");
         std::fs::write(&path, &text).unwrap();
-        let result = AuthorizerConfig::from_path(&path).and_then(|c| TokenVerifier::new(&c));
+        let result = AuthorizerConfig::from_path(&path)
+            .map_err(zt_core::BuildError::from)
+            .and_then(|c| TokenVerifier::new(&c));
         let err = result.unwrap_err().to_string();
         assert!(err.contains(want), "{name}: {err}");
         assert!(!err.contains("too-short"), "{name}: secret echoed: {err}");

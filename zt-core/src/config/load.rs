@@ -55,6 +55,30 @@ impl AuthorizerConfig {
         Self::from_str_as(text, ConfigFormat::Json)
     }
 
+    /// Build and validate a configuration from an in-memory JSON value (a binding's dict or
+    /// object, a config assembled in code). The same schema, error paths and validation as the
+    /// file loaders; relative paths are kept as given (relative to the working directory).
+    ///
+    /// ```
+    /// use zt_core::AuthorizerConfig;
+    /// let config = AuthorizerConfig::from_value(serde_json::json!({
+    ///     "issuers": [{"issuer": "https://idp.example.com", "audiences": ["api"],
+    ///                  "algorithms": ["RS256"], "discovery": true}],
+    ///     "jwks": {"ttl_s": 300},
+    /// })).unwrap();
+    /// assert_eq!(config.jwks.ttl_s, 300);
+    /// let err = AuthorizerConfig::from_value(serde_json::json!({"issuers": [], "jwks": {"ttl": 1}}))
+    ///     .unwrap_err();
+    /// assert_eq!(err.code(), "config_parse");
+    /// assert_eq!(err.key(), Some("jwks.ttl"));
+    /// ```
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ConfigError> {
+        let config: Self = serde_path_to_error::deserialize(value)
+            .map_err(|e| tracked(e.path(), one_line(&e.inner().to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Parse and validate a document in the given format.
     pub fn from_str_as(text: &str, format: ConfigFormat) -> Result<Self, ConfigError> {
         let config = Self::parse(text, format)?;

@@ -274,7 +274,7 @@ impl IssuerKeys {
     }
 
     fn spawn_fetch(&self, state: &mut FetchState, now: u64) -> Option<SharedFetch> {
-        let (Some(worker), Some(client)) = (&self.env.worker, &self.env.client) else {
+        let (Some(handle), Some(client)) = (self.env.handle(), &self.env.client) else {
             return None;
         };
         // Block further background attempts until this one finishes or backs off.
@@ -288,7 +288,7 @@ impl IssuerKeys {
             discovered: state.discovered_jwks_uri.clone(),
         };
         let this = self.self_arc()?;
-        let task = worker.handle.spawn(async move {
+        let task = handle.spawn(async move {
             let result = job.run().await;
             let now = this.env.clock.now_unix_ms();
             let mut state = this.lock_state();

@@ -2,7 +2,8 @@
 
 use crate::clock::Clock;
 use crate::config::{JwksConfig, url_allowed};
-use std::sync::Arc;
+use crate::error::RuntimeError;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Shared machinery: HTTP client, worker runtime, clock, limits.
@@ -10,7 +11,7 @@ pub(crate) struct Env {
     pub(crate) config: JwksConfig,
     pub(crate) clock: Arc<dyn Clock>,
     pub(super) client: Option<reqwest::Client>,
-    pub(super) worker: Option<Worker>,
+    worker: Mutex<Option<Worker>>,
 }
 
 impl Env {
@@ -18,7 +19,7 @@ impl Env {
         config: JwksConfig,
         clock: Arc<dyn Clock>,
         needs_worker: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RuntimeError> {
         let (client, worker) = if needs_worker {
             let timeout = Duration::from_millis(config.timeout_ms);
             let client = reqwest::Client::builder()
@@ -34,7 +35,7 @@ impl Env {
                 }))
                 .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|_| "cannot build the HTTP client".to_owned())?;
+                .map_err(|_| RuntimeError::HttpClient)?;
             (Some(client), Some(Worker::start()?))
         } else {
             (None, None)
@@ -43,8 +44,21 @@ impl Env {
             config,
             clock,
             client,
-            worker,
+            worker: Mutex::new(worker),
         })
+    }
+
+    /// A handle to the fetch runtime, unless there is none or it was stopped.
+    pub(super) fn handle(&self) -> Option<tokio::runtime::Handle> {
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner());
+        worker.as_ref().map(|w| w.handle.clone())
+    }
+
+    /// Stop the fetch runtime: fetches in flight are cancelled (their waiters see
+    /// `jwks_worker_stopped`), cached keys keep serving, and no fetch starts again.
+    pub(crate) fn stop(&self) {
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(worker);
     }
 }
 
@@ -57,11 +71,11 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    fn start() -> Result<Self, String> {
+    fn start() -> Result<Self, RuntimeError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|_| "cannot start the key fetch runtime".to_owned())?;
+            .map_err(|_| RuntimeError::AsyncRuntime)?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -70,7 +84,10 @@ impl Worker {
                 // Returns when the sender is dropped; pending fetches are then cancelled.
                 let _ = runtime.block_on(stopped);
             })
-            .map_err(|_| "cannot start the key fetch thread".to_owned())?;
+            .map_err(|e| RuntimeError::Thread {
+                name: "zt-jwks",
+                kind: e.kind().to_string(),
+            })?;
         Ok(Self {
             handle,
             _stop: stop,

@@ -8,7 +8,8 @@ use regorus::Value as RegoValue;
 use std::path::Path;
 
 /// The outcome of one Rego `test_` rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct TestResult {
     /// `data.<package>.<rule>`.
     pub name: String,

@@ -35,7 +35,7 @@
 use crate::algorithm::Algorithm;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthorizerConfig, IssuerConfig};
-use crate::error::{ConfigError, KeyProblem, Malformed, TokenError};
+use crate::error::{BuildError, ConfigError, KeyProblem, Malformed, TokenError};
 use crate::jwks::{self, Env, IssuerKeys, KeyAnswer, KeySet, Source, VerificationKey};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -53,7 +53,7 @@ use claims::validate_claims;
 use parse::{Header, Parsed, decode_json, normalise_typ, parse_compact};
 
 /// The state of one issuer's key cache, for operators and tests.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct JwksStatus {
     /// Fetches started (discovery + key set counts as one).
@@ -71,7 +71,7 @@ pub struct JwksStatus {
 }
 
 /// Verified-token cache counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct TokenCacheStats {
     /// Verifications answered from the cache.
@@ -99,7 +99,7 @@ pub struct TokenCacheStats {
 /// let verifier = TokenVerifier::new(&config)?;
 /// let err = verifier.verify("not-a-token").unwrap_err();
 /// assert_eq!(err.reason(), Reason::TokenMalformed);
-/// # Ok::<(), zt_core::ConfigError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct TokenVerifier {
@@ -118,6 +118,7 @@ impl fmt::Debug for TokenVerifier {
 
 struct Inner {
     issuers: HashMap<String, IssuerRuntime>,
+    env: Arc<Env>,
     max_bytes: usize,
     cache: Option<moka::sync::Cache<Box<str>, CacheEntry>>,
     cache_ttl_ms: u64,
@@ -169,7 +170,7 @@ enum Step {
 impl TokenVerifier {
     /// Build a verifier using the system clock. Remote key sets start loading in the
     /// background at once; see [`TokenVerifier::ready`].
-    pub fn new(config: &AuthorizerConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: &AuthorizerConfig) -> Result<Self, BuildError> {
         Self::with_clock(config, Arc::new(SystemClock))
     }
 
@@ -177,21 +178,13 @@ impl TokenVerifier {
     pub fn with_clock(
         config: &AuthorizerConfig,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, BuildError> {
         config.validate()?;
         let needs_worker = config
             .issuers
             .iter()
             .any(|i| i.discovery || i.jwks_uri.is_some() || i.jwks_file.is_some());
-        let env = Arc::new(
-            Env::new(config.jwks.clone(), clock.clone(), needs_worker).map_err(|message| {
-                ConfigError::Invalid {
-                    file: None,
-                    key: "jwks".to_owned(),
-                    message,
-                }
-            })?,
-        );
+        let env = Arc::new(Env::new(config.jwks.clone(), clock.clone(), needs_worker)?);
         let mut issuers = HashMap::new();
         for (i, ic) in config.issuers.iter().enumerate() {
             let runtime = build_issuer(i, ic, &env, config.jwks.max_response_bytes)?;
@@ -206,6 +199,7 @@ impl TokenVerifier {
         Ok(Self {
             inner: Arc::new(Inner {
                 issuers,
+                env,
                 max_bytes: usize::try_from(config.token.max_bytes).unwrap_or(usize::MAX),
                 cache,
                 cache_ttl_ms: config.token.cache_ttl_s * 1000,
@@ -423,6 +417,13 @@ impl TokenVerifier {
         if let Some(c) = &self.inner.cache {
             c.invalidate_all();
         }
+    }
+
+    /// Stop the background key fetches (see [`Authorizer::shutdown`](crate::Authorizer::shutdown)):
+    /// cached keys keep verifying, an unknown `kid` is `unknown_key` from then on, and fetches
+    /// in flight end with `jwks_worker_stopped`. Returns at once; idempotent.
+    pub fn shutdown(&self) {
+        self.inner.env.stop();
     }
 }
 
