@@ -82,12 +82,19 @@ pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
 }
 
 /// Build the zt request: token, method, path, host, selected headers, peer, SPIFFE id.
-pub(crate) fn zt_request<B>(req: &http::Request<B>, token: &str, authz: &Authorizer) -> Request {
+pub(crate) fn zt_request<B>(
+    req: &http::Request<B>,
+    token: Option<&str>,
+    authz: &Authorizer,
+) -> Request {
     let path = req
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-    let mut out = Request::new(req.method().as_str(), path).bearer(token);
+    let mut out = Request::new(req.method().as_str(), path);
+    if let Some(token) = token {
+        out = out.bearer(token);
+    }
     let host = req
         .headers()
         .get(HOST)
@@ -212,9 +219,13 @@ pub fn fuzz_extract(authz: &Authorizer, data: &[u8]) {
     }
     if let Ok(req) = builder.body(()) {
         let _ = is_grpc(req.headers());
-        if let Ok(token) = bearer(req.headers(), req.uri()) {
-            let _ = zt_request(&req, token, authz);
-        }
+        let _ = match bearer(req.headers(), req.uri()) {
+            Ok(token) => zt_request(&req, Some(token), authz),
+            Err(BearerProblem::Missing) => zt_request(&req, None, authz),
+            Err(BearerProblem::Invalid(why)) => {
+                zt_request(&req, None, authz).malformed_authorization(why)
+            }
+        };
     }
 }
 

@@ -111,13 +111,19 @@ impl ZtLayer {
     }
 }
 
-impl<S> tower::Layer<S> for ZtLayer {
-    type Service = Zt<S>;
-
-    fn layer(&self, inner: S) -> Zt<S> {
+impl ZtLayer {
+    pub(crate) fn wrap<S>(&self, inner: S) -> Zt<S> {
         Zt {
             inner,
             shared: self.shared.clone(),
         }
+    }
+}
+
+impl<S> tower::Layer<S> for ZtLayer {
+    type Service = Zt<S>;
+
+    fn layer(&self, inner: S) -> Zt<S> {
+        self.wrap(inner)
     }
 }

@@ -86,6 +86,6 @@ pub mod internal {
 }
 
 /// The header that marks requests allowed only because of `warn` mode.
-pub const WOULD_DENY_HEADER: &str = "x-zt-would-deny";
+pub const WOULD_DENY_HEADER: &str = zt_core::http::WOULD_DENY_HEADER;
 /// The header carrying the decision id on denials.
-pub const DECISION_ID_HEADER: &str = "x-zt-decision-id";
+pub const DECISION_ID_HEADER: &str = zt_core::http::DECISION_ID_HEADER;

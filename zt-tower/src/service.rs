@@ -1,16 +1,17 @@
 //! [`Zt`]: the service that authorizes, then calls the inner service or answers a denial.
 
 use crate::body::ZtBody;
-use crate::extract::{bearer, is_grpc, zt_request};
+use crate::extract::{BearerProblem, bearer, is_grpc, zt_request};
 use crate::future::ResponseFuture;
-use crate::layer::Shared;
-use crate::response::{Denial, bearer_problem, classify, render};
+use crate::layer::{Shared, ZtLayer};
+use crate::response::{Denial, render};
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tracing::Instrument as _;
-use zt_core::{Decision, EnforcementMode, Outcome};
+use zt_core::http::HttpAnswer;
+use zt_core::{Authorizer, Decision, EnforcementMode, Outcome};
 
 /// The middleware service made by [`ZtLayer`](crate::ZtLayer).
 #[derive(Clone)]
@@ -26,20 +27,50 @@ impl<S> std::fmt::Debug for Zt<S> {
 }
 
 impl<S> Zt<S> {
+    /// Wrap `inner` with the defaults of [`ZtLayer::new`] (realm `zt`, nothing skipped).
+    pub fn new(inner: S, authz: Authorizer) -> Self {
+        ZtLayer::new(authz).wrap(inner)
+    }
+
+    /// A layer that wraps services in `Zt` (the same as [`ZtLayer::new`]).
+    pub fn layer(authz: Authorizer) -> ZtLayer {
+        ZtLayer::new(authz)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwrap the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     fn skipped(&self, path: &str) -> bool {
         let s = &self.shared;
         s.skip_exact.iter().any(|p| p == path) || s.skip_prefix.iter().any(|p| path.starts_with(p))
     }
 }
 
-fn deny_response<B>(
-    shared: &Shared,
-    denial: &Denial<'_>,
-    description: &str,
-) -> http::Response<ZtBody<B>> {
-    let custom = shared.on_deny.as_ref().and_then(|h| h(denial));
+fn deny_response<B>(shared: &Shared, decision: &Decision, grpc: bool) -> http::Response<ZtBody<B>> {
+    let answer = HttpAnswer::denied(decision, &shared.realm);
+    let denial = Denial {
+        decision,
+        status: http::StatusCode::from_u16(answer.status)
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        bearer_error: answer.bearer_error,
+        grpc,
+    };
+    tracing::info!(status = answer.status, reasons = ?decision.reasons, "zt: denied");
+    let custom = shared.on_deny.as_ref().and_then(|h| h(&denial));
     custom
-        .unwrap_or_else(|| render(&shared.realm, denial, description))
+        .unwrap_or_else(|| render(&answer, grpc))
         .map(ZtBody::full)
 }
 
@@ -92,27 +123,14 @@ where
             };
         }
         let grpc = is_grpc(req.headers());
+        // Every request is decided, a malformed `Authorization` header included, so that it
+        // is counted and logged like any other.
         let zreq = match bearer(req.headers(), req.uri()) {
-            Ok(token) => zt_request(&req, token, &shared.authz),
-            Err(problem) => {
-                let (status, bearer_error, why) = bearer_problem(problem);
-                // A missing token still goes through the authorizer, so it is logged and
-                // counted like every other decision.
-                if bearer_error.is_none() {
-                    zt_core::Request::new(req.method().as_str(), req.uri().path())
-                } else {
-                    let denial = Denial {
-                        decision: None,
-                        status,
-                        bearer_error,
-                        grpc,
-                    };
-                    tracing::info!(status = status.as_u16(), why, "zt: malformed Authorization");
-                    let resp = deny_response(&shared, &denial, why);
-                    return ResponseFuture {
-                        inner: Box::pin(async move { Ok(resp) }),
-                    };
-                }
+            Ok(token) => zt_request(&req, Some(token), &shared.authz),
+            Err(BearerProblem::Missing) => zt_request(&req, None, &shared.authz),
+            Err(BearerProblem::Invalid(why)) => {
+                tracing::info!(why, "zt: malformed Authorization");
+                zt_request(&req, None, &shared.authz).malformed_authorization(why)
             }
         };
         if let Some(v) = req.headers_mut().get_mut(AUTHORIZATION) {
@@ -134,18 +152,8 @@ where
                     Some(EnforcementMode::Warn | EnforcementMode::LogOnly) => true,
                 };
                 if !proceed {
-                    let (status, bearer_error) = classify(&decision);
-                    span.in_scope(|| {
-                        tracing::info!(status = status.as_u16(), reasons = ?decision.reasons, "zt: denied");
-                    });
-                    let denial = Denial {
-                        decision: Some(&decision),
-                        status,
-                        bearer_error,
-                        grpc,
-                    };
-                    let reasons: Vec<&str> = decision.reasons.iter().map(|r| r.as_str()).collect();
-                    return Ok(deny_response(&shared, &denial, &reasons.join(", ")));
+                    let resp = span.in_scope(|| deny_response(&shared, &decision, grpc));
+                    return Ok(resp);
                 }
                 let warn = decision.evaluated != Outcome::Allow
                     && (decision.warning() || shared.mode == Some(EnforcementMode::Warn));
@@ -154,14 +162,7 @@ where
                     decision.obligations.get("request_headers"),
                 );
                 let response_headers = decision.obligations.get("response_headers").cloned();
-                let would_deny = warn.then(|| {
-                    decision
-                        .reasons
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                });
+                let would_deny = warn.then(|| zt_core::http::would_deny(&decision));
                 if let Some(claims) = decision.claims.clone() {
                     req.extensions_mut().insert(claims);
                 }
@@ -169,8 +170,7 @@ where
                 let mut resp = inner.call(req).instrument(span).await?.map(ZtBody::inner);
                 apply_headers(resp.headers_mut(), response_headers.as_ref());
                 if let Some(reasons) = would_deny
-                    && let Ok(v) =
-                        HeaderValue::from_str(if reasons.is_empty() { "deny" } else { &reasons })
+                    && let Ok(v) = HeaderValue::from_str(&reasons)
                 {
                     resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
                 }
