@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use zt_benches::{NOW, jwk, mint};
 use zt_core::{
-    Algorithm, AuthorizerConfig, DeviceInput, InputContext, IssuerConfig, ManualClock, PolicyInput,
-    PolicyStore, PolicyStoreOptions, RequestInfo, TokenVerifier,
+    Algorithm, AuthorizerConfig, DeviceInput, InputContext, IssuerConfig, ManualClock,
+    PolicyConfig, PolicyInput, PolicyStore, RequestInfo, TokenVerifier,
 };
 
 fn sample() -> PathBuf {
@@ -30,7 +30,7 @@ fn input_json() -> serde_json::Value {
 }
 
 fn bench(c: &mut Criterion) {
-    let store = PolicyStore::load(&sample(), PolicyStoreOptions::default()).expect("sample bundle");
+    let store = PolicyStore::load(&sample(), PolicyConfig::default()).expect("sample bundle");
     let input = PolicyInput::from_json_unverified(&input_json());
     assert!(store.evaluate(&input).result.expect("defined").allow);
 
@@ -127,7 +127,7 @@ fn bench(c: &mut Criterion) {
         }
         let store = PolicyStore::from_files(
             vec![("p.rego".into(), src.into_bytes())],
-            PolicyStoreOptions::default(),
+            PolicyConfig::default(),
         )
         .expect("generated bundle");
         let input = PolicyInput::from_json_unverified(&json!({

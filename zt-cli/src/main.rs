@@ -4,8 +4,10 @@
 //!   a rejected token prints `{"error": "<reason_code>", "message": "…"}` and exits 1.
 //! - `zt decide --config FILE --token T --method M --path P [--device-json JSON] [--header K:V]…`
 //!   prints the decision as JSON; exits 0 when allowed, 1 when denied or step-up.
-//! - `zt policy test DIR` runs a bundle's Rego `test_` rules like `opa test`, prints each
-//!   result and `N passed, N failed`; exits 0 when all pass, 1 when any fails.
+//! - `zt policy test BUNDLE [--entrypoint E] [--config FILE]` runs every Rego `test_` rule of
+//!   the bundle, whatever its packages, like `opa test`, prints each result and
+//!   `N passed, N failed`; exits 0 when all pass, 1 when any fails, 2 when the bundle does not
+//!   load or compile (or the entrypoint, when one is given or named by the config, is missing).
 //!
 //! Usage and configuration errors exit 2 with `error: …` on stderr.
 
@@ -15,7 +17,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zt_core::{
-    Authorizer, AuthorizerConfig, DecisionLogSink, DeviceInput, PolicyStoreOptions, Request,
+    Authorizer, AuthorizerConfig, DecisionLogSink, DeviceInput, PolicyConfig, Request,
     TokenVerifier, test_bundle,
 };
 
@@ -95,13 +97,17 @@ struct DecideArgs {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Run the bundle's `test_` rules (directory or OPA bundle .tar.gz).
+    /// Run every `test_` rule of the bundle (directory or OPA bundle .tar.gz), whatever its
+    /// packages, like `opa test`.
     Test {
         /// The bundle.
         bundle: PathBuf,
-        /// The entrypoint that must compile.
-        #[arg(long, default_value = "data.zt.authz.decision")]
-        entrypoint: String,
+        /// Also require this entrypoint to exist and compile (default: none, or the config's).
+        #[arg(long)]
+        entrypoint: Option<String>,
+        /// Take the entrypoint and the bundle size limits from this config's `[policy]`.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -132,8 +138,13 @@ fn main() -> ExitCode {
         } => token_verify(&config, token),
         Command::Decide(args) => decide(args),
         Command::Policy {
-            command: PolicyCommand::Test { bundle, entrypoint },
-        } => policy_test(&bundle, entrypoint),
+            command:
+                PolicyCommand::Test {
+                    bundle,
+                    entrypoint,
+                    config,
+                },
+        } => policy_test(&bundle, entrypoint, config.as_deref()),
     };
     result.unwrap_or_else(|Usage(message)| {
         eprintln!("error: {message}");
@@ -232,12 +243,17 @@ fn decide(a: DecideArgs) -> Result<ExitCode, Usage> {
     })
 }
 
-fn policy_test(bundle: &Path, entrypoint: String) -> Result<ExitCode, Usage> {
-    let opts = PolicyStoreOptions {
-        entrypoint,
-        ..PolicyStoreOptions::default()
+fn policy_test(
+    bundle: &Path,
+    entrypoint: Option<String>,
+    config: Option<&Path>,
+) -> Result<ExitCode, Usage> {
+    let policy = match config {
+        Some(path) => AuthorizerConfig::from_path(path)?.policy,
+        None => PolicyConfig::default(),
     };
-    let results = test_bundle(bundle, &opts)?;
+    let entrypoint = entrypoint.or_else(|| config.map(|_| policy.entrypoint.clone()));
+    let results = test_bundle(bundle, &policy, entrypoint.as_deref())?;
     let mut failed = 0usize;
     for t in &results {
         match (&t.passed, &t.error) {

@@ -40,7 +40,7 @@ use crate::error::{BuildError, Reason, RuntimeError};
 use crate::input::{InputContext, PolicyInput};
 use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, Logger};
 use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
-use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, PolicyStoreOptions, StepUp};
+use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, StepUp};
 use crate::posture::{self, Found, PostureAssessor};
 use crate::request::Request;
 use crate::token::{TokenVerifier, VerifiedClaims};
@@ -137,10 +137,7 @@ impl AuthorizerBuilder {
         let verifier = TokenVerifier::with_clock(&c, clock.clone())?;
         let policy = match (self.store, self.files) {
             (Some(store), _) => store,
-            (None, Some(files)) => Arc::new(PolicyStore::from_files(
-                files,
-                PolicyStoreOptions::from_config(&c.policy),
-            )?),
+            (None, Some(files)) => Arc::new(PolicyStore::from_files(files, c.policy.clone())?),
             (None, None) if c.policy.bundle.is_some() => {
                 Arc::new(PolicyStore::from_config(&c.policy)?)
             }

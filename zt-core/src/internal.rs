@@ -6,7 +6,6 @@
 use crate::config::{AuthorizerConfig, ConfigFormat, PolicyConfig};
 use crate::input::{InputContext, PolicyInput, RequestInfo};
 use crate::jwks::KeySet;
-use crate::policy::PolicyStoreOptions;
 use crate::policy::bundle;
 use crate::token::TokenVerifier;
 
@@ -67,11 +66,11 @@ pub fn input(verifier: &TokenVerifier, token: &str, path: &str) {
 
 /// An OPA bundle archive (gzip-compressed tar): unpacked, and compiled when it unpacks.
 pub fn bundle(data: &[u8]) {
-    let opts = PolicyStoreOptions {
+    let opts = PolicyConfig {
         run_tests_on_load: false,
         max_file_bytes: 64 * 1024,
         max_bundle_bytes: 256 * 1024,
-        ..PolicyStoreOptions::from_config(&PolicyConfig::default())
+        ..PolicyConfig::default()
     };
     if let Ok(b) = bundle::from_archive_bytes(data, opts.limits()) {
         let _ = crate::policy::CompiledBundle::compile(b, &opts, false);

@@ -85,8 +85,8 @@ pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
 pub use posture::DeviceInput;
 // Policy evaluation and lifecycle.
 pub use policy::{
-    CompiledBundle, PolicyEvaluation, PolicyFailure, PolicyOutput, PolicyStore, PolicyStoreOptions,
-    PolicyWatcher, StepUp, TestResult, test_bundle,
+    CompiledBundle, PolicyEvaluation, PolicyFailure, PolicyOutput, PolicyStore, PolicyWatcher,
+    StepUp, TestResult, test_bundle,
 };
 // Time.
 pub use clock::{Clock, ManualClock, SystemClock};

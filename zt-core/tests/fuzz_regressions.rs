@@ -27,7 +27,7 @@ fn bundle_with_deeply_nested_brackets_is_refused_quickly() {
 
 #[test]
 fn nesting_limit_through_the_public_api() {
-    use zt_core::{PolicyError, PolicyStore, PolicyStoreOptions};
+    use zt_core::{PolicyConfig, PolicyError, PolicyStore};
     let nested = |n: usize| {
         format!(
             "package zt.authz\nimport rego.v1\n# [[[[[[[[[[[[[[[[[[[[[[[[ in a comment\ns := \"{{{{{{{{{{{{{{{{{{{{{{{{\"\ndecision if count({}1{}) > 0\n",
@@ -38,7 +38,7 @@ fn nesting_limit_through_the_public_api() {
     let load = |src: String| {
         PolicyStore::from_files(
             vec![("p.rego".into(), src.into_bytes())],
-            PolicyStoreOptions::default(),
+            PolicyConfig::default(),
         )
     };
     assert!(

@@ -8,7 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
-use zt_core::{PolicyError, PolicyInput, PolicyStore, PolicyStoreOptions, Reason};
+use zt_core::{PolicyConfig, PolicyError, PolicyInput, PolicyStore, Reason};
 
 fn sample_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
@@ -33,7 +33,7 @@ fn input(doc: Value) -> PolicyInput {
 
 #[test]
 fn sample_bundle_loads_with_its_tests_and_decides() {
-    let store = PolicyStore::load(&sample_dir(), PolicyStoreOptions::default()).unwrap();
+    let store = PolicyStore::load(&sample_dir(), PolicyConfig::default()).unwrap();
     let tests = store.active().tests().to_vec();
     assert!(tests.len() >= 7, "{tests:?}");
     assert!(tests.iter().all(|t| t.passed), "{tests:?}");
@@ -142,7 +142,7 @@ fn output_contract() {
         ),
     ];
     for (name, body, want) in cases {
-        let store = PolicyStore::from_files(rego(body), PolicyStoreOptions::default())
+        let store = PolicyStore::from_files(rego(body), PolicyConfig::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let got = store.evaluate(&input(json!({"zero": 0}))).result;
         let got = got
@@ -154,7 +154,7 @@ fn output_contract() {
     // step_up parsed.
     let store = PolicyStore::from_files(
         rego(r#"decision := {"allow": false, "step_up": {"acr_values": "mfa", "max_age": 60}}"#),
-        PolicyStoreOptions::default(),
+        PolicyConfig::default(),
     )
     .unwrap();
     let out = store.evaluate(&input(json!({}))).result.unwrap();
@@ -167,8 +167,7 @@ fn output_contract() {
 
 #[test]
 fn load_gate_refuses_bad_bundles_and_keeps_the_active_one() {
-    let store =
-        PolicyStore::from_files(rego("decision := true"), PolicyStoreOptions::default()).unwrap();
+    let store = PolicyStore::from_files(rego("decision := true"), PolicyConfig::default()).unwrap();
     let good = store.active_revision();
     let big = format!(
         "package zt.authz\n# {}\ndecision := true\n",
@@ -224,8 +223,7 @@ fn load_gate_refuses_bad_bundles_and_keeps_the_active_one() {
 
 #[test]
 fn rollback_to_kept_revision_and_unknown_revision() {
-    let store =
-        PolicyStore::from_files(rego("decision := true"), PolicyStoreOptions::default()).unwrap();
+    let store = PolicyStore::from_files(rego("decision := true"), PolicyConfig::default()).unwrap();
     let first = store.active_revision();
     let second = store.reload_files(rego("decision := false")).unwrap();
     assert_ne!(first, second);
@@ -248,11 +246,10 @@ fn swaps_under_concurrent_evaluation_are_atomic() {
             r#"decision := {{"allow": true, "reasons": ["r{n}"], "obligations": {{"rev": {n}}}}}"#
         ))
     };
-    let store =
-        Arc::new(PolicyStore::from_files(bundle(0), PolicyStoreOptions::default()).unwrap());
+    let store = Arc::new(PolicyStore::from_files(bundle(0), PolicyConfig::default()).unwrap());
     let revs: Vec<String> = (0..4)
         .map(|n| {
-            let s = PolicyStore::from_files(bundle(n), PolicyStoreOptions::default()).unwrap();
+            let s = PolicyStore::from_files(bundle(n), PolicyConfig::default()).unwrap();
             s.active_revision()
         })
         .collect();
@@ -299,9 +296,9 @@ fn pathological_policies_are_bounded() {
         ),
     ];
     for (name, body) in cases {
-        let opts = PolicyStoreOptions {
+        let opts = PolicyConfig {
             run_tests_on_load: false,
-            ..PolicyStoreOptions::default()
+            ..PolicyConfig::default()
         };
         let start = std::time::Instant::now();
         let store = PolicyStore::from_files(rego(body), opts);
@@ -338,7 +335,7 @@ fn recursive_functions_are_refused_not_crashing() {
         ),
     ];
     for (name, body) in cases {
-        let err = PolicyStore::from_files(rego(body), PolicyStoreOptions::default()).unwrap_err();
+        let err = PolicyStore::from_files(rego(body), PolicyConfig::default()).unwrap_err();
         assert!(
             err.to_string().contains("recursion is not allowed"),
             "{name}: {err}"
@@ -346,14 +343,13 @@ fn recursive_functions_are_refused_not_crashing() {
     }
     // Non-recursive helpers with calls are fine.
     let ok = "double(x) := x * 2\nquad(x) := double(double(x))\ndecision if quad(1) == 4";
-    let store = PolicyStore::from_files(rego(ok), PolicyStoreOptions::default()).unwrap();
+    let store = PolicyStore::from_files(rego(ok), PolicyConfig::default()).unwrap();
     assert!(store.evaluate(&input(json!({}))).result.unwrap().allow);
 }
 
 #[test]
 fn shadow_candidate_is_evaluated_separately() {
-    let store =
-        PolicyStore::from_files(rego("decision := true"), PolicyStoreOptions::default()).unwrap();
+    let store = PolicyStore::from_files(rego("decision := true"), PolicyConfig::default()).unwrap();
     assert!(store.evaluate_shadow(&input(json!({}))).is_none());
     let rev = store
         .set_shadow_files(Some(rego("decision := false")))
@@ -384,7 +380,7 @@ fn watching_a_directory_reloads_through_the_gate() {
         .unwrap();
     };
     write("decision := true");
-    let store = Arc::new(PolicyStore::load(&dir, PolicyStoreOptions::default()).unwrap());
+    let store = Arc::new(PolicyStore::load(&dir, PolicyConfig::default()).unwrap());
     let first = store.active_revision();
     let watcher = store.watch(&dir, std::time::Duration::from_millis(20));
     let wait = |what: &str, f: &dyn Fn() -> bool| {
@@ -457,7 +453,7 @@ fn opa_bundle_archives() {
         ("/zt/authz.rego", rego, Regular),
         ("/zt/config/data.json", br#"{"open": true}"#, Regular),
     ]);
-    let store = PolicyStore::load(&ok, PolicyStoreOptions::default()).unwrap();
+    let store = PolicyStore::load(&ok, PolicyConfig::default()).unwrap();
     assert_eq!(store.active_revision(), "2026-11-22.1");
     assert!(store.evaluate(&input(json!({}))).result.unwrap().allow);
 

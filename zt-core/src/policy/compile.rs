@@ -2,9 +2,9 @@
 
 use super::bundle::Bundle;
 use super::guards;
-use super::options::PolicyStoreOptions;
 use super::output::{PolicyFailure, PolicyOutput};
 use super::testing::{TestResult, run_bundle_tests};
+use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
 use regorus::Value as RegoValue;
@@ -48,32 +48,11 @@ impl CompiledBundle {
 
     pub(crate) fn compile(
         b: Bundle,
-        opts: &PolicyStoreOptions,
+        opts: &PolicyConfig,
         run_tests: bool,
     ) -> Result<Self, PolicyError> {
-        guards::check_nesting(&b)?;
-        guards::check_function_recursion(&b)?;
-        let mut engine = regorus::Engine::new();
-        for (file, source) in &b.modules {
-            engine
-                .add_policy(file.clone(), source.clone())
-                .map_err(|e| PolicyError::Parse {
-                    file: file.clone(),
-                    message: one_line(&e.to_string()),
-                })?;
-        }
-        engine
-            .add_data(RegoValue::from(b.data.clone()))
-            .map_err(|e| PolicyError::Compile {
-                message: one_line(&e.to_string()),
-            })?;
-        let entry: regorus::Rc<str> = opts.entrypoint.as_str().into();
-        let compiled =
-            engine
-                .compile_with_entrypoint(&entry)
-                .map_err(|e| PolicyError::Compile {
-                    message: one_line(&e.to_string()),
-                })?;
+        let mut engine = load_engine(&b)?;
+        let compiled = compile_entrypoint(&mut engine, &opts.entrypoint)?;
         let program = Compiler::compile_from_policy(&compiled, &[opts.entrypoint.as_str()])
             .map_err(|e| PolicyError::Compile {
                 message: one_line(&e.to_string()),
@@ -88,7 +67,7 @@ impl CompiledBundle {
             revision: b.revision,
             program,
             data: RegoValue::from(b.data),
-            max_instructions: opts.max_instructions,
+            max_instructions: opts.max_instructions_usize(),
             tests,
         };
         // Evaluate once on an empty input: missing builtins and VM errors that only show at
@@ -139,6 +118,58 @@ impl CompiledBundle {
             Err(e) => Err(PolicyFailure::Error(e)),
         }
     }
+}
+
+/// A regorus engine holding the bundle's modules and data, after zt's guards.
+pub(super) fn load_engine(b: &Bundle) -> Result<regorus::Engine, PolicyError> {
+    guards::check_nesting(b)?;
+    guards::check_function_recursion(b)?;
+    let mut engine = regorus::Engine::new();
+    for (file, source) in &b.modules {
+        engine
+            .add_policy(file.clone(), source.clone())
+            .map_err(|e| PolicyError::Parse {
+                file: file.clone(),
+                message: one_line(&e.to_string()),
+            })?;
+    }
+    engine
+        .add_data(RegoValue::from(b.data.clone()))
+        .map_err(|e| PolicyError::Compile {
+            message: one_line(&e.to_string()),
+        })?;
+    Ok(engine)
+}
+
+/// Compile the entrypoint; an entrypoint that names no rule is
+/// [`PolicyError::EntrypointMissing`] with the packages the bundle has.
+pub(super) fn compile_entrypoint(
+    engine: &mut regorus::Engine,
+    entrypoint: &str,
+) -> Result<regorus::CompiledPolicy, PolicyError> {
+    let packages = engine.get_packages().unwrap_or_default();
+    let in_a_package = packages.iter().any(|p| {
+        entrypoint
+            .strip_prefix(p.as_str())
+            .is_some_and(|r| r.starts_with('.'))
+    });
+    let missing = || PolicyError::EntrypointMissing {
+        entrypoint: entrypoint.to_owned(),
+        packages: packages.clone(),
+    };
+    if !in_a_package {
+        return Err(missing());
+    }
+    let entry: regorus::Rc<str> = entrypoint.into();
+    engine.compile_with_entrypoint(&entry).map_err(|e| {
+        let message = one_line(&e.to_string());
+        // regorus's words for a path that is no rule (0.14.1).
+        if message.contains("not a valid rule path") {
+            missing()
+        } else {
+            PolicyError::Compile { message }
+        }
+    })
 }
 
 /// Collapse a (possibly multi-line) engine message to one line.

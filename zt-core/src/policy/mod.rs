@@ -12,11 +12,11 @@
 //! [`PolicyStore::rollback`]. A shadow candidate can be evaluated next to the active bundle.
 //!
 //! ```
-//! use zt_core::{PolicyStore, PolicyStoreOptions, PolicyInput};
+//! use zt_core::{PolicyConfig, PolicyStore, PolicyInput};
 //!
 //! let store = PolicyStore::from_files(
 //!     vec![("authz.rego".into(), b"package zt.authz\nimport rego.v1\ndecision if input.request.method == \"GET\"\ntest_get if decision with input as {\"request\": {\"method\": \"GET\"}}".to_vec())],
-//!     PolicyStoreOptions::default(),
+//!     PolicyConfig::default(),
 //! ).unwrap();
 //! let input = PolicyInput::from_json_unverified(&serde_json::json!({"request": {"method": "GET"}}));
 //! let eval = store.evaluate(&input);
@@ -39,7 +39,6 @@ mod testing;
 mod watch;
 
 pub use compile::CompiledBundle;
-pub use options::PolicyStoreOptions;
 pub use output::{PolicyFailure, PolicyOutput, StepUp};
 pub use store::{PolicyEvaluation, PolicyStore};
 pub use testing::{TestResult, test_bundle};

@@ -2,8 +2,8 @@
 
 use super::bundle::{self, Bundle};
 use super::compile::CompiledBundle;
-use super::options::PolicyStoreOptions;
 use super::output::{PolicyFailure, PolicyOutput};
+use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
 use std::collections::VecDeque;
@@ -21,7 +21,7 @@ pub struct PolicyEvaluation {
 
 /// The active bundle, kept revisions, and an optional shadow candidate.
 pub struct PolicyStore {
-    pub(super) opts: PolicyStoreOptions,
+    pub(super) opts: PolicyConfig,
     active: RwLock<Arc<CompiledBundle>>,
     kept: Mutex<VecDeque<Arc<CompiledBundle>>>,
     shadow: RwLock<Option<Arc<CompiledBundle>>>,
@@ -37,7 +37,7 @@ impl std::fmt::Debug for PolicyStore {
 
 impl PolicyStore {
     /// Load, compile, test and activate the bundle at `path` (directory or `.tar.gz`).
-    pub fn load(path: &Path, opts: PolicyStoreOptions) -> Result<Self, PolicyError> {
+    pub fn load(path: &Path, opts: PolicyConfig) -> Result<Self, PolicyError> {
         let first = Self::candidate(bundle::load(path, opts.limits())?, &opts)?;
         Ok(Self::with_active(first, opts))
     }
@@ -49,19 +49,19 @@ impl PolicyStore {
                 detail: "`policy.bundle` is not set".to_owned(),
             });
         };
-        Self::load(path, PolicyStoreOptions::from_config(config))
+        Self::load(path, config.clone())
     }
 
     /// The same from in-memory files `(path inside the bundle, bytes)`.
     pub fn from_files(
         files: Vec<(String, Vec<u8>)>,
-        opts: PolicyStoreOptions,
+        opts: PolicyConfig,
     ) -> Result<Self, PolicyError> {
         let first = Self::candidate(bundle::from_files(files, opts.limits())?, &opts)?;
         Ok(Self::with_active(first, opts))
     }
 
-    fn with_active(first: Arc<CompiledBundle>, opts: PolicyStoreOptions) -> Self {
+    fn with_active(first: Arc<CompiledBundle>, opts: PolicyConfig) -> Self {
         Self {
             opts,
             kept: Mutex::new(VecDeque::from([first.clone()])),
@@ -72,7 +72,7 @@ impl PolicyStore {
 
     pub(super) fn candidate(
         b: Bundle,
-        opts: &PolicyStoreOptions,
+        opts: &PolicyConfig,
     ) -> Result<Arc<CompiledBundle>, PolicyError> {
         let compiled = CompiledBundle::compile(b, opts, opts.run_tests_on_load)?;
         let failed: Vec<String> = compiled
@@ -109,7 +109,7 @@ impl PolicyStore {
             let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
             kept.retain(|k| k.revision != rev);
             kept.push_back(c.clone());
-            while kept.len() > self.opts.keep_revisions.max(1) {
+            while kept.len() > self.opts.keep_revisions_usize() {
                 kept.pop_front();
             }
         }

@@ -1,8 +1,8 @@
 //! Running a bundle's Rego `test_` rules, like `opa test`.
 
 use super::bundle::{self, Bundle};
-use super::compile::{CompiledBundle, one_line};
-use super::options::PolicyStoreOptions;
+use super::compile::{compile_entrypoint, load_engine, one_line};
+use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use regorus::Value as RegoValue;
 use std::path::Path;
@@ -71,8 +71,33 @@ pub(super) fn run_bundle_tests(engine: &mut regorus::Engine, b: &Bundle) -> Vec<
         .collect()
 }
 
-/// Run a bundle's tests without activating it (for `zt policy test`).
-pub fn test_bundle(path: &Path, opts: &PolicyStoreOptions) -> Result<Vec<TestResult>, PolicyError> {
-    let b = bundle::load(path, opts.limits())?;
-    Ok(CompiledBundle::compile(b, opts, true)?.tests)
+/// Run every `test_` rule of the bundle at `path` (a directory or an OPA bundle `.tar.gz`),
+/// whatever its packages, like `opa test`, without activating it. `entrypoint`, when given,
+/// must name a rule that compiles ([`PolicyError::EntrypointMissing`] lists the packages
+/// found otherwise). A bundle that does not parse or compile is an `Err`; failing tests are
+/// results with `passed: false`.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("zt-test-bundle-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("a.rego"), "package any.pkg\nimport rego.v1\ntest_ok if true\n").unwrap();
+/// let config = zt_core::PolicyConfig::default();
+/// let results = zt_core::test_bundle(&dir, &config, None).unwrap();
+/// assert_eq!((results[0].name.as_str(), results[0].passed), ("data.any.pkg.test_ok", true));
+/// let err = zt_core::test_bundle(&dir, &config, Some("data.zt.authz.decision")).unwrap_err();
+/// assert_eq!(err.code(), "policy_entrypoint_missing");
+/// assert!(err.to_string().contains("data.any.pkg"));
+/// # std::fs::remove_dir_all(&dir).ok();
+/// ```
+pub fn test_bundle(
+    path: &Path,
+    config: &PolicyConfig,
+    entrypoint: Option<&str>,
+) -> Result<Vec<TestResult>, PolicyError> {
+    let b = bundle::load(path, config.limits())?;
+    let mut engine = load_engine(&b)?;
+    if let Some(e) = entrypoint {
+        compile_entrypoint(&mut engine, e)?;
+    }
+    Ok(run_bundle_tests(&mut engine, &b))
 }
