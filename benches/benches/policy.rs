@@ -101,16 +101,11 @@ fn bench(c: &mut Criterion) {
     );
     let claims = verifier.verify(&token).expect("valid");
     let request = RequestInfo::new("GET", "/orders/42");
-    let device = DeviceInput {
-        managed: true,
-        disk_encrypted: Some(true),
-        source: "claims".into(),
-        ..DeviceInput::default()
-    };
-    let ctx = InputContext {
-        now: NOW,
-        service: None,
-    };
+    let mut device = DeviceInput::default();
+    device.managed = true;
+    device.disk_encrypted = Some(true);
+    device.source = "claims".into();
+    let ctx = InputContext::new(NOW, None);
     let resource = serde_json::Map::new();
     c.bench_function("input_build", |b| {
         b.iter(|| PolicyInput::build(&claims, &request, Some(&device), None, &resource, &ctx))

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| zt_core::fuzzing::discovery(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zt_core::internal::discovery(data));

@@ -40,5 +40,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
     let tag = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
     let token = format!("{signing_input}.{}", b64(tag.as_ref()));
-    zt_core::fuzzing::input(&VERIFIER, &token, &path);
+    zt_core::internal::input(&VERIFIER, &token, &path);
 });

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| zt_core::fuzzing::posture(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zt_core::internal::posture(data));

@@ -16,6 +16,7 @@ use std::str::FromStr;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)] // the variant names are the JOSE names
+#[non_exhaustive]
 pub enum Algorithm {
     RS256,
     RS384,

@@ -49,6 +49,7 @@ const NEVER_INPUT_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", 
 
 /// The request attributes the policy sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestInfo {
     /// HTTP method (or RPC verb), as sent.
     pub method: String,
@@ -89,11 +90,19 @@ impl RequestInfo {
 
 /// Decision context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InputContext {
     /// Decision time, seconds since the Unix epoch.
     pub now: u64,
     /// The name of the service asking.
     pub service: Option<String>,
+}
+
+impl InputContext {
+    /// The context at `now` (seconds since the Unix epoch) for `service`.
+    pub fn new(now: u64, service: Option<String>) -> Self {
+        Self { now, service }
+    }
 }
 
 /// A complete policy input document; built only from verified claims.

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 /// The device posture the policy sees (`input.device`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DeviceInput {
     /// Device identifier.
     pub id: Option<String>,

@@ -78,10 +78,8 @@ fn verified() -> zt_core::VerifiedClaims {
 
 #[test]
 fn field_names_match_design() {
-    let device = DeviceInput {
-        source: "claims".into(),
-        ..DeviceInput::default()
-    };
+    let mut device = DeviceInput::default();
+    device.source = "claims".into();
     let mut request = RequestInfo::new("POST", "/admin/deploy");
     request.headers = vec![("X-Request-Id".into(), "r1".into())];
     let doc = PolicyInput::build(
@@ -114,10 +112,7 @@ fn claims_become_subject_fields_and_secrets_stay_out() {
     ];
     let mut resource = serde_json::Map::new();
     resource.insert("owner".into(), json!("alice"));
-    let ctx = InputContext {
-        now: NOW,
-        service: Some("orders".into()),
-    };
+    let ctx = InputContext::new(NOW, Some("orders".into()));
     let doc = PolicyInput::build(
         &verified(),
         &request,

@@ -51,10 +51,8 @@ fn sample_bundle_loads_with_its_tests_and_decides() {
 
 #[test]
 fn store_from_config() {
-    let mut c = zt_core::PolicyConfig {
-        bundle: Some(sample_dir()),
-        ..Default::default()
-    };
+    let mut c = zt_core::PolicyConfig::default();
+    c.bundle = Some(sample_dir());
     let store = PolicyStore::from_config(&c).unwrap();
     assert!(store.active_revision().starts_with("sha256:"));
     c.entrypoint = "data.zt.authz.nope".into();
@@ -296,10 +294,8 @@ fn pathological_policies_are_bounded() {
         ),
     ];
     for (name, body) in cases {
-        let opts = PolicyConfig {
-            run_tests_on_load: false,
-            ..PolicyConfig::default()
-        };
+        let mut opts = PolicyConfig::default();
+        opts.run_tests_on_load = false;
         let start = std::time::Instant::now();
         let store = PolicyStore::from_files(rego(body), opts);
         let result = match store {

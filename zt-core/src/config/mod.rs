@@ -44,6 +44,7 @@ use std::path::PathBuf;
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AuthorizerConfig {
     /// The name of the service asking (`input.context.service`, decision-log `service`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +77,7 @@ pub struct AuthorizerConfig {
 /// One trusted issuer.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct IssuerConfig {
     /// The exact `iss` value (no normalisation: trailing slashes matter).
     pub issuer: String,
@@ -183,6 +185,7 @@ impl fmt::Debug for Secret {
 /// Key-set caching and fetching.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct JwksConfig {
     /// How long a fetched key set is fresh when the server sends no `Cache-Control: max-age`
     /// (30..=86400, default 600).
@@ -219,6 +222,7 @@ impl Default for JwksConfig {
 /// Token limits and the verified-token cache.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct TokenConfig {
     /// Largest accepted token, checked before decoding (256..=65536, default 16384).
     pub max_bytes: u64,
@@ -241,6 +245,7 @@ impl Default for TokenConfig {
 /// Where device posture comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PostureSource {
     /// A claim inside the access token.
     Claims,
@@ -253,6 +258,7 @@ pub enum PostureSource {
 /// How a posture assertion is bound to the subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PostureBinding {
     /// The assertion's `sub` equals the access token's `sub`.
     Sub,
@@ -263,6 +269,7 @@ pub enum PostureBinding {
 /// Request attributes that enter the policy input.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RequestConfig {
     /// Header names (case-insensitive) copied into `input.request.headers`; no others are.
     /// `authorization`, `proxy-authorization`, `cookie` and the posture header never are.
@@ -272,6 +279,7 @@ pub struct RequestConfig {
 /// Device posture.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PostureConfig {
     /// `claims`, `assertion` or `none` (default `claims`).
     pub source: PostureSource,
@@ -309,6 +317,7 @@ impl Default for PostureConfig {
 /// Policy bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PolicyConfig {
     /// A directory of `.rego`/`.json` files or an OPA bundle `.tar.gz`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -356,6 +365,7 @@ pub enum EnforcementMode {
 /// Enforcement mode and canary.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct EnforcementConfig {
     /// `enforce`, `warn` or `log_only` (default `enforce`).
     pub mode: EnforcementMode,
@@ -376,6 +386,7 @@ impl Default for EnforcementConfig {
 /// Decision-log sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DecisionLogSink {
     /// One JSON line per decision on standard output.
     Stdout,
@@ -392,6 +403,7 @@ pub enum DecisionLogSink {
 /// Decision log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct DecisionLogConfig {
     /// Sink (default `stdout`).
     pub sink: DecisionLogSink,
@@ -425,6 +437,7 @@ const fn default_max_token_age() -> u64 {
 
 /// Configuration file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigFormat {
     /// TOML.
     Toml,

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 /// Step-up requirements from the policy (RFC 9470).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct StepUp {
     /// Required `acr_values`.
     pub acr_values: Option<String>,
@@ -15,6 +16,7 @@ pub struct StepUp {
 
 /// A valid policy result.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct PolicyOutput {
     /// Whether the policy allows the request.
     pub allow: bool,
@@ -28,6 +30,7 @@ pub struct PolicyOutput {
 
 /// Why a policy produced no usable result; each is a deny.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyFailure {
     /// The entrypoint is undefined for this input.
     #[error("policy result is undefined")]

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 /// One evaluation: which revision answered and what it said.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PolicyEvaluation {
     /// The revision that produced the result.
     pub revision: String,
