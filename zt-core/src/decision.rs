@@ -295,10 +295,9 @@ mod tests {
         let all = Enforcement::new(EnforcementMode::Enforce, 100);
         assert_eq!(all.mode_for(Some(("i", "s"))), EnforcementMode::Enforce);
         // Pinned values: the split must not change between releases.
-        assert_eq!(
-            canary_bucket("https://idp.example.com", "alice"),
-            canary_bucket("https://idp.example.com", "alice")
-        );
+        assert_eq!(canary_bucket("https://idp.example.com", "alice"), 7362);
+        assert_eq!(canary_bucket("https://idp.example.com", "bob"), 3773);
+        assert_eq!(canary_bucket("", ""), 7455);
         assert_ne!(canary_bucket("a", "bc"), canary_bucket("ab", "c"));
     }
 }

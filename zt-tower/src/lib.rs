@@ -35,8 +35,11 @@
 //! | issuer keys unavailable | 503 | `UNAVAILABLE` |
 //! | internal error | 500 | `INTERNAL` |
 //!
-//! HTTP bodies are `application/problem+json` (RFC 9457) with `status`, `title`, `detail`, the
-//! `reasons` and the `decision_id`, never token contents. gRPC requests (content type
+//! Status, challenge, headers and the `application/problem+json` body (RFC 9457: `status`,
+//! `title`, `detail`, the `reasons` and the `decision_id`, never token contents) come from
+//! [`zt_core::http`], so every zt surface answers the same decision with the same bytes. A
+//! malformed `Authorization` header is decided by the authorizer too (reason
+//! `authorization_malformed`), so it is counted and logged. gRPC requests (content type
 //! `application/grpc…`) get a trailers-only response with `grpc-status` and `grpc-message`.
 //! [`ZtLayer::on_deny`] replaces any of these responses.
 //!
