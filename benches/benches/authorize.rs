@@ -13,22 +13,17 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm as JwtAlg, DecodingKey, Validation};
 use serde_json::json;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
-use zt_benches::{NOW, jwk, mint};
 use zt_core::{Authorizer, AuthorizerConfig, ManualClock, Request};
-
-fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
-}
+use zt_testkit::{AUD, ISS, NOW, jwk, mint, sample_bundle_dir};
 
 fn authorizer(cache_entries: u64, sink: &str) -> Authorizer {
     let cfg = json!({
-        "issuers": [{"issuer": "https://idp.example.com", "audiences": ["orders-api"],
+        "issuers": [{"issuer": ISS, "audiences": [AUD],
                      "algorithms": ["RS256", "ES256"],
                      "jwks": {"keys": [jwk("rsa2048-a"), jwk("ec-p256")]}}],
         "token": {"cache_entries": cache_entries},
-        "policy": {"bundle": sample()},
+        "policy": {"bundle": sample_bundle_dir()},
         "decision_log": {"sink": sink},
     });
     let cfg = AuthorizerConfig::from_json_str(&cfg.to_string()).expect("config");
@@ -43,7 +38,7 @@ fn authorizer(cache_entries: u64, sink: &str) -> Authorizer {
 
 fn claims(i: usize) -> serde_json::Value {
     json!({
-        "iss": "https://idp.example.com", "sub": format!("user-{i}"), "aud": "orders-api",
+        "iss": ISS, "sub": format!("user-{i}"), "aud": AUD,
         "iat": NOW, "exp": NOW + 900, "groups": ["dev"], "scope": "orders:read",
         "device": {"id": "d1", "managed": true, "disk_encrypted": true, "jailbroken": false,
                    "patch_age_days": 3, "assessed_at": NOW - 60},
@@ -92,9 +87,10 @@ fn bench(c: &mut Criterion) {
     // Raw dependencies on the same inputs: jsonwebtoken decode + regorus RVM evaluation.
     let mut engine = regorus::Engine::new();
     engine
-        .add_policy_from_file(sample().join("zt/authz.rego"))
+        .add_policy_from_file(sample_bundle_dir().join("zt/authz.rego"))
         .expect("policy");
-    let data = std::fs::read_to_string(sample().join("zt/config/data.json")).expect("data");
+    let data =
+        std::fs::read_to_string(sample_bundle_dir().join("zt/config/data.json")).expect("data");
     engine
         .add_data(
             regorus::Value::from_json_str(&format!(r#"{{"zt": {{"config": {data}}}}}"#))
@@ -112,7 +108,7 @@ fn bench(c: &mut Criterion) {
     vm.load_program(program);
     vm.set_data(engine.get_data()).expect("data");
     let input = json!({
-        "subject": {"id": "user-1", "issuer": "https://idp.example.com", "audience": ["orders-api"],
+        "subject": {"id": "user-1", "issuer": ISS, "audience": [AUD],
                     "groups": ["dev"], "roles": [], "scopes": ["orders:read"], "acr": null,
                     "amr": [], "auth_time": null, "claims": claims(1)},
         "request": {"method": "GET", "path": "/orders/42", "segments": ["orders", "42"],
@@ -148,8 +144,8 @@ fn bench(c: &mut Criterion) {
     ] {
         let key = key.expect("decoding key");
         let mut validation = Validation::new(alg);
-        validation.set_audience(&["orders-api"]);
-        validation.set_issuer(&["https://idp.example.com"]);
+        validation.set_audience(&[AUD]);
+        validation.set_issuer(&[ISS]);
         validation.validate_exp = false;
         g.bench_function(name, |b| {
             let mut i = 0;

@@ -7,17 +7,12 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
-use zt_benches::{NOW, jwk, mint};
 use zt_core::{
     Algorithm, AuthorizerConfig, DeviceInput, InputContext, IssuerConfig, ManualClock,
     PolicyConfig, PolicyInput, PolicyStore, RequestInfo, TokenVerifier,
 };
-
-fn sample() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
-}
+use zt_testkit::{AUD, ISS, NOW, jwk, mint, sample_bundle_dir};
 
 fn input_json() -> serde_json::Value {
     json!({
@@ -30,7 +25,8 @@ fn input_json() -> serde_json::Value {
 }
 
 fn bench(c: &mut Criterion) {
-    let store = PolicyStore::load(&sample(), PolicyConfig::default()).expect("sample bundle");
+    let store =
+        PolicyStore::load(&sample_bundle_dir(), PolicyConfig::default()).expect("sample bundle");
     let input = PolicyInput::from_json_unverified(&input_json());
     assert!(store.evaluate(&input).result.expect("defined").allow);
 
@@ -38,10 +34,11 @@ fn bench(c: &mut Criterion) {
     let mut engine = regorus::Engine::new();
     for f in ["zt/authz.rego", "zt/authz_test.rego"] {
         engine
-            .add_policy_from_file(sample().join(f))
+            .add_policy_from_file(sample_bundle_dir().join(f))
             .expect("policy");
     }
-    let data = std::fs::read_to_string(sample().join("zt/config/data.json")).expect("data");
+    let data =
+        std::fs::read_to_string(sample_bundle_dir().join("zt/config/data.json")).expect("data");
     engine
         .add_data(
             regorus::Value::from_json_str(&format!(r#"{{"zt": {{"config": {data}}}}}"#))
@@ -82,11 +79,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     // Building the input document from verified claims (subject cached per token).
-    let mut issuer = IssuerConfig::new(
-        "https://idp.example.com",
-        ["orders-api"],
-        [Algorithm::RS256],
-    );
+    let mut issuer = IssuerConfig::new(ISS, [AUD], [Algorithm::RS256]);
     issuer.jwks = Some(json!({"keys": [jwk("rsa2048-a")]}));
     let verifier = TokenVerifier::with_clock(
         &AuthorizerConfig::new(vec![issuer]),
@@ -96,7 +89,7 @@ fn bench(c: &mut Criterion) {
     let token = mint(
         "rsa2048-a",
         jsonwebtoken::Algorithm::RS256,
-        &json!({"iss": "https://idp.example.com", "sub": "u1", "aud": "orders-api", "iat": NOW,
+        &json!({"iss": ISS, "sub": "u1", "aud": AUD, "iat": NOW,
                 "exp": NOW + 900, "groups": ["dev"], "scope": "orders:read"}),
     );
     let claims = verifier.verify(&token).expect("valid");

@@ -12,18 +12,16 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
 use std::sync::Arc;
-use zt_benches::{NOW, jwk, mint};
 use zt_core::{Algorithm, AuthorizerConfig, IssuerConfig, ManualClock, TokenVerifier};
-
-const ISS: &str = "https://idp.example.com";
+use zt_testkit::{AUD, ISS, NOW, jwk, mint};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
 fn verifier(cache_entries: u64) -> TokenVerifier {
     use Algorithm::*;
-    let mut issuer = IssuerConfig::new(ISS, ["orders-api"], [RS256, PS256, ES256, EdDSA]);
+    let mut issuer = IssuerConfig::new(ISS, [AUD], [RS256, PS256, ES256, EdDSA]);
     issuer.jwks = Some(json!({"keys": [jwk("rsa2048-a"), jwk("ec-p256"), jwk("ed25519")]}));
-    let mut hmac = IssuerConfig::new(HMAC_ISS, ["orders-api"], [HS256]);
+    let mut hmac = IssuerConfig::new(HMAC_ISS, [AUD], [HS256]);
     let secret = std::env::temp_dir().join("zt-bench-hmac-secret");
     std::fs::write(&secret, SECRET).expect("secret file");
     hmac.hmac_secret_file = Some(secret);
@@ -36,7 +34,7 @@ const HMAC_ISS: &str = "https://hmac.example.com";
 
 fn claims(iss: &str) -> serde_json::Value {
     json!({
-        "iss": iss, "sub": "user-1234", "aud": "orders-api", "iat": NOW, "exp": NOW + 900,
+        "iss": iss, "sub": "user-1234", "aud": AUD, "iat": NOW, "exp": NOW + 900,
         "jti": "b1946ac9", "scope": "orders:read orders:write", "groups": ["dev", "oncall"],
         "realm_access": {"roles": ["developer"]},
         "device": {"id": "dev-1", "managed": true, "disk_encrypted": true, "assessed_at": NOW - 60}
@@ -45,7 +43,7 @@ fn claims(iss: &str) -> serde_json::Value {
 
 fn raw_validation(alg: jsonwebtoken::Algorithm, iss: &str) -> jsonwebtoken::Validation {
     let mut v = jsonwebtoken::Validation::new(alg);
-    v.set_audience(&["orders-api"]);
+    v.set_audience(&[AUD]);
     v.set_issuer(&[iss]);
     v.leeway = 60;
     // The raw decode checks exp against the real clock; the bench tokens are minted at a fixed

@@ -10,18 +10,17 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt as _;
-use zt_benches::{NOW, jwk, mint};
 use zt_core::{Authorizer, AuthorizerConfig, ManualClock};
+use zt_testkit::{AUD, ISS, NOW, jwk, mint, sample_bundle_dir};
 use zt_tower::ZtLayer;
 
 fn authorizer(policy: Option<&str>) -> Authorizer {
     let cfg = json!({
-        "issuers": [{"issuer": "https://idp.example.com", "audiences": ["orders-api"],
+        "issuers": [{"issuer": ISS, "audiences": [AUD],
                      "algorithms": ["ES256"], "jwks": {"keys": [jwk("ec-p256")]}}],
-        "policy": {"bundle": PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")},
+        "policy": {"bundle": sample_bundle_dir()},
         "decision_log": {"sink": "none"},
     });
     let mut b =
@@ -40,7 +39,7 @@ fn bench(c: &mut Criterion) {
     let token = mint(
         "ec-p256",
         jsonwebtoken::Algorithm::ES256,
-        &json!({"iss": "https://idp.example.com", "sub": "u1", "aud": "orders-api", "iat": NOW,
+        &json!({"iss": ISS, "sub": "u1", "aud": AUD, "iat": NOW,
                 "exp": NOW + 900, "groups": ["dev"],
                 "device": {"managed": true, "disk_encrypted": true, "jailbroken": false,
                            "patch_age_days": 1, "assessed_at": NOW - 10}}),

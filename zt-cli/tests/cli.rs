@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use zt_testkit::{AUD, ISS as IDP, jwks, live_claims, merge, mint, now, sample_bundle_dir};
 
 fn zt(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_zt"))
@@ -29,7 +30,7 @@ fn temp_bundle(name: &str, files: &[(&str, &str)]) -> PathBuf {
 
 #[test]
 fn policy_test_on_the_sample_bundle_passes() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    let dir = sample_bundle_dir();
     let (code, out, err) = zt(&["policy", "test", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -66,37 +67,13 @@ fn policy_test_reports_failures_and_bad_bundles() {
 
 // ---- zt token verify / zt decide ---------------------------------------------------------
 
-const IDP: &str = "https://idp.example.com";
-
-fn keys_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zt-core/tests/data/keys")
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn mint(claims: serde_json::Value) -> String {
-    let pem = std::fs::read(keys_dir().join("ec-p256.pem")).unwrap();
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("ec-p256".into());
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
-}
-
+/// A token for the configured issuer on the real clock (ES256, `ec-p256`): subject `alice`,
+/// audience `orders-api`, valid ten minutes, with `groups` and `extra` claims.
 fn persona(groups: &[&str], extra: serde_json::Value) -> String {
-    let n = now();
-    let mut c = serde_json::json!({
-        "iss": IDP, "sub": "alice", "aud": "orders-api", "iat": n, "exp": n + 600,
-        "groups": groups,
-    });
-    if let (Some(c), serde_json::Value::Object(e)) = (c.as_object_mut(), extra) {
-        c.extend(e);
-    }
-    mint(c)
+    let mut c = live_claims(IDP, AUD);
+    merge(&mut c, serde_json::json!({ "groups": groups }));
+    merge(&mut c, extra);
+    mint("ec-p256", "ES256", &c)
 }
 
 /// A config directory: `issuers.toml` (issuers only) and `full.toml` (with the sample bundle).
@@ -104,13 +81,12 @@ fn config_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("zt-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let jwk = std::fs::read_to_string(keys_dir().join("ec-p256.jwk.json")).unwrap();
-    std::fs::write(dir.join("jwks.json"), format!("{{\"keys\": [{jwk}]}}")).unwrap();
+    std::fs::write(dir.join("jwks.json"), jwks(&["ec-p256"]).to_string()).unwrap();
     let issuers = format!(
-        "[[issuers]]\nissuer = \"{IDP}\"\naudiences = [\"orders-api\"]\nalgorithms = [\"ES256\"]\njwks_file = \"jwks.json\"\n"
+        "[[issuers]]\nissuer = \"{IDP}\"\naudiences = [\"{AUD}\"]\nalgorithms = [\"ES256\"]\njwks_file = \"jwks.json\"\n"
     );
     std::fs::write(dir.join("issuers.toml"), &issuers).unwrap();
-    let bundle = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    let bundle = sample_bundle_dir();
     std::fs::write(
         dir.join("full.toml"),
         format!(
@@ -153,7 +129,9 @@ fn token_verify_prints_claims_or_a_reason() {
     let expired = {
         let n = now();
         mint(
-            serde_json::json!({"iss": IDP, "sub": "a", "aud": "orders-api",
+            "ec-p256",
+            "ES256",
+            &serde_json::json!({"iss": IDP, "sub": "a", "aud": AUD,
                                 "iat": n - 7200, "exp": n - 3600}),
         )
     };

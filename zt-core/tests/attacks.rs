@@ -2,16 +2,13 @@
 
 #![cfg(test)]
 
-mod support;
-
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::{NOW, b64, claims, jwk, mint, sign_hmac, sign_raw};
 use zt_core::{
     Algorithm, AuthorizerConfig, IssuerConfig, ManualClock, Reason, Secret, TokenVerifier,
 };
+use zt_testkit::{ISS, NOW, b64, claims, jwk, mint, sign_hmac, sign_raw};
 
-const ISS: &str = "https://idp.example.com";
 const MIXED: &str = "https://mixed.example.com";
 const TYPED: &str = "https://typed.example.com";
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-mixed-issuer-secret";

@@ -2,18 +2,17 @@
 //! The Authorizer through the public API: every outcome and reason code, enforcement modes and
 //! the canary, shadow divergence, revocation, posture sources, metrics and concurrency.
 
-mod support;
-
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use support::*;
 use zt_core::{
     Authorizer, AuthorizerConfig, DeviceInput, EnforcementMode, ManualClock, Outcome, Reason,
     Request,
 };
+use zt_testkit::{
+    ISS as IDP, NOW, claims, jwks, merge, mint, sample_bundle_dir, sign_hmac, sign_raw,
+};
 
-const IDP: &str = "https://idp.example.com";
 const MDM: &str = "https://mdm.example.com";
 
 /// A policy that answers per path, so one authorizer can produce every policy outcome.
@@ -48,14 +47,6 @@ fn config(extra: Value) -> AuthorizerConfig {
     AuthorizerConfig::from_json_str(&doc.to_string()).unwrap()
 }
 
-fn merge(into: &mut Value, extra: Value) {
-    if let (Value::Object(a), Value::Object(b)) = (into, extra) {
-        for (k, v) in b {
-            a.insert(k, v);
-        }
-    }
-}
-
 fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::at_unix(NOW))
 }
@@ -70,8 +61,7 @@ fn build(cfg: AuthorizerConfig, policy: &str) -> Authorizer {
 
 fn sample(cfg: AuthorizerConfig) -> Authorizer {
     let mut cfg = cfg;
-    cfg.policy.bundle =
-        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies"));
+    cfg.policy.bundle = Some(sample_bundle_dir());
     Authorizer::builder(cfg).clock(clock()).build().unwrap()
 }
 

@@ -2,12 +2,10 @@
 
 #![cfg(test)]
 
-mod support;
-
 use std::path::PathBuf;
 use std::sync::Arc;
-use support::{NOW, jwks, mint};
 use zt_core::{AuthorizerConfig, ConfigError, ManualClock, TokenVerifier};
+use zt_testkit::{NOW, jwks, mint};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("zt-config-{}-{name}", std::process::id()));
@@ -99,7 +97,7 @@ fn errors_name_file_key_and_range() {
 #[test]
 fn key_sources_and_secrets_fail_at_build_with_clear_errors() {
     let dir = temp_dir("build");
-    let mut private = support::jwk("rsa2048-a");
+    let mut private = zt_testkit::jwk("rsa2048-a");
     private["d"] = serde_json::json!("AQAB");
     let inline_private = format!(
         "[[issuers]]\nissuer = \"https://a\"\naudiences = [\"api\"]\nalgorithms = [\"RS256\"]\njwks = {}\n",

@@ -2,16 +2,13 @@
 //! Decision logs through the public API: record shape, masking checked on the written bytes,
 //! a slow sink never blocking `authorize`, exact drop counting, and the hash chain.
 
-mod support;
-
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
 use zt_core::{Authorizer, AuthorizerConfig, ChainError, ManualClock, Request, verify_chain};
+use zt_testkit::{ISS as IDP, NOW, claims, jwks, mint};
 
-const IDP: &str = "https://idp.example.com";
 const POLICY: &str = r#"
 package zt.authz
 import rego.v1

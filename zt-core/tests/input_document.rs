@@ -2,18 +2,14 @@
 
 #![cfg(test)]
 
-mod support;
-
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use support::{NOW, jwks, mint};
 use zt_core::{
     Algorithm, AuthorizerConfig, DeviceInput, InputContext, IssuerConfig, ManualClock, PolicyInput,
     RequestInfo, TokenVerifier,
 };
-
-const ISS: &str = "https://idp.example.com";
+use zt_testkit::{ISS, NOW, jwks, mint};
 
 /// The input document of DESIGN.md ("Policy input document"), copied here; when the shared
 /// DESIGN.md is next to the checkout it is read from there instead, so drift in either shows.

@@ -2,16 +2,14 @@
 
 #![cfg(test)]
 
-mod support;
-
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{JwksServer, NOW, jwks, mint, sign_raw};
 use zt_core::{
     Algorithm, AuthorizerConfig, IssuerConfig, JwksError, ManualClock, Reason, TokenVerifier,
 };
+use zt_testkit::{JwksServer, NOW, jwks, mint, sign_raw};
 
 fn claims_at(iss: &str, now: u64) -> Value {
     json!({"iss": iss, "sub": "alice", "aud": "api", "iat": now, "exp": now + 600})
@@ -226,7 +224,7 @@ async fn bad_key_set_responses_keep_old_keys() {
     let v = TokenVerifier::with_clock(&cfg, Arc::new(clock.clone())).unwrap();
     v.ready().await.unwrap();
 
-    let mut private = support::jwk("rsa2048-b");
+    let mut private = zt_testkit::jwk("rsa2048-b");
     private["d"] = json!("AQAB");
     type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, fn(&JwksError) -> bool);
     let cases: Vec<Case> = vec![

@@ -3,16 +3,11 @@
 
 #![cfg(test)]
 
-mod support;
-
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use zt_core::{PolicyConfig, PolicyError, PolicyInput, PolicyStore, Reason};
-
-fn sample_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
-}
+use zt_testkit::sample_bundle_dir;
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
     list.iter()
@@ -33,7 +28,7 @@ fn input(doc: Value) -> PolicyInput {
 
 #[test]
 fn sample_bundle_loads_with_its_tests_and_decides() {
-    let store = PolicyStore::load(&sample_dir(), PolicyConfig::default()).unwrap();
+    let store = PolicyStore::load(&sample_bundle_dir(), PolicyConfig::default()).unwrap();
     let tests = store.active().tests().to_vec();
     assert!(tests.len() >= 7, "{tests:?}");
     assert!(tests.iter().all(|t| t.passed), "{tests:?}");
@@ -52,7 +47,7 @@ fn sample_bundle_loads_with_its_tests_and_decides() {
 #[test]
 fn store_from_config() {
     let mut c = zt_core::PolicyConfig::default();
-    c.bundle = Some(sample_dir());
+    c.bundle = Some(sample_bundle_dir());
     let store = PolicyStore::from_config(&c).unwrap();
     assert!(store.active_revision().starts_with("sha256:"));
     c.entrypoint = "data.zt.authz.nope".into();

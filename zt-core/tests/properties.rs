@@ -2,16 +2,12 @@
 
 #![cfg(test)]
 
-mod support;
-
 use proptest::prelude::*;
 use serde_json::json;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use support::{NOW, jwks, mint};
 use zt_core::{Algorithm, AuthorizerConfig, IssuerConfig, ManualClock, Reason, TokenVerifier};
-
-const ISS: &str = "https://idp.example.com";
+use zt_testkit::{ISS, NOW, jwks, mint};
 
 fn verifier(clock: &ManualClock, leeway_s: u64) -> TokenVerifier {
     let mut issuer = IssuerConfig::new(ISS, ["api"], [Algorithm::RS256, Algorithm::ES256]);

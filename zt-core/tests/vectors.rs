@@ -3,15 +3,13 @@
 
 #![cfg(test)]
 
-mod support;
-
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use zt_core::Reason;
 use zt_core::internal::verify_jws_for_tests;
 
 fn load(rel: &str) -> Value {
-    let text = std::fs::read_to_string(support::data_dir().join("vectors").join(rel)).unwrap();
+    let text = std::fs::read_to_string(zt_testkit::data_dir().join("vectors").join(rel)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -138,7 +136,7 @@ fn wycheproof_rejections_have_specific_reasons() {
             set["keys"]
                 .as_array_mut()
                 .unwrap()
-                .push(support::jwk("ec-p384"));
+                .push(zt_testkit::jwk("ec-p384"));
             set.to_string().into_bytes()
         });
         for t in group["tests"].as_array().unwrap() {

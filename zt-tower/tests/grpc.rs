@@ -13,7 +13,6 @@ use tonic_health::pb::health_client::HealthClient;
 use zt_core::{Authorizer, AuthorizerConfig};
 use zt_tower::ZtLayer;
 
-const ISS: &str = "https://idp.example.com";
 const GRPC_POLICY: &str = r#"
 package zt.authz
 import rego.v1
@@ -24,7 +23,7 @@ decision := {"allow": input.subject.id == "alice"} if input.request.path == "/gr
 async fn tonic_service_allows_and_denies() {
     let jwks = jwks_server().await;
     let cfg = json!({
-        "issuers": [{"issuer": ISS, "audiences": [AUD], "algorithms": ["ES256"], "jwks_uri": jwks.uri}],
+        "issuers": [{"issuer": ISS, "audiences": [AUD], "algorithms": ["ES256"], "jwks_uri": jwks.jwks_uri()}],
         "decision_log": {"sink": "none"},
     });
     let authz = Authorizer::builder(AuthorizerConfig::from_json_str(&cfg.to_string()).unwrap())

@@ -10,11 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zt_core::EnforcementMode;
 use zt_tower::ZtLayer;
 
-const ISS: &str = "https://idp.example.com";
-
-async fn setup(mode: &str) -> (Jwks, Served) {
+async fn setup(mode: &str) -> (JwksServer, Served) {
     let jwks = jwks_server().await;
-    let authz = authorizer(ISS, &jwks.uri, mode);
+    let authz = authorizer(ISS, &jwks.jwks_uri(), mode);
     authz.verifier().ready().await.unwrap();
     let layer = ZtLayer::new(authz).realm("orders").skip_path("/healthz");
     (jwks, serve(app(layer)).await)
@@ -164,7 +162,7 @@ async fn warn_mode_lets_through_and_marks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_layer_mode_and_deny_hook() {
     let jwks = jwks_server().await;
-    let authz = authorizer(ISS, &jwks.uri, "enforce");
+    let authz = authorizer(ISS, &jwks.jwks_uri(), "enforce");
     authz.verifier().ready().await.unwrap();
     let layer = ZtLayer::new(authz.clone()).mode(EnforcementMode::Warn);
     let server = serve(app(layer)).await;

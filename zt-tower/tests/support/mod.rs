@@ -1,17 +1,16 @@
-//! Shared helpers: fixture keys, token minting, a real JWKS server and a protected axum app,
-//! all on 127.0.0.1 with ephemeral ports.
-#![allow(dead_code)] // each test crate uses a different subset
+//! zt-tower's own helpers over zt-testkit (keys, minting, the loopback servers, re-exported
+//! here): the orders policy, an authorizer, the protected axum app, and a token shaped for it.
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset; `expect` would fail in the others"
+)]
 
 use axum::Router;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use zt_core::{Authorizer, AuthorizerConfig};
+pub use zt_testkit::*;
 use zt_tower::{ZtClaims, ZtLayer};
-
-pub const AUD: &str = "orders-api";
 
 pub const POLICY: &str = r#"
 package zt.authz
@@ -40,67 +39,18 @@ decision := {"allow": false, "reasons": ["forbidden_path"]} if startswith(input.
 decision := {"allow": input.request.headers["x-tenant"] == "acme"} if input.request.path == "/tenant"
 "#;
 
-pub fn keys_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zt-core/tests/data/keys")
-}
-
-pub fn jwk(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(keys_dir().join(format!("{name}.jwk.json"))).unwrap())
-        .unwrap()
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
+/// A token for `iss` on the real clock, signed by `ec-p256` (ES256): subject `alice`, audience
+/// [`AUD`], scope `orders:read`, valid ten minutes; `extra` members replace or add claims.
 pub fn mint(iss: &str, extra: Value) -> String {
-    let n = now();
-    let mut claims = json!({"iss": iss, "sub": "alice", "aud": AUD, "iat": n, "exp": n + 600,
-                            "scope": "orders:read"});
-    if let (Some(c), Value::Object(e)) = (claims.as_object_mut(), extra) {
-        c.extend(e);
-    }
-    let pem = std::fs::read(keys_dir().join("ec-p256.pem")).unwrap();
-    let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("ec-p256".into());
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    let mut claims = live_claims(iss, AUD);
+    merge(&mut claims, json!({"scope": "orders:read"}));
+    merge(&mut claims, extra);
+    zt_testkit::mint("ec-p256", "ES256", &claims)
 }
 
-/// A JWKS server on 127.0.0.1, stopped when dropped (and after two minutes at most).
-pub struct Jwks {
-    pub uri: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Jwks {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-pub async fn jwks_server() -> Jwks {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("http://{}/jwks", listener.local_addr().unwrap());
-    let body = json!({"keys": [jwk("ec-p256")]});
-    let app = Router::new().route("/jwks", get(move || async move { axum::Json(body) }));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::time::timeout(Duration::from_secs(120), stopped).await;
-            })
-            .await;
-    });
-    Jwks {
-        uri,
-        stop: Some(stop),
-    }
+/// A JWKS server on 127.0.0.1 serving `ec-p256`, stopped when dropped.
+pub async fn jwks_server() -> JwksServer {
+    JwksServer::start(&jwks(&["ec-p256"])).await
 }
 
 pub fn authorizer(iss: &str, jwks_uri: &str, mode: &str) -> Authorizer {
@@ -134,44 +84,4 @@ pub fn app(layer: ZtLayer) -> Router {
         .route("/tenant", get(|| async { "tenant" }))
         .route("/healthz", get(|| async { "ok" }))
         .layer(layer)
-}
-
-/// Serve an app on 127.0.0.1 (with peer addresses), stopped when the handle drops.
-pub struct Served {
-    pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Served {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-pub async fn serve(app: Router) -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = tokio::time::timeout(Duration::from_secs(120), stopped).await;
-        })
-        .await;
-    });
-    Served {
-        addr,
-        stop: Some(stop),
-    }
 }

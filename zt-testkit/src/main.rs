@@ -1,0 +1,117 @@
+//! `zt-testkit`: the test kit's JWKS/discovery server and token minting for tests written in
+//! other languages (the Python and Node bindings).
+//!
+//! - `zt-testkit serve-jwks --keys rsa2048-a,ec-p256 [--issuer URL] [--max-secs N]` serves the
+//!   named fixture keys on 127.0.0.1 (ephemeral port), prints one line of JSON
+//!   `{"url": "http://127.0.0.1:PORT", "issuer": ..., "jwks_uri": ..., "pid": ...}` and serves
+//!   until killed or `N` seconds (300) have passed.
+//! - `zt-testkit mint --key NAME --alg ALG --claims JSON` prints a token signed with a fixture
+//!   key (header `{"alg", "kid": NAME, "typ": "at+jwt"}`).
+//!
+//! Exit status 2 on bad arguments (an unknown key, algorithm or claims that are not JSON).
+
+use clap::{Parser, Subcommand};
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+use zt_testkit::{JwksServer, try_jwks, try_mint};
+
+#[derive(Parser)]
+#[command(
+    name = "zt-testkit",
+    version,
+    about = "zt's test kit: fixture JWKS server and token minting"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve fixture keys as a JWKS with OIDC discovery on 127.0.0.1; print one JSON line.
+    ServeJwks {
+        /// Fixture keys to serve, comma-separated (rsa1024, rsa2048-a, rsa2048-b, rsa4096,
+        /// ec-p256, ec-p384, ed25519).
+        #[arg(long, value_delimiter = ',', required = true)]
+        keys: Vec<String>,
+        /// The issuer named by the discovery document (default: the server's URL).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        max_secs: u64,
+    },
+    /// Print a token signed with a fixture key.
+    Mint {
+        /// The fixture key; also the header's `kid`.
+        #[arg(long)]
+        key: String,
+        /// The JOSE algorithm (RS256, PS256, ES256, ES384, EdDSA, ...).
+        #[arg(long)]
+        alg: String,
+        /// The claims, a JSON object.
+        #[arg(long)]
+        claims: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::ServeJwks {
+            keys,
+            issuer,
+            max_secs,
+        } => serve_jwks(&keys, issuer.as_deref(), Duration::from_secs(max_secs)),
+        Command::Mint { key, alg, claims } => mint(&key, &alg, &claims),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zt-testkit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve_jwks(keys: &[String], issuer: Option<&str>, max: Duration) -> Result<(), String> {
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let jwks = try_jwks(&names).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(async {
+        let server = JwksServer::start_for(&jwks, max)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(iss) = issuer {
+            server.set_issuer(iss);
+        }
+        let line = serde_json::json!({
+            "url": server.base,
+            "issuer": server.issuer(),
+            "jwks_uri": server.jwks_uri(),
+            "pid": std::process::id(),
+        });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("cannot write to stdout: {e}"))?;
+        drop(out);
+        tokio::time::sleep(max).await;
+        drop(server);
+        Ok(())
+    })
+}
+
+fn mint(key: &str, alg: &str, claims: &str) -> Result<(), String> {
+    let claims: serde_json::Value =
+        serde_json::from_str(claims).map_err(|e| format!("`--claims` is not JSON: {e}"))?;
+    if !claims.is_object() {
+        return Err("`--claims` must be a JSON object".to_owned());
+    }
+    let token = try_mint(key, alg, &claims).map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}
