@@ -27,7 +27,7 @@ fn input_json() -> serde_json::Value {
 fn bench(c: &mut Criterion) {
     let store =
         PolicyStore::load(&sample_bundle_dir(), PolicyConfig::default()).expect("sample bundle");
-    let input = PolicyInput::from_json_unverified(&input_json());
+    let input = zt_core::internal::policy_input_unverified(&input_json());
     assert!(store.evaluate(&input).result.expect("defined").allow);
 
     // Raw regorus: the same bundle compiled the same way, one VM reused.
@@ -118,7 +118,7 @@ fn bench(c: &mut Criterion) {
             PolicyConfig::default(),
         )
         .expect("generated bundle");
-        let input = PolicyInput::from_json_unverified(&json!({
+        let input = zt_core::internal::policy_input_unverified(&json!({
             "subject": {"groups": ["dev"]}, "request": {"path": format!("/p{}", n - 1)}
         }));
         assert!(store.evaluate(&input).result.expect("defined").allow);

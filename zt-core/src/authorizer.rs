@@ -72,7 +72,7 @@ struct Inner {
     enforcement: Enforcement,
     headers: Arc<[String]>,
     service: Option<String>,
-    // Dropped before the other fields: flushes the queue.
+    // Its Drop shuts the log writer down within a bound (see `Authorizer::shutdown`).
     logger: Logger,
     metrics: Metrics,
     revoked: RwLock<Revocations>,
@@ -224,56 +224,66 @@ impl Authorizer {
     /// (`unknown_key`) and schedules a key refresh in the background.
     pub fn authorize_sync(&self, request: &Request) -> Decision {
         let t0 = Instant::now();
-        let inner = &*self.inner;
-        let token = match (request.malformed_authorization, request.token.as_deref()) {
-            (Some(_), _) => Err(Reason::AuthorizationMalformed),
-            (None, Some(t)) => inner.verifier.verify(t).map_err(|e| e.reason()),
-            (None, None) => Err(Reason::TokenMissing),
-        };
-        let token_ns = elapsed(t0);
-        let t1 = Instant::now();
-        let assertion = self
-            .assertion_jwt(request)
-            .map(|jwt| posture::verify_assertion(&inner.verifier, jwt));
-        let verified = Verified {
-            token,
-            assertion,
-            token_ns,
-            assertion_ns: elapsed(t1),
-        };
-        self.guarded(request, verified, t0)
+        let run = std::panic::AssertUnwindSafe(|| {
+            let inner = &*self.inner;
+            let token = match (request.malformed_authorization, request.token.as_deref()) {
+                (Some(_), _) => Err(Reason::AuthorizationMalformed),
+                (None, Some(t)) => inner.verifier.verify(t).map_err(|e| e.reason()),
+                (None, None) => Err(Reason::TokenMissing),
+            };
+            let token_ns = elapsed(t0);
+            let t1 = Instant::now();
+            let assertion = self
+                .assertion_jwt(request)
+                .map(|jwt| posture::verify_assertion(&inner.verifier, jwt));
+            let verified = Verified {
+                token,
+                assertion,
+                token_ns,
+                assertion_ns: elapsed(t1),
+            };
+            self.decide(request, verified, t0)
+        });
+        std::panic::catch_unwind(run).unwrap_or_else(|_| self.panicked(request, t0))
     }
 
     /// Decide, awaiting at most one bounded key refresh for an unknown `kid` (shared with
     /// concurrent callers, at most one per issuer per `unknown_kid_cooldown_s`). Works from any
     /// async runtime.
     pub async fn authorize(&self, request: &Request) -> Decision {
+        use futures::FutureExt as _;
         let t0 = Instant::now();
-        let inner = &*self.inner;
-        let token = match (request.malformed_authorization, request.token.as_deref()) {
-            (Some(_), _) => Err(Reason::AuthorizationMalformed),
-            (None, Some(t)) => inner.verifier.verify_async(t).await.map_err(|e| e.reason()),
-            (None, None) => Err(Reason::TokenMissing),
-        };
-        let token_ns = elapsed(t0);
-        let t1 = Instant::now();
-        let assertion = match self.assertion_jwt(request) {
-            Some(jwt) => Some(
-                inner
-                    .verifier
-                    .verify_async(jwt)
-                    .await
-                    .map_err(|e| e.reason()),
-            ),
-            None => None,
-        };
-        let verified = Verified {
-            token,
-            assertion,
-            token_ns,
-            assertion_ns: elapsed(t1),
-        };
-        self.guarded(request, verified, t0)
+        let run = std::panic::AssertUnwindSafe(async {
+            let inner = &*self.inner;
+            let token = match (request.malformed_authorization, request.token.as_deref()) {
+                (Some(_), _) => Err(Reason::AuthorizationMalformed),
+                (None, Some(t)) => inner.verifier.verify_async(t).await.map_err(|e| e.reason()),
+                (None, None) => Err(Reason::TokenMissing),
+            };
+            let token_ns = elapsed(t0);
+            let t1 = Instant::now();
+            let assertion = match self.assertion_jwt(request) {
+                Some(jwt) => Some(
+                    inner
+                        .verifier
+                        .verify_async(jwt)
+                        .await
+                        .map_err(|e| e.reason()),
+                ),
+                None => None,
+            };
+            let verified = Verified {
+                token,
+                assertion,
+                token_ns,
+                assertion_ns: elapsed(t1),
+            };
+            self.decide(request, verified, t0)
+        });
+        match run.catch_unwind().await {
+            Ok(d) => d,
+            Err(_) => self.panicked(request, t0),
+        }
     }
 
     fn assertion_jwt<'r>(&self, request: &'r Request) -> Option<&'r str> {
@@ -292,25 +302,21 @@ impl Authorizer {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Run the decision; a panic anywhere inside becomes a deny (`internal_error`).
-    fn guarded(&self, request: &Request, verified: Verified, t0: Instant) -> Decision {
-        let run = std::panic::AssertUnwindSafe(|| self.decide(request, verified, t0));
-        match std::panic::catch_unwind(run) {
-            Ok(d) => d,
-            Err(_) => {
-                let mut d = self.bare(Outcome::Deny, vec![Reason::InternalError]);
-                d.timings.total_ns = elapsed(t0);
-                self.inner.metrics.record(
-                    d.evaluated,
-                    d.outcome,
-                    d.enforced,
-                    false,
-                    &d.reasons,
-                    &d.timings,
-                );
-                d
-            }
-        }
+    /// The decision after a panic anywhere on the decision path: an enforced deny
+    /// (`internal_error`), counted and logged like any other when that still works.
+    fn panicked(&self, request: &Request, t0: Instant) -> Decision {
+        let mut d = self.bare(Outcome::Deny, vec![Reason::InternalError]);
+        d.timings.total_ns = elapsed(t0);
+        let fallback = d.clone();
+        let record = std::panic::AssertUnwindSafe(|| {
+            let input = LogInput::Request(request.info.clone(), self.inner.headers.clone());
+            // The injected clock may be what panicked: fall back to the system clock.
+            let clock = std::panic::AssertUnwindSafe(|| self.inner.clock.now_unix_ms());
+            let now_ms = std::panic::catch_unwind(clock)
+                .unwrap_or_else(|_| crate::clock::SystemClock.now_unix_ms());
+            self.finish(d, input, None, now_ms)
+        });
+        std::panic::catch_unwind(record).unwrap_or(fallback)
     }
 
     fn next_id(&self) -> String {

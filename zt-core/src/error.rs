@@ -156,8 +156,9 @@ impl Reason {
     }
 
     /// Whether this reason rejects the presented token itself (missing, malformed, not
-    /// verifiable, expired, revoked, ...): HTTP middleware answers these with 401
-    /// `invalid_token`. `jwks_unavailable` and `internal_error` are not: the token may be fine.
+    /// verifiable, expired, revoked, ...): [`crate::http`] answers these with 401,
+    /// `error="invalid_token"` (a missing token gets a plain challenge without `error`).
+    /// `jwks_unavailable` and `internal_error` are not: the token may be fine.
     ///
     /// ```
     /// use zt_core::Reason;
@@ -657,6 +658,47 @@ pub enum ChainError {
     },
 }
 
+/// A request document that cannot be turned into a [`Request`] (a caller bug, not a decision).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// A field is unknown, missing or of the wrong type.
+    #[error("invalid request at `{field}`: {message}")]
+    Invalid {
+        /// The field's path (`headers.x-a`, `device`, ...).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl RequestError {
+    /// The stable code: `request_invalid`.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            RequestError::Invalid { .. } => "request_invalid",
+        }
+    }
+
+    /// The offending field's path.
+    pub fn field(&self) -> &str {
+        match self {
+            RequestError::Invalid { field, .. } => field,
+        }
+    }
+}
+
+impl serde::Serialize for RequestError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("code", self.code())?;
+        m.serialize_entry("message", &self.to_string())?;
+        m.serialize_entry("field", self.field())?;
+        m.end()
+    }
+}
+
 /// A failure of zt's own machinery (a thread, the key fetch runtime, an allocation), not of the
 /// configuration or of a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1083,7 +1125,7 @@ pub(crate) fn all_error_codes() -> Vec<&'static str> {
         ChainError::HashMismatch { line: 1 }.code(),
         ChainError::BrokenLink { line: 1 }.code(),
         crate::algorithm::UnknownAlgorithm.code(),
-        crate::request::RequestError::Invalid {
+        RequestError::Invalid {
             field: s(),
             message: s(),
         }

@@ -1,7 +1,7 @@
 //! What a [`Decision`] means over HTTP: status, `WWW-Authenticate` challenge, zt's headers and
-//! an RFC 9457 problem body. No server dependency: zt-tower, the Python ASGI/WSGI middleware and
-//! the Node Express/Fastify middleware all answer through this module, so every surface sends
-//! the same bytes for the same decision.
+//! an RFC 9457 problem body. No server dependency: zt-tower answers through this module, and the
+//! Python (ASGI/WSGI) and Node (Express/Fastify) middleware are to reach it through their
+//! bindings, so every surface sends the same bytes for the same decision.
 //!
 //! | decision | status | `WWW-Authenticate` `error` |
 //! | --- | --- | --- |

@@ -41,14 +41,15 @@ use regorus::Value as RegoValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// Headers that never enter the input document.
 /// The value that replaces masked input fields (decision-log `mask`).
 pub const MASKED: &str = "[masked]";
 
+/// Headers that never enter the input document.
 const NEVER_INPUT_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
-/// The request attributes the policy sees.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The request attributes the policy sees. `Debug` shows the path without its query string and
+/// header names without values (either may carry a token).
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestInfo {
     /// HTTP method (or RPC verb), as sent.
@@ -61,6 +62,21 @@ pub struct RequestInfo {
     pub headers: Vec<(String, String)>,
     /// Peer address, when known.
     pub source_ip: Option<String>,
+}
+
+impl std::fmt::Debug for RequestInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestInfo")
+            .field("method", &self.method)
+            .field("path", &self.path_only())
+            .field("host", &self.host)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("source_ip", &self.source_ip)
+            .finish()
+    }
 }
 
 impl RequestInfo {
@@ -171,9 +187,9 @@ impl PolicyInput {
         &self.value
     }
 
-    /// Build from a JSON document (for `zt policy` tooling and tests); not a verified input.
-    #[doc(hidden)]
-    pub fn from_json_unverified(doc: &Value) -> Self {
+    /// Build from a JSON document (tooling, benches and tests through `internal`); not a
+    /// verified input.
+    pub(crate) fn from_json_unverified(doc: &Value) -> Self {
         Self {
             value: RegoValue::from(doc.clone()),
         }

@@ -11,6 +11,12 @@ use crate::token::TokenVerifier;
 
 pub use crate::token::verify_jws_for_tests;
 
+/// A policy input from a JSON document, bypassing token verification (benches of the policy
+/// stage, policy tests, `zt policy eval`-style tooling). Never use it to decide a request.
+pub fn policy_input_unverified(doc: &serde_json::Value) -> PolicyInput {
+    PolicyInput::from_json_unverified(doc)
+}
+
 /// A JWKS document.
 pub fn jwks(data: &[u8]) {
     let _ = KeySet::parse(data, "fuzz");
@@ -41,8 +47,8 @@ pub fn posture(data: &[u8]) {
     }
 }
 
-/// Arbitrary claims (JSON) signed with HS256 by `secret` for issuer `iss`, verified by
-/// `verifier`, then built into a policy input with an arbitrary request.
+/// A token (the fuzz target signs arbitrary claims for the verifier's issuer) verified by
+/// `verifier` and, when it verifies, built into a policy input with an arbitrary `path`.
 pub fn input(verifier: &TokenVerifier, token: &str, path: &str) {
     if let Ok(claims) = verifier.verify(token) {
         let request = RequestInfo {

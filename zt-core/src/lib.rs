@@ -70,15 +70,14 @@ pub use config::{
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
-pub use request::{Request, RequestError};
+pub use request::Request;
 // HTTP: the same status, challenge and problem body on every surface (module `http`).
 pub use http::{HttpAnswer, Problem};
 // Decision logs and metrics.
-pub use log::{DecisionLogStats, GENESIS_HASH, LogCallback, verify_chain};
+pub use log::{DecisionLogStats, GENESIS_HASH, verify_chain};
 pub use metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 // Token verification and its proof type.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use jwks::KeySet;
 pub use token::{JwksStatus, TokenCacheStats, TokenVerifier, VerifiedClaims};
 // The policy input document.
 pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
@@ -93,7 +92,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.
 pub use error::{
     BuildError, ChainError, ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason,
-    RuntimeError, TokenError,
+    RequestError, RuntimeError, TokenError,
 };
 
 /// The README's examples compile and run as doctests.

@@ -91,12 +91,15 @@ struct Counters {
     closed: AtomicBool,
     /// Set when `shutdown` timed out: the worker drops what is still queued instead of writing.
     abandon: AtomicBool,
+    /// Set by the worker when it has stopped after a `Stop`.
+    stopped: AtomicBool,
 }
 
 /// The decision logger: a bounded queue and a writer thread.
 pub(crate) struct Logger {
     tx: Option<SyncSender<Msg>>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    worker_id: Option<std::thread::ThreadId>,
     counters: Arc<Counters>,
 }
 
@@ -132,6 +135,7 @@ impl Logger {
                 return Ok(Self {
                     tx: None,
                     worker: Mutex::new(None),
+                    worker_id: None,
                     counters,
                 });
             }
@@ -164,6 +168,7 @@ impl Logger {
             })?;
         Ok(Self {
             tx: Some(tx),
+            worker_id: Some(worker.thread().id()),
             worker: Mutex::new(Some(worker)),
             counters,
         })
@@ -178,7 +183,7 @@ impl Logger {
     pub(crate) fn enqueue(&self, entry: Entry) -> bool {
         let Some(tx) = &self.tx else { return false };
         self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
-        if self.counters.closed.load(Ordering::Relaxed) {
+        if self.counters.closed.load(Ordering::Acquire) {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
@@ -191,9 +196,13 @@ impl Logger {
         }
     }
 
-    /// Wait until every record queued before this call is written.
+    /// Wait until every record queued before this call is written. Not bounded: a stuck
+    /// callback sink blocks it (use `shutdown` for a bound). Returns at once after `shutdown`.
     pub(crate) fn flush(&self) {
         let Some(tx) = &self.tx else { return };
+        if self.counters.closed.load(Ordering::Acquire) {
+            return;
+        }
         let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
         if tx.send(Msg::Flush(ack_tx)).is_ok() {
             let _ = ack_rx.recv();
@@ -203,41 +212,61 @@ impl Logger {
     /// Stop taking records, write what is queued and stop the writer, waiting at most
     /// `timeout`. Returns whether everything queued was handled in time; when not, the writer
     /// drops (and counts) what is still queued as soon as its sink returns, and is not waited
-    /// for. Idempotent.
+    /// for. Idempotent and cheap after the first call: a later call never waits again.
     pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        self.counters.closed.store(true, Ordering::Relaxed);
+        let c = &self.counters;
+        c.closed.store(true, Ordering::Release);
         let Some(tx) = &self.tx else { return true };
+        if c.stopped.load(Ordering::Acquire) {
+            self.join_worker();
+            return !c.abandon.load(Ordering::Acquire);
+        }
+        if c.abandon.load(Ordering::Acquire) {
+            // An earlier shutdown timed out: the writer is stuck in its sink; do not wait again.
+            return false;
+        }
         let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+        if self.worker_id == Some(std::thread::current().id()) {
+            // Called from the writer itself (a callback, or the last handle dropped there):
+            // it cannot wait for itself. It stops after this batch; later records are dropped.
+            let _ = tx.try_send(Msg::Stop(ack_tx));
+            return false;
+        }
         let mut msg = Msg::Stop(ack_tx);
-        let sent = loop {
+        loop {
             match tx.try_send(msg) {
-                Ok(()) => break true,
-                // Already stopped by an earlier shutdown.
-                Err(TrySendError::Disconnected(_)) => break false,
+                Ok(()) => break,
+                // Stopped by a concurrent shutdown.
+                Err(TrySendError::Disconnected(_)) => {
+                    self.join_worker();
+                    return !c.abandon.load(Ordering::Acquire);
+                }
                 Err(TrySendError::Full(m)) if Instant::now() < deadline => {
                     msg = m;
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(TrySendError::Full(_)) => {
-                    self.counters.abandon.store(true, Ordering::Relaxed);
+                    c.abandon.store(true, Ordering::Release);
                     return false;
                 }
             }
-        };
-        if sent {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if ack_rx.recv_timeout(left).is_err() {
-                self.counters.abandon.store(true, Ordering::Relaxed);
-                return false;
-            }
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if ack_rx.recv_timeout(left).is_err() {
+            c.abandon.store(true, Ordering::Release);
+            return false;
+        }
+        self.join_worker();
+        !c.abandon.load(Ordering::Acquire)
+    }
+
+    /// Join a writer that has stopped (immediate: it returns right after acknowledging).
+    fn join_worker(&self) {
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(w) = worker {
-            // It acknowledged the stop and is returning: this join is immediate.
             let _ = w.join();
         }
-        true
     }
 
     pub(crate) fn stats(&self) -> DecisionLogStats {
@@ -288,7 +317,7 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
                 break;
             }
         }
-        let mut stop = None;
+        let mut stops = Vec::new();
         for m in batch {
             match m {
                 Msg::Record(_) if counters.abandon.load(Ordering::Relaxed) => {
@@ -301,15 +330,27 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
                     };
                 }
                 Msg::Flush(ack) => acks.push(ack),
-                Msg::Stop(ack) => stop = Some(ack),
+                Msg::Stop(ack) => stops.push(ack),
             }
         }
         sink.flush();
-        for ack in acks {
+        if !stops.is_empty() {
+            // Records that raced past the `closed` check are dropped, and counted.
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Msg::Record(_) => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Msg::Flush(ack) => acks.push(ack),
+                    Msg::Stop(ack) => stops.push(ack),
+                }
+            }
+            counters.stopped.store(true, Ordering::Release);
+        }
+        for ack in acks.into_iter().chain(stops.iter().cloned()) {
             let _ = ack.send(());
         }
-        if let Some(ack) = stop {
-            let _ = ack.send(());
+        if !stops.is_empty() {
             return;
         }
     }

@@ -33,6 +33,7 @@
 //! - Headers reach the policy input only when named in `[request] headers`; `authorization`,
 //!   `proxy-authorization`, `cookie` and the posture header never do.
 
+use crate::error::RequestError;
 use crate::input::RequestInfo;
 use crate::posture::DeviceInput;
 use serde::Deserialize;
@@ -56,7 +57,8 @@ impl std::fmt::Debug for Request {
         f.debug_struct("Request")
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("method", &self.info.method)
-            .field("path", &self.info.path)
+            // The query string may carry secrets (`?access_token=`): left out.
+            .field("path", &self.info.path_only())
             .field("host", &self.info.host)
             .field(
                 "headers",
@@ -152,7 +154,7 @@ impl Request {
             let field = e.path().to_string();
             RequestError::Invalid {
                 field,
-                message: e.inner().to_string(),
+                message: without_quoted_values(&e.inner().to_string()),
             }
         })?;
         wire.into_request()
@@ -171,47 +173,6 @@ impl Request {
     /// Whether a token was supplied.
     pub fn has_token(&self) -> bool {
         self.token.is_some()
-    }
-}
-
-/// A request document that cannot be turned into a [`Request`] (a caller bug, not a decision).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RequestError {
-    /// A field is unknown, missing or of the wrong type.
-    #[error("invalid request at `{field}`: {message}")]
-    Invalid {
-        /// The field's path (`headers.x-a`, `device`, ...).
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-impl RequestError {
-    /// The stable code: `request_invalid`.
-    pub const fn code(&self) -> &'static str {
-        match self {
-            RequestError::Invalid { .. } => "request_invalid",
-        }
-    }
-
-    /// The offending field's path.
-    pub fn field(&self) -> &str {
-        match self {
-            RequestError::Invalid { field, .. } => field,
-        }
-    }
-}
-
-impl serde::Serialize for RequestError {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("code", self.code())?;
-        m.serialize_entry("message", &self.to_string())?;
-        m.serialize_entry("field", self.field())?;
-        m.end()
     }
 }
 
@@ -279,4 +240,22 @@ impl<'de> Deserialize<'de> for Request {
         let wire = Wire::deserialize(d)?;
         wire.into_request().map_err(serde::de::Error::custom)
     }
+}
+
+/// A serde message without the values it quotes (`invalid type: string "eyJ…", expected …`):
+/// a request field may hold a token. Field names (in backticks) stay.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if !quoted => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" ,", ",")
 }

@@ -23,7 +23,7 @@ fn rego(body: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn input(doc: Value) -> PolicyInput {
-    PolicyInput::from_json_unverified(&doc)
+    zt_core::internal::policy_input_unverified(&doc)
 }
 
 #[test]

@@ -88,7 +88,32 @@ async fn zt_new_accessors_and_malformed_headers_are_decided() {
         serde_json::json!(["authorization_malformed"])
     );
 
-    // The layer constructor gives the same service; into_inner gives the router back.
-    let _layer: zt_tower::ZtLayer = Zt::<Router>::layer(authz);
-    let _router: Router = svc.into_inner();
+    // `Zt::layer` is a working layer (the realm and everything else at their defaults), and
+    // `into_inner` hands back a router that still serves.
+    let layer: zt_tower::ZtLayer = Zt::<Router>::layer(authz);
+    let mut wrapped = tower::Layer::layer(&layer, svc.into_inner());
+    let resp = call(
+        &mut wrapped,
+        http::Request::builder()
+            .uri("/")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.headers()["www-authenticate"].to_str().unwrap(),
+        "Bearer realm=\"zt\""
+    );
+    let mut bare = wrapped.into_inner();
+    let resp = <Router as tower::Service<http::Request<Body>>>::call(
+        &mut bare,
+        http::Request::builder()
+            .uri("/")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
 }

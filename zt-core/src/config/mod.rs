@@ -1,4 +1,5 @@
-//! The configuration schema shared by every surface (Rust, Tower, Python, Node, CLI).
+//! The configuration schema shared by every surface (Rust, Tower, CLI, and the coming Python and
+//! Node bindings).
 //!
 //! One structure, loadable from TOML, YAML or JSON (chosen by file extension) or built in code.
 //! Every section but `issuers` has defaults, so a file holding only issuers is a valid config.

@@ -72,22 +72,33 @@ pub(crate) struct Worker {
 
 impl Worker {
     fn start() -> Result<Self, RuntimeError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|_| RuntimeError::AsyncRuntime)?;
-        let handle = runtime.handle().clone();
+        // The runtime is built on its own thread and only its handle comes back: a failure at
+        // any step is an error here, and no runtime is ever dropped on the caller's thread
+        // (tokio refuses to drop a runtime inside an async context).
+        let (handle_tx, handle_rx) = std::sync::mpsc::sync_channel(1);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("zt-jwks".to_owned())
             .spawn(move || {
-                // Returns when the sender is dropped; pending fetches are then cancelled.
-                let _ = runtime.block_on(stopped);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(rt) => {
+                        let _ = handle_tx.send(Ok(rt.handle().clone()));
+                        // Returns when the sender is dropped; pending fetches are then cancelled.
+                        let _ = rt.block_on(stopped);
+                    }
+                    Err(_) => {
+                        let _ = handle_tx.send(Err(RuntimeError::AsyncRuntime));
+                    }
+                }
             })
             .map_err(|e| RuntimeError::Thread {
                 name: "zt-jwks",
                 kind: e.kind().to_string(),
             })?;
+        let handle = handle_rx.recv().map_err(|_| RuntimeError::AsyncRuntime)??;
         Ok(Self {
             handle,
             _stop: stop,

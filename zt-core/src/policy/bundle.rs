@@ -60,7 +60,7 @@ pub(crate) fn from_archive_bytes(bytes: &[u8], limits: Limits) -> Result<Bundle,
     assemble(files)
 }
 
-/// Build a bundle from in-memory files (path, bytes); used by tests and tooling.
+/// Build a bundle from in-memory files (path, bytes): `policy_files` / `PolicyStore::from_files`.
 pub(crate) fn from_files(
     files: Vec<(String, Vec<u8>)>,
     limits: Limits,

@@ -12,13 +12,15 @@
 //! [`PolicyStore::rollback`]. A shadow candidate can be evaluated next to the active bundle.
 //!
 //! ```
-//! use zt_core::{PolicyConfig, PolicyStore, PolicyInput};
+//! use zt_core::{PolicyConfig, PolicyStore};
 //!
 //! let store = PolicyStore::from_files(
 //!     vec![("authz.rego".into(), b"package zt.authz\nimport rego.v1\ndecision if input.request.method == \"GET\"\ntest_get if decision with input as {\"request\": {\"method\": \"GET\"}}".to_vec())],
 //!     PolicyConfig::default(),
 //! ).unwrap();
-//! let input = PolicyInput::from_json_unverified(&serde_json::json!({"request": {"method": "GET"}}));
+//! # // Requests are decided with inputs built from verified tokens (see `Authorizer`); this
+//! # // example evaluates a hand-written document through a test hook.
+//! # let input = zt_core::internal::policy_input_unverified(&serde_json::json!({"request": {"method": "GET"}}));
 //! let eval = store.evaluate(&input);
 //! assert!(eval.result.unwrap().allow);
 //! ```

@@ -420,7 +420,8 @@ impl TokenVerifier {
     }
 
     /// Stop the background key fetches (see [`Authorizer::shutdown`](crate::Authorizer::shutdown)):
-    /// cached keys keep verifying, an unknown `kid` is `unknown_key` from then on, and fetches
+    /// cached keys keep verifying, an unknown `kid` is `unknown_key` from then on (`jwks_unavailable`
+    /// when no key set was ever loaded), and fetches
     /// in flight end with `jwks_worker_stopped`. Returns at once; idempotent.
     pub fn shutdown(&self) {
         self.inner.env.stop();
