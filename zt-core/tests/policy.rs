@@ -195,7 +195,7 @@ fn load_gate_refuses_bad_bundles_and_keeps_the_active_one() {
         (
             "no entrypoint",
             files(&[("p.rego", "package other\nx := 1")]),
-            "compile",
+            "entrypoint `data.zt.authz.decision` is not defined; the bundle's packages are: data.other",
         ),
     ];
     for (name, bundle, needle) in cases {
