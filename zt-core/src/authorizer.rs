@@ -226,11 +226,8 @@ impl Authorizer {
         let t0 = Instant::now();
         let run = std::panic::AssertUnwindSafe(|| {
             let inner = &*self.inner;
-            let token = match (request.malformed_authorization, request.token.as_deref()) {
-                (Some(_), _) => Err(Reason::AuthorizationMalformed),
-                (None, Some(t)) => inner.verifier.verify(t).map_err(|e| e.reason()),
-                (None, None) => Err(Reason::TokenMissing),
-            };
+            let token = presented_token(request)
+                .and_then(|t| inner.verifier.verify(t).map_err(|e| e.reason()));
             let token_ns = elapsed(t0);
             let t1 = Instant::now();
             let assertion = self
@@ -255,10 +252,9 @@ impl Authorizer {
         let t0 = Instant::now();
         let run = std::panic::AssertUnwindSafe(async {
             let inner = &*self.inner;
-            let token = match (request.malformed_authorization, request.token.as_deref()) {
-                (Some(_), _) => Err(Reason::AuthorizationMalformed),
-                (None, Some(t)) => inner.verifier.verify_async(t).await.map_err(|e| e.reason()),
-                (None, None) => Err(Reason::TokenMissing),
+            let token = match presented_token(request) {
+                Ok(t) => inner.verifier.verify_async(t).await.map_err(|e| e.reason()),
+                Err(reason) => Err(reason),
             };
             let token_ns = elapsed(t0);
             let t1 = Instant::now();
@@ -646,6 +642,15 @@ impl Authorizer {
     /// The metrics in the Prometheus text exposition format.
     pub fn prometheus(&self) -> String {
         self.metrics().to_prometheus()
+    }
+}
+
+/// The token the request presents, or why there is none to verify.
+fn presented_token(request: &Request) -> Result<&str, Reason> {
+    match (request.malformed_authorization, request.token.as_deref()) {
+        (Some(_), _) => Err(Reason::AuthorizationMalformed),
+        (None, Some(t)) => Ok(t),
+        (None, None) => Err(Reason::TokenMissing),
     }
 }
 

@@ -50,8 +50,17 @@ fn token(sub: &str) -> String {
 
 fn authorizer(extra: &str, records: Option<Arc<Mutex<Vec<String>>>>) -> Authorizer {
     let config = AuthorizerConfig::from_toml_str(&config_toml(extra)).unwrap();
+    build(config, Arc::new(ManualClock::at_unix(NOW)), records)
+}
+
+/// The test policy, the given clock, and a callback sink collecting into `records`.
+fn build(
+    config: AuthorizerConfig,
+    clock: Arc<dyn zt_core::Clock>,
+    records: Option<Arc<Mutex<Vec<String>>>>,
+) -> Authorizer {
     let mut b = Authorizer::builder(config)
-        .clock(Arc::new(ManualClock::at_unix(NOW)))
+        .clock(clock)
         .policy_files(vec![("authz.rego".into(), POLICY.as_bytes().to_vec())]);
     if let Some(r) = records {
         b = b.log_callback(move |line| r.lock().unwrap().push(line.to_owned()));
@@ -482,13 +491,7 @@ fn shutdown_with_a_quick_sink_completes_and_stops_key_fetches() {
     }))
     .unwrap();
     let records = Arc::new(Mutex::new(Vec::new()));
-    let r = records.clone();
-    let authz = Authorizer::builder(config)
-        .clock(clock.clone())
-        .policy_files(vec![("authz.rego".into(), POLICY.as_bytes().to_vec())])
-        .log_callback(move |line| r.lock().unwrap().push(line.to_owned()))
-        .build()
-        .unwrap();
+    let authz = build(config, clock.clone(), Some(records.clone()));
     authz.verifier().ready_blocking().unwrap();
     let fetched = server.jwks_hits();
     let claims = json!({"iss": ISS, "sub": "alice", "aud": "api", "iat": NOW, "exp": NOW + 600});
@@ -595,16 +598,10 @@ fn a_panic_anywhere_on_the_decision_path_is_a_logged_internal_error_deny() {
         armed: std::sync::atomic::AtomicBool::new(false),
     });
     let records = Arc::new(Mutex::new(Vec::new()));
-    let r = records.clone();
     let config =
         AuthorizerConfig::from_toml_str(&config_toml("[decision_log]\nsink = \"callback\""))
             .unwrap();
-    let authz = Authorizer::builder(config)
-        .clock(clock.clone())
-        .policy_files(vec![("authz.rego".into(), POLICY.as_bytes().to_vec())])
-        .log_callback(move |line| r.lock().unwrap().push(line.to_owned()))
-        .build()
-        .unwrap();
+    let authz = build(config, clock.clone(), Some(records.clone()));
     let ok = authz.authorize_sync(&Request::new("GET", "/orders").bearer(token("alice")));
     assert_eq!(ok.outcome, Outcome::Allow);
     clock.armed.store(true, std::sync::atomic::Ordering::SeqCst);
