@@ -58,7 +58,7 @@ fn from_json<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bo
 /// In-memory bundle files: (path inside the bundle, bytes).
 type Files = Vec<(String, Vec<u8>)>;
 
-fn policy_files(py: Python<'_>, files: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Files>> {
+fn policy_files(files: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Files>> {
     let Some(files) = files else { return Ok(None) };
     let mut out = Vec::with_capacity(files.len());
     for (k, v) in files.iter() {
@@ -73,7 +73,6 @@ fn policy_files(py: Python<'_>, files: Option<&Bound<'_, PyDict>>) -> PyResult<O
         };
         out.push((name, bytes));
     }
-    let _ = py;
     Ok(Some(out))
 }
 
@@ -112,7 +111,7 @@ impl Authorizer {
         path: PathBuf,
         policy_files: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let files = self::policy_files(py, policy_files)?;
+        let files = self::policy_files(policy_files)?;
         build(py, AuthorizerConfig::from_path(&path), files)
     }
 
@@ -124,7 +123,7 @@ impl Authorizer {
         text: &str,
         policy_files: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let files = self::policy_files(py, policy_files)?;
+        let files = self::policy_files(policy_files)?;
         build(py, AuthorizerConfig::from_toml_str(text), files)
     }
 
@@ -136,7 +135,7 @@ impl Authorizer {
         config: &Bound<'_, PyDict>,
         policy_files: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let files = self::policy_files(py, policy_files)?;
+        let files = self::policy_files(policy_files)?;
         let value = to_json(py, "config", config.as_any())?;
         build(py, AuthorizerConfig::from_value(value), files)
     }
