@@ -1,6 +1,5 @@
 //! What the layer reads from a request, and the axum extractors for what it leaves behind.
 
-use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderMap, Uri};
 use std::net::SocketAddr;
 use zt_core::{Authorizer, Request};
@@ -15,64 +14,6 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpiffeId(pub String);
 
-/// Why the `Authorization` header could not give a bearer token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BearerProblem {
-    /// No `Authorization` header, or another scheme (`Basic`): a plain challenge.
-    Missing,
-    /// More than one header, not UTF-8, empty or malformed token, or a token in the query.
-    Invalid(&'static str),
-}
-
-/// RFC 6750 `b64token` characters.
-fn b64token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
-}
-
-/// The bearer token of a request, per RFC 6750 §2.1; a token in the query string (§2.3) is
-/// refused, not used.
-pub(crate) fn bearer<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, BearerProblem> {
-    if let Some(q) = uri.query()
-        && q.split('&')
-            .any(|kv| kv.split('=').next() == Some("access_token"))
-    {
-        return Err(BearerProblem::Invalid(
-            "a token in the query string is not accepted",
-        ));
-    }
-    let mut all = headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = all.next() else {
-        return Err(BearerProblem::Missing);
-    };
-    if all.next().is_some() {
-        return Err(BearerProblem::Invalid("more than one Authorization header"));
-    }
-    let bytes = value.as_bytes();
-    let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
-        Some(i) => (
-            bytes.get(..i).unwrap_or_default(),
-            bytes.get(i + 1..).unwrap_or_default(),
-        ),
-        None => (bytes, &[][..]),
-    };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Err(BearerProblem::Missing);
-    }
-    let token = rest.trim_ascii();
-    if token.is_empty() {
-        return Err(BearerProblem::Invalid("empty bearer token"));
-    }
-    // `=` only as trailing padding.
-    let body_len = token.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
-    let well_formed = token.iter().all(|b| b64token_char(*b))
-        && token.get(..body_len).is_some_and(|t| !t.contains(&b'='))
-        && body_len > 0;
-    if !well_formed {
-        return Err(BearerProblem::Invalid("malformed bearer token"));
-    }
-    std::str::from_utf8(token).map_err(|_| BearerProblem::Invalid("malformed bearer token"))
-}
-
 /// Whether the request is gRPC (content type `application/grpc`, `application/grpc+proto`, …).
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
     headers
@@ -81,47 +22,27 @@ pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
 
-/// Build the zt request: token, method, path, host, selected headers, peer, SPIFFE id.
-pub(crate) fn zt_request<B>(
-    req: &http::Request<B>,
-    token: Option<&str>,
-    authz: &Authorizer,
-) -> Request {
-    let path = req
+/// Build the zt request through zt-core's one extraction (bearer token, method, target, host,
+/// configured headers, peer), plus the SPIFFE id a TLS layer left.
+pub(crate) fn zt_request<B>(req: &http::Request<B>, authz: &Authorizer) -> Request {
+    let target = req
         .uri()
         .path_and_query()
-        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-    let mut out = Request::new(req.method().as_str(), path);
-    if let Some(token) = token {
-        out = out.bearer(token);
+        .map_or_else(|| req.uri().path(), |p| p.as_str());
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let peer = peer_addr(req.extensions()).map(|a| a.ip().to_string());
+    let out = zt_core::http::request_from_http(
+        authz,
+        req.method().as_str(),
+        target,
+        req.headers(),
+        authority,
+        peer.as_deref(),
+    );
+    match req.extensions().get::<PeerSpiffeId>() {
+        Some(PeerSpiffeId(id)) => out.spiffe_id(id.clone()),
+        None => out,
     }
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
-    if let Some(h) = host {
-        out = out.host(h);
-    }
-    let wanted = authz
-        .request_headers()
-        .iter()
-        .map(String::as_str)
-        .chain(authz.posture_header());
-    for name in wanted {
-        // One value per name: the first (a repeated header is not merged).
-        if let Some(v) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
-            out = out.header(name, v);
-        }
-    }
-    if let Some(addr) = peer_addr(req.extensions()) {
-        out = out.source_ip(addr.ip().to_string());
-    }
-    if let Some(PeerSpiffeId(id)) = req.extensions().get::<PeerSpiffeId>() {
-        out = out.spiffe_id(id.clone());
-    }
-    out
 }
 
 fn peer_addr(ext: &http::Extensions) -> Option<SocketAddr> {
@@ -219,92 +140,6 @@ pub fn fuzz_extract(authz: &Authorizer, data: &[u8]) {
     }
     if let Ok(req) = builder.body(()) {
         let _ = is_grpc(req.headers());
-        let _ = match bearer(req.headers(), req.uri()) {
-            Ok(token) => zt_request(&req, Some(token), authz),
-            Err(BearerProblem::Missing) => zt_request(&req, None, authz),
-            Err(BearerProblem::Invalid(why)) => {
-                zt_request(&req, None, authz).malformed_authorization(why)
-            }
-        };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    #[test]
-    fn bearer_table() {
-        type Case<'a> = (
-            &'a str,
-            &'a [&'a [u8]],
-            &'a str,
-            Result<&'a str, BearerProblem>,
-        );
-        let cases: [Case; 12] = [
-            ("plain", &[b"Bearer abc.def-_~+/"], "/", Ok("abc.def-_~+/")),
-            ("lower-case scheme", &[b"bearer abc"], "/", Ok("abc")),
-            ("padding", &[b"BEARER abc=="], "/", Ok("abc==")),
-            ("none", &[], "/", Err(BearerProblem::Missing)),
-            (
-                "basic",
-                &[b"Basic dXNlcjpwYXNz"],
-                "/",
-                Err(BearerProblem::Missing),
-            ),
-            (
-                "empty",
-                &[b"Bearer "],
-                "/",
-                Err(BearerProblem::Invalid("empty bearer token")),
-            ),
-            (
-                "scheme only",
-                &[b"Bearer"],
-                "/",
-                Err(BearerProblem::Invalid("empty bearer token")),
-            ),
-            (
-                "space inside",
-                &[b"Bearer a b"],
-                "/",
-                Err(BearerProblem::Invalid("malformed bearer token")),
-            ),
-            (
-                "non-utf8",
-                &[b"Bearer \xff\xfe"],
-                "/",
-                Err(BearerProblem::Invalid("malformed bearer token")),
-            ),
-            (
-                "inner =",
-                &[b"Bearer a=b"],
-                "/",
-                Err(BearerProblem::Invalid("malformed bearer token")),
-            ),
-            (
-                "two headers",
-                &[b"Bearer a", b"Bearer b"],
-                "/",
-                Err(BearerProblem::Invalid("more than one Authorization header")),
-            ),
-            (
-                "query token",
-                &[b"Bearer a"],
-                "/x?access_token=a",
-                Err(BearerProblem::Invalid(
-                    "a token in the query string is not accepted",
-                )),
-            ),
-        ];
-        for (name, values, uri, want) in cases {
-            let mut h = HeaderMap::new();
-            for v in values {
-                h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
-            }
-            let uri: Uri = uri.parse().unwrap();
-            assert_eq!(bearer(&h, &uri), want, "{name}");
-        }
+        let _ = zt_request(&req, authz);
     }
 }

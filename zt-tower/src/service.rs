@@ -1,7 +1,7 @@
 //! [`Zt`]: the service that authorizes, then calls the inner service or answers a denial.
 
 use crate::body::ZtBody;
-use crate::extract::{BearerProblem, bearer, is_grpc, zt_request};
+use crate::extract::{is_grpc, zt_request};
 use crate::future::ResponseFuture;
 use crate::layer::{Shared, ZtLayer};
 use crate::response::{Denial, render};
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tracing::Instrument as _;
 use zt_core::http::HttpAnswer;
-use zt_core::{Authorizer, Decision, EnforcementMode, Outcome};
+use zt_core::{Authorizer, Decision};
 
 /// The middleware service made by [`ZtLayer`](crate::ZtLayer).
 #[derive(Clone)]
@@ -58,8 +58,12 @@ impl<S> Zt<S> {
     }
 }
 
-fn deny_response<B>(shared: &Shared, decision: &Decision, grpc: bool) -> http::Response<ZtBody<B>> {
-    let answer = HttpAnswer::denied(decision, &shared.realm);
+fn deny_response<B>(
+    shared: &Shared,
+    decision: &Decision,
+    answer: HttpAnswer,
+    grpc: bool,
+) -> http::Response<ZtBody<B>> {
     let denial = Denial {
         decision,
         status: http::StatusCode::from_u16(answer.status)
@@ -125,14 +129,7 @@ where
         let grpc = is_grpc(req.headers());
         // Every request is decided, a malformed `Authorization` header included, so that it
         // is counted and logged like any other.
-        let zreq = match bearer(req.headers(), req.uri()) {
-            Ok(token) => zt_request(&req, Some(token), &shared.authz),
-            Err(BearerProblem::Missing) => zt_request(&req, None, &shared.authz),
-            Err(BearerProblem::Invalid(why)) => {
-                tracing::info!(why, "zt: malformed Authorization");
-                zt_request(&req, None, &shared.authz).malformed_authorization(why)
-            }
-        };
+        let zreq = zt_request(&req, &shared.authz);
         if let Some(v) = req.headers_mut().get_mut(AUTHORIZATION) {
             v.set_sensitive(true);
         }
@@ -146,32 +143,26 @@ where
                     outcome = decision.evaluated.as_str(),
                     total_ns = decision.timings.total_ns,
                 );
-                let proceed = match shared.mode {
-                    None => decision.is_allowed(),
-                    Some(EnforcementMode::Enforce) => decision.evaluated == Outcome::Allow,
-                    Some(EnforcementMode::Warn | EnforcementMode::LogOnly) => true,
-                };
-                if !proceed {
-                    let resp = span.in_scope(|| deny_response(&shared, &decision, grpc));
+                let answer = HttpAnswer::with_mode(&decision, &shared.realm, shared.mode);
+                if !answer.proceed {
+                    let resp = span.in_scope(|| deny_response(&shared, &decision, answer, grpc));
                     return Ok(resp);
                 }
-                let warn = decision.evaluated != Outcome::Allow
-                    && (decision.warning() || shared.mode == Some(EnforcementMode::Warn));
+                let would_deny = answer
+                    .header(zt_core::http::WOULD_DENY_HEADER)
+                    .and_then(|v| HeaderValue::from_str(v).ok());
                 apply_headers(
                     req.headers_mut(),
                     decision.obligations.get("request_headers"),
                 );
                 let response_headers = decision.obligations.get("response_headers").cloned();
-                let would_deny = warn.then(|| zt_core::http::would_deny(&decision));
                 if let Some(claims) = decision.claims.clone() {
                     req.extensions_mut().insert(claims);
                 }
                 req.extensions_mut().insert::<Decision>(decision);
                 let mut resp = inner.call(req).instrument(span).await?.map(ZtBody::inner);
                 apply_headers(resp.headers_mut(), response_headers.as_ref());
-                if let Some(reasons) = would_deny
-                    && let Ok(v) = HeaderValue::from_str(&reasons)
-                {
+                if let Some(v) = would_deny {
                     resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
                 }
                 Ok(resp)

@@ -46,6 +46,11 @@
 //! - Challenge parameters are RFC 9110 quoted strings: `"` and `\` are escaped, control and
 //!   non-ASCII characters dropped, so a hostile realm or policy reason cannot split headers.
 
+mod extract;
+
+pub use extract::{Bearer, Headers, bearer, request_from_http};
+
+use crate::config::EnforcementMode;
 use crate::decision::{Decision, Outcome};
 use crate::error::Reason;
 
@@ -105,11 +110,54 @@ impl HttpAnswer {
         }
     }
 
+    /// The answer when a middleware overrides the configured enforcement mode for its routes
+    /// (`None` keeps the decision's own): `enforce` denies whatever was not evaluated `allow`;
+    /// `warn` lets everything through, marking would-be denials with `x-zt-would-deny`;
+    /// `log_only` lets everything through (marked only when the config's mode was `warn`).
+    ///
+    /// ```
+    /// # use zt_core::{Authorizer, AuthorizerConfig, EnforcementMode, Request};
+    /// use zt_core::http::HttpAnswer;
+    /// # let config = AuthorizerConfig::from_toml_str(r#"
+    /// #     [[issuers]]
+    /// #     issuer = "https://idp.example.com"
+    /// #     audiences = ["api"]
+    /// #     algorithms = ["ES256"]
+    /// #     jwks = { keys = [] }
+    /// #     [decision_log]
+    /// #     sink = "none"
+    /// # "#)?;
+    /// # let authz = Authorizer::builder(config)
+    /// #     .policy_files(vec![("a.rego".into(), b"package zt.authz\ndecision := false".to_vec())])
+    /// #     .build()?;
+    /// let decision = authz.authorize_sync(&Request::new("GET", "/orders"));
+    /// let answer = HttpAnswer::with_mode(&decision, "orders", Some(EnforcementMode::Warn));
+    /// assert!(answer.proceed);
+    /// assert_eq!(answer.header("x-zt-would-deny"), Some("token_missing"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_mode(decision: &Decision, realm: &str, mode: Option<EnforcementMode>) -> Self {
+        let evaluated_allow = decision.evaluated == Outcome::Allow;
+        match mode {
+            None => Self::new(decision, realm),
+            Some(EnforcementMode::Enforce) if !evaluated_allow => Self::denied(decision, realm),
+            Some(EnforcementMode::Enforce) => Self::proceed_marked(decision, false),
+            Some(EnforcementMode::Warn) => Self::proceed_marked(decision, !evaluated_allow),
+            Some(EnforcementMode::LogOnly) => {
+                Self::proceed_marked(decision, !evaluated_allow && decision.warning())
+            }
+        }
+    }
+
     /// Proceed, with the `x-zt-would-deny` marker when the evaluated outcome was not `allow`
     /// (a `warn` mode decision).
     pub fn proceed(decision: &Decision) -> Self {
+        Self::proceed_marked(decision, decision.warning())
+    }
+
+    fn proceed_marked(decision: &Decision, marked: bool) -> Self {
         let mut headers = Vec::new();
-        if decision.warning() {
+        if marked {
             headers.push((WOULD_DENY_HEADER, would_deny(decision)));
         }
         Self {
@@ -434,6 +482,43 @@ mod tests {
         w.mode = EnforcementMode::LogOnly;
         assert_eq!(HttpAnswer::new(&w, "api").headers, vec![]);
         assert_eq!(HttpAnswer::denied(&w, "api").status, 403);
+    }
+
+    #[test]
+    fn mode_override_table() {
+        use EnforcementMode::{Enforce, LogOnly, Warn};
+        let allow = decision(Outcome::Allow, &[]);
+        let deny = decision(Outcome::Deny, &[Reason::PolicyDenied]);
+        let mut warned = deny.clone();
+        warned.outcome = Outcome::Allow;
+        warned.enforced = false;
+        warned.mode = Warn;
+        // (name, decision, override, proceed, would-deny marker)
+        let cases = [
+            ("allow, none", &allow, None, true, None),
+            ("allow, enforce", &allow, Some(Enforce), true, None),
+            ("allow, warn", &allow, Some(Warn), true, None),
+            ("deny, none", &deny, None, false, None),
+            ("deny, warn", &deny, Some(Warn), true, Some("policy_denied")),
+            ("deny, log_only", &deny, Some(LogOnly), true, None),
+            ("warned, none", &warned, None, true, Some("policy_denied")),
+            ("warned, enforce", &warned, Some(Enforce), false, None),
+            (
+                "warned, log_only",
+                &warned,
+                Some(LogOnly),
+                true,
+                Some("policy_denied"),
+            ),
+        ];
+        for (name, d, mode, proceed, marker) in cases {
+            let a = HttpAnswer::with_mode(d, "api", mode);
+            assert_eq!(
+                (a.proceed, a.header(WOULD_DENY_HEADER)),
+                (proceed, marker),
+                "{name}"
+            );
+        }
     }
 
     #[test]
