@@ -34,7 +34,7 @@
 //!   cache, a per-thread policy VM, atomics, one per-thread metrics shard and a bounded queue.
 
 use crate::clock::Clock;
-use crate::config::AuthorizerConfig;
+use crate::config::{AuthorizerConfig, DecisionLogSink};
 use crate::decision::{self, Decision, Enforcement, Outcome, ShadowResult, Timings};
 use crate::error::{BuildError, Reason, RuntimeError};
 use crate::input::{InputContext, PolicyInput};
@@ -131,6 +131,9 @@ impl AuthorizerBuilder {
     pub fn build(self) -> Result<Authorizer, BuildError> {
         let c = self.config;
         c.validate()?;
+        if self.callback.is_some() && c.decision_log.sink != DecisionLogSink::Callback {
+            return Err(BuildError::CallbackUnused);
+        }
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(crate::clock::SystemClock));

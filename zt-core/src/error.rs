@@ -624,6 +624,10 @@ pub enum BuildError {
     /// `decision_log.sink = "callback"` without a callback registered in code.
     #[error("`decision_log.sink` is `callback` but no callback was registered")]
     NoCallback,
+    /// A callback was registered in code but `decision_log.sink` is not `callback`: it would
+    /// never be called.
+    #[error("a decision-log callback was registered but `decision_log.sink` is not `callback`")]
+    CallbackUnused,
     /// zt's own machinery could not start (a thread, the key fetch runtime, ...).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -919,6 +923,7 @@ impl BuildError {
             BuildError::NoPolicy => "no_policy",
             BuildError::DecisionLog { .. } => "decision_log_open",
             BuildError::NoCallback => "decision_log_no_callback",
+            BuildError::CallbackUnused => "decision_log_callback_unused",
         }
     }
 
@@ -928,7 +933,7 @@ impl BuildError {
             BuildError::Config(e) => e.key(),
             BuildError::NoPolicy => Some("policy.bundle"),
             BuildError::DecisionLog { .. } => Some("decision_log.path"),
-            BuildError::NoCallback => Some("decision_log.sink"),
+            BuildError::NoCallback | BuildError::CallbackUnused => Some("decision_log.sink"),
             BuildError::Policy(_) | BuildError::Runtime(_) => None,
         }
     }

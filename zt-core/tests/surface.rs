@@ -559,6 +559,18 @@ fn build_errors_carry_codes() {
     );
     let e = Authorizer::new(config.clone()).unwrap_err();
     assert_eq!(e.code(), "no_policy");
+    // A callback that the configured sink would never call is refused, not ignored.
+    let file_sink =
+        AuthorizerConfig::from_toml_str(&config_toml("[decision_log]\nsink = \"none\"")).unwrap();
+    let e = Authorizer::builder(file_sink)
+        .policy_files(vec![("a.rego".into(), POLICY.as_bytes().to_vec())])
+        .log_callback(|_| {})
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.key()),
+        ("decision_log_callback_unused", Some("decision_log.sink"))
+    );
     let e = Authorizer::builder(config)
         .policy_files(vec![(
             "a.rego".into(),

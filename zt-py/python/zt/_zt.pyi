@@ -1,12 +1,21 @@
 # Type stubs for the Rust extension module `zt._zt` (kept in sync by tests/test_stubs.py).
 from os import PathLike
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Coroutine, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
 __version__: str
 
 _Json = Any
 _Files = Mapping[str, Union[str, bytes]]
 _Headers = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
+_RawHeaders = Union[Mapping[Union[str, bytes], Union[str, bytes]], Iterable[Tuple[Union[str, bytes], Union[str, bytes]]]]
+_Mode = Literal["enforce", "warn", "log_only"]
+_LogCallback = Callable[[str], object]
+
+class HttpAnswer(TypedDict):
+    proceed: bool
+    status: int
+    headers: List[Tuple[str, str]]
+    body: Optional[bytes]
 
 class Decision:
     @property
@@ -44,14 +53,15 @@ class Decision:
     def http_status(self) -> int: ...
     def www_authenticate(self, realm: str = "zt") -> Optional[str]: ...
     def problem(self, realm: str = "zt") -> Optional[Dict[str, Any]]: ...
+    def http_answer(self, realm: str = "zt", mode: Optional[_Mode] = None) -> HttpAnswer: ...
 
 class Authorizer:
     @staticmethod
-    def from_file(path: Union[str, PathLike[str]], *, policy_files: Optional[_Files] = None) -> Authorizer: ...
+    def from_file(path: Union[str, PathLike[str]], *, policy_files: Optional[_Files] = None, log_callback: Optional[_LogCallback] = None) -> Authorizer: ...
     @staticmethod
-    def from_toml(text: str, *, policy_files: Optional[_Files] = None) -> Authorizer: ...
+    def from_toml(text: str, *, policy_files: Optional[_Files] = None, log_callback: Optional[_LogCallback] = None) -> Authorizer: ...
     @staticmethod
-    def from_dict(config: Dict[str, Any], *, policy_files: Optional[_Files] = None) -> Authorizer: ...
+    def from_dict(config: Dict[str, Any], *, policy_files: Optional[_Files] = None, log_callback: Optional[_LogCallback] = None) -> Authorizer: ...
     def authorize(
         self,
         token: Optional[str] = None,
@@ -65,6 +75,37 @@ class Authorizer:
         posture_assertion: Optional[str] = None,
         resource: Optional[Dict[str, Any]] = None,
     ) -> Decision: ...
+    def authorize_async(
+        self,
+        token: Optional[str] = None,
+        *,
+        method: str,
+        path: str,
+        host: Optional[str] = None,
+        headers: Optional[_Headers] = None,
+        source_ip: Optional[str] = None,
+        device: Optional[Dict[str, Any]] = None,
+        posture_assertion: Optional[str] = None,
+        resource: Optional[Dict[str, Any]] = None,
+    ) -> Coroutine[Any, Any, Decision]: ...
+    def authorize_http(
+        self,
+        method: str,
+        target: str,
+        headers: _RawHeaders,
+        *,
+        client: Optional[str] = None,
+        authority: Optional[str] = None,
+    ) -> Decision: ...
+    def authorize_http_async(
+        self,
+        method: str,
+        target: str,
+        headers: _RawHeaders,
+        *,
+        client: Optional[str] = None,
+        authority: Optional[str] = None,
+    ) -> Coroutine[Any, Any, Decision]: ...
     def verify(self, token: str) -> Dict[str, Any]: ...
     def revoke_token_id(self, jti: str) -> None: ...
     def revoke_subject(self, issuer: str, subject: str) -> None: ...

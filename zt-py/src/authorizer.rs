@@ -1,0 +1,419 @@
+//! `Authorizer`: builds from the one config schema and decides requests.
+
+use crate::convert::{header_pairs, string, text_headers, to_py, to_value};
+use crate::decision::{Decision, begin};
+use crate::{build_error, raise};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use std::path::PathBuf;
+use std::time::Duration;
+use zt_core::{AuthorizerConfig, DeviceInput, Request};
+
+/// How long dropping or closing at interpreter exit waits for the decision log.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// In-memory bundle files: (path inside the bundle, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
+fn policy_files(files: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Files>> {
+    let Some(files) = files else { return Ok(None) };
+    let mut out = Vec::with_capacity(files.len());
+    for (k, v) in files.iter() {
+        let name: String = k
+            .extract()
+            .map_err(|_| PyTypeError::new_err("`policy_files` keys must be str"))?;
+        let bytes: Vec<u8> = if v.is_instance_of::<PyString>() {
+            v.extract::<String>()?.into_bytes()
+        } else {
+            v.extract()
+                .map_err(|_| PyTypeError::new_err("`policy_files` values must be str or bytes"))?
+        };
+        out.push((name, bytes));
+    }
+    Ok(Some(out))
+}
+
+/// Decides requests. Build it with `from_file`, `from_toml` or `from_dict`.
+#[pyclass(frozen, weakref, module = "zt._zt")]
+pub(crate) struct Authorizer {
+    inner: zt_core::Authorizer,
+}
+
+impl Drop for Authorizer {
+    fn drop(&mut self) {
+        // The decision-log worker may need the GIL (a Python callback): stop it with the GIL
+        // released, bounded, instead of letting zt-core's Drop wait while we hold it.
+        let inner = &self.inner;
+        let stopped = Python::try_attach(|py| py.detach(|| inner.shutdown(CLOSE_TIMEOUT)));
+        if stopped.is_none() {
+            inner.shutdown(CLOSE_TIMEOUT);
+        }
+    }
+}
+
+/// Build the authorizer (GIL released while the bundle loads and compiles), then register it so
+/// `zt._lifecycle` closes it at interpreter exit, while Python still runs callbacks.
+fn build(
+    py: Python<'_>,
+    config: Result<AuthorizerConfig, zt_core::ConfigError>,
+    files: Option<&Bound<'_, PyDict>>,
+    log_callback: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<Authorizer>> {
+    let files = policy_files(files)?;
+    let callback = match log_callback.filter(|c| !c.is_none()) {
+        Some(c) if !c.is_callable() => {
+            return Err(PyTypeError::new_err("`log_callback` must be callable"));
+        }
+        Some(c) => Some(c.clone().unbind()),
+        None => None,
+    };
+    let config = config.map_err(|e| build_error(py, &e.into()))?;
+    let built = py.detach(move || {
+        let mut b = zt_core::Authorizer::builder(config);
+        if let Some(f) = files {
+            b = b.policy_files(f);
+        }
+        if let Some(cb) = callback {
+            b = b.log_callback(move |record| call_sink(&cb, record));
+        }
+        b.build()
+    });
+    let inner = built.map_err(|e| build_error(py, &e))?;
+    let obj = Py::new(py, Authorizer { inner })?;
+    py.import("zt._lifecycle")?
+        .getattr("track")?
+        .call1((obj.clone_ref(py),))?;
+    Ok(obj)
+}
+
+/// Hand one decision-log record to the Python callable, on the log thread. An exception is
+/// reported through `sys.unraisablehook` (it cannot reach any request); once the interpreter is
+/// finalizing, records are dropped rather than touching a dying interpreter.
+fn call_sink(callback: &Py<PyAny>, record: &str) {
+    Python::try_attach(|py| {
+        if let Err(e) = callback.call1(py, (record,)) {
+            e.write_unraisable(py, Some(callback.bind(py)));
+        }
+    });
+}
+
+/// The request of the keyword arguments of `authorize` / `authorize_async`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the keyword-only Python signature"
+)]
+fn request<'py>(
+    token: Option<&Bound<'py, PyAny>>,
+    method: &Bound<'py, PyAny>,
+    path: &Bound<'py, PyAny>,
+    host: Option<&Bound<'py, PyAny>>,
+    headers: Option<&Bound<'py, PyAny>>,
+    source_ip: Option<&Bound<'py, PyAny>>,
+    device: Option<&Bound<'py, PyAny>>,
+    posture_assertion: Option<&Bound<'py, PyAny>>,
+    resource: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Request> {
+    let given = |o: Option<&Bound<'py, PyAny>>| o.filter(|o| !o.is_none()).cloned();
+    let mut r = Request::new(string("method", method)?, string("path", path)?);
+    if let Some(t) = given(token) {
+        r = r.bearer(string("token", &t)?);
+    }
+    if let Some(h) = given(host) {
+        r = r.host(string("host", &h)?);
+    }
+    if let Some(ip) = given(source_ip) {
+        r = r.source_ip(string("source_ip", &ip)?);
+    }
+    if let Some(a) = given(posture_assertion) {
+        r = r.posture_assertion(string("posture_assertion", &a)?);
+    }
+    if let Some(h) = given(headers) {
+        for (k, v) in text_headers(header_pairs("headers", &h)?) {
+            r = r.header(k, v);
+        }
+    }
+    if let Some(d) = given(device) {
+        let device = DeviceInput::from_json(&to_value("device", &d)?).ok_or_else(|| {
+            PyTypeError::new_err("`device` must be a posture dict shaped like `input.device`")
+        })?;
+        r = r.device(device);
+    }
+    if let Some(res) = given(resource) {
+        match to_value("resource", &res)? {
+            serde_json::Value::Object(map) => r = r.resource(map),
+            _ => return Err(PyTypeError::new_err("`resource` must be a dict")),
+        }
+    }
+    Ok(r)
+}
+
+/// The request of `authorize_http` / `authorize_http_async`, through zt-core's one extraction.
+fn http_request(
+    authz: &zt_core::Authorizer,
+    method: &Bound<'_, PyAny>,
+    target: &Bound<'_, PyAny>,
+    headers: &Bound<'_, PyAny>,
+    client: Option<&Bound<'_, PyAny>>,
+    authority: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Request> {
+    let method = string("method", method)?;
+    let target = string("target", target)?;
+    let pairs = header_pairs("headers", headers)?;
+    let client = client
+        .filter(|c| !c.is_none())
+        .map(|c| string("client", c))
+        .transpose()?;
+    let authority = authority
+        .filter(|a| !a.is_none())
+        .map(|a| string("authority", a))
+        .transpose()?;
+    Ok(zt_core::http::request_from_http(
+        authz,
+        &method,
+        &target,
+        &pairs[..],
+        authority.as_deref(),
+        client.as_deref(),
+    ))
+}
+
+#[pymethods]
+impl Authorizer {
+    /// Load a config file (.toml, .yaml, .yml, .json).
+    #[staticmethod]
+    #[pyo3(signature = (path, *, policy_files=None, log_callback=None))]
+    fn from_file(
+        py: Python<'_>,
+        path: PathBuf,
+        policy_files: Option<&Bound<'_, PyDict>>,
+        log_callback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Self>> {
+        build(
+            py,
+            AuthorizerConfig::from_path(&path),
+            policy_files,
+            log_callback,
+        )
+    }
+
+    /// Parse a TOML config.
+    #[staticmethod]
+    #[pyo3(signature = (text, *, policy_files=None, log_callback=None))]
+    fn from_toml(
+        py: Python<'_>,
+        text: &str,
+        policy_files: Option<&Bound<'_, PyDict>>,
+        log_callback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Self>> {
+        build(
+            py,
+            AuthorizerConfig::from_toml_str(text),
+            policy_files,
+            log_callback,
+        )
+    }
+
+    /// A config as a dict (the same schema as the files).
+    #[staticmethod]
+    #[pyo3(signature = (config, *, policy_files=None, log_callback=None))]
+    fn from_dict(
+        py: Python<'_>,
+        config: &Bound<'_, PyDict>,
+        policy_files: Option<&Bound<'_, PyDict>>,
+        log_callback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Self>> {
+        let value = to_value("config", config.as_any())?;
+        build(
+            py,
+            AuthorizerConfig::from_value(value),
+            policy_files,
+            log_callback,
+        )
+    }
+
+    /// Decide one request from cached keys: synchronous, no I/O, never raises for anything
+    /// the request contains (a malformed token is a deny). Wrong argument types are `TypeError`.
+    #[pyo3(signature = (token=None, *, method, path, host=None, headers=None, source_ip=None,
+                        device=None, posture_assertion=None, resource=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the keyword-only Python signature"
+    )]
+    fn authorize(
+        &self,
+        token: Option<&Bound<'_, PyAny>>,
+        method: &Bound<'_, PyAny>,
+        path: &Bound<'_, PyAny>,
+        host: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        source_ip: Option<&Bound<'_, PyAny>>,
+        device: Option<&Bound<'_, PyAny>>,
+        posture_assertion: Option<&Bound<'_, PyAny>>,
+        resource: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Decision> {
+        let request = request(
+            token,
+            method,
+            path,
+            host,
+            headers,
+            source_ip,
+            device,
+            posture_assertion,
+            resource,
+        )?;
+        Ok(Decision {
+            inner: self.inner.authorize_sync(&request),
+        })
+    }
+
+    /// `await authorize_async(...)`: like `authorize`, but an unknown `kid` awaits at most one
+    /// bounded key refetch (shared with concurrent callers) on a worker thread, so the event
+    /// loop keeps serving; with cached keys it returns at once.
+    #[pyo3(signature = (token=None, *, method, path, host=None, headers=None, source_ip=None,
+                        device=None, posture_assertion=None, resource=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the keyword-only Python signature"
+    )]
+    fn authorize_async<'py>(
+        &self,
+        py: Python<'py>,
+        token: Option<&Bound<'py, PyAny>>,
+        method: &Bound<'py, PyAny>,
+        path: &Bound<'py, PyAny>,
+        host: Option<&Bound<'py, PyAny>>,
+        headers: Option<&Bound<'py, PyAny>>,
+        source_ip: Option<&Bound<'py, PyAny>>,
+        device: Option<&Bound<'py, PyAny>>,
+        posture_assertion: Option<&Bound<'py, PyAny>>,
+        resource: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = request(
+            token,
+            method,
+            path,
+            host,
+            headers,
+            source_ip,
+            device,
+            posture_assertion,
+            resource,
+        )?;
+        begin(py, &self.inner, request)
+    }
+
+    /// Decide an HTTP request as a server sees it: `target` is the path with its query,
+    /// `headers` a dict or `(name, value)` pairs of `str` or `bytes` (ASGI's raw headers as
+    /// they are). The bearer token, host and configured headers are read the way zt-tower
+    /// reads them (a malformed `Authorization` or a token in the query is a deny).
+    #[pyo3(signature = (method, target, headers, *, client=None, authority=None))]
+    fn authorize_http(
+        &self,
+        method: &Bound<'_, PyAny>,
+        target: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        client: Option<&Bound<'_, PyAny>>,
+        authority: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Decision> {
+        let request = http_request(&self.inner, method, target, headers, client, authority)?;
+        Ok(Decision {
+            inner: self.inner.authorize_sync(&request),
+        })
+    }
+
+    /// `await authorize_http_async(...)`: `authorize_http` with the key refetch of
+    /// `authorize_async`.
+    #[pyo3(signature = (method, target, headers, *, client=None, authority=None))]
+    fn authorize_http_async<'py>(
+        &self,
+        py: Python<'py>,
+        method: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        client: Option<&Bound<'py, PyAny>>,
+        authority: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = http_request(&self.inner, method, target, headers, client, authority)?;
+        begin(py, &self.inner, request)
+    }
+
+    /// Verify a token alone: its claims as a dict, or `TokenError` with `.reason`.
+    fn verify<'py>(&self, py: Python<'py>, token: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self.inner.verifier().verify(token) {
+            Ok(claims) => to_py(py, &claims.claims()),
+            Err(e) => Err(raise(py, "TokenError", &e)),
+        }
+    }
+
+    /// Revoke a token by its `jti`.
+    fn revoke_token_id(&self, jti: &str) {
+        self.inner.revoke_token_id(jti);
+    }
+
+    /// Revoke every token of `subject` from `issuer`.
+    fn revoke_subject(&self, issuer: &str, subject: &str) {
+        self.inner.revoke_subject(issuer, subject);
+    }
+
+    /// A snapshot of the metrics as a dict.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.metrics())
+    }
+
+    /// The metrics in the Prometheus text format.
+    fn prometheus(&self) -> String {
+        self.inner.prometheus()
+    }
+
+    /// Wait until every queued decision-log record is written.
+    fn flush(&self, py: Python<'_>) {
+        py.detach(|| self.inner.flush());
+    }
+
+    /// Stop the decision log and key fetches within `timeout` seconds; returns the report.
+    /// Safe to call twice; decisions still work afterwards (not logged).
+    #[pyo3(signature = (timeout=5.0))]
+    fn close<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+        let report = py.detach(|| self.inner.shutdown(timeout));
+        to_py(py, &report)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py, 5.0)?;
+        Ok(false)
+    }
+
+    /// Load a bundle (directory or .tar.gz) through the compile-and-test gate and activate it;
+    /// returns the new revision. On error the active bundle keeps serving.
+    fn reload(&self, py: Python<'_>, path: PathBuf) -> PyResult<String> {
+        py.detach(|| self.inner.policy().reload(&path))
+            .map_err(|e| raise(py, "PolicyError", &e))
+    }
+
+    /// Make a kept revision active again.
+    fn rollback(&self, py: Python<'_>, revision: &str) -> PyResult<()> {
+        self.inner
+            .policy()
+            .rollback(revision)
+            .map_err(|e| raise(py, "PolicyError", &e))
+    }
+
+    /// The kept revisions, oldest first.
+    fn revisions(&self) -> Vec<String> {
+        self.inner.policy().revisions()
+    }
+
+    /// Evaluate a shadow candidate bundle next to the active one (never enforced).
+    fn set_shadow(&self, py: Python<'_>, path: PathBuf) -> PyResult<String> {
+        py.detach(|| self.inner.policy().set_shadow(&path))
+            .map_err(|e| raise(py, "PolicyError", &e))
+    }
+}
