@@ -3,8 +3,10 @@
 # Installs: crates from crates.io (through cargo) and, for zt-tower's end-to-end test with a
 # real OpenID provider, the npm package oidc-provider into zt-tower/tests/idp/node_modules
 # (needs Node.js 20+ and npm; without them that test fails loudly unless ZT_SKIP_NODE_E2E=1),
-# a Python venv in target/py-venv (needs python3 with venv; installs maturin and pytest from
-# PyPI) where the zt Python module is built with `maturin develop` and tested with pytest,
+# a Python venv in target/py-venv (needs python3 with venv; installs from PyPI what
+# zt-py/tests/requirements.txt lists: maturin, pytest, hypothesis, httpx, FastAPI, uvicorn,
+# Flask, waitress) where the zt module is built with `maturin develop` and tested with pytest
+# (real uvicorn and waitress servers on 127.0.0.1),
 # and cargo-fuzz (cargo install) to build the fuzz targets and run each for ZT_FUZZ_SECS
 # seconds (default 30; 0 skips fuzzing).
 set -euo pipefail
@@ -30,7 +32,7 @@ cargo test --workspace --locked
 
 echo "== Python: venv, the zt module (maturin develop), pytest"
 python3 -m venv target/py-venv
-target/py-venv/bin/pip install --quiet --disable-pip-version-check "maturin>=1.9,<2" pytest
+target/py-venv/bin/pip install --quiet --disable-pip-version-check -r zt-py/tests/requirements.txt
 cargo build --locked -p zt-testkit
 VIRTUAL_ENV="$PWD/target/py-venv" PATH="$PWD/target/py-venv/bin:$PATH" \
   maturin develop --locked -m zt-py/Cargo.toml

@@ -35,6 +35,10 @@ Token libraries alone (no policy):
   - ``joserfc decode + claims``: ``joserfc.jwt.decode`` plus ``JWTClaimsRegistry.validate`` for
     ``iss``, ``aud`` and ``exp``.
 
+  - ``cryptography signature only``: the bare RSA / ECDSA verification with ``cryptography``
+    (OpenSSL) on pre-split tokens, no parsing and no claim checks: the floor any Python JWT
+    library pays, shown to tell signature cost from library overhead.
+
 Token library + policy engine (what an application would assemble itself):
   - ``PyJWT + regopy``: PyJWT decode, then the input document zt builds (rebuilt in Python from
     the decoded claims by ``policy_input`` below; checked at start-up to be identical to the one
@@ -335,6 +339,49 @@ def joserfc_decoder(joserfc: Any, alg: str) -> Callable[[str], Dict[str, Any]]:
     return run
 
 
+def signature_verifier(alg: str, tokens: List[str]) -> Callable[[], None]:
+    """The bare signature check with `cryptography` (OpenSSL) on pre-split tokens: the floor
+    every Python JWT library pays for the signature, before any parsing or claim check."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    def b64(s: str) -> bytes:
+        return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+    k = jwk(KEY_FOR_ALG[alg])
+    as_int = lambda s: int.from_bytes(b64(s), "big")  # noqa: E731
+    parts = [t.rsplit(".", 1) for t in tokens]
+    if alg == "RS256":
+        key = rsa.RSAPublicNumbers(as_int(k["e"]), as_int(k["n"])).public_key()
+        signed = [(b64(sig), head.encode()) for head, sig in parts]
+        pad, sha = padding.PKCS1v15(), hashes.SHA256()
+        nxt = itertools.cycle(signed).__next__
+
+        def run() -> None:
+            sig, msg = nxt()
+            key.verify(sig, msg, pad, sha)
+    else:
+        key = ec.EllipticCurvePublicNumbers(as_int(k["x"]), as_int(k["y"]),
+                                            ec.SECP256R1()).public_key()
+        signed = []
+        for head, sig in parts:
+            raw = b64(sig)  # JOSE r || s -> DER for cryptography
+            der = encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                       int.from_bytes(raw[32:], "big"))
+            signed.append((der, head.encode()))
+        ecdsa = ec.ECDSA(hashes.SHA256())
+        nxt = itertools.cycle(signed).__next__
+
+        def run() -> None:
+            sig, msg = nxt()
+            key.verify(sig, msg, ecdsa)
+
+    return run
+
+
 class RegoCpp:
     """The sample bundle compiled once by rego-cpp (regopy); one interpreter, one thread."""
 
@@ -583,6 +630,14 @@ def build_rows(mods: Dict[str, Any], tokens: Dict[str, List[str]]) -> Tuple[List
         rows.append(Row(name, lambda d=dec, n=cycle[alg]: d(n()), expect_claims,
                         compare_with=f"zt new {alg} token"))
 
+    for alg in ("RS256", "ES256"):
+        name = f"cryptography {alg} signature only"
+        try:
+            rows.append(Row(name, signature_verifier(alg, tokens[alg]),
+                            compare_with=f"zt new {alg} token"))
+        except ImportError:
+            rows.append(Row(name, status="not installed"))
+
     now = int(time.time())
     sample_claims = pyjwt_decoder(jwt, "RS256")(first) if jwt else claims(0, now)
     clock = time.time
@@ -736,6 +791,10 @@ def report(rows: List[Row], versions: Dict[str, str], meta: Dict[str, Any]) -> s
          None),
         ("zt new ES256 ÷ joserfc ES256", ratio("zt new ES256 token", "joserfc ES256 decode + claims"),
          None),
+        ("zt new RS256 ÷ cryptography RS256 signature only",
+         ratio("zt new RS256 token", "cryptography RS256 signature only"), None),
+        ("zt new ES256 ÷ cryptography ES256 signature only",
+         ratio("zt new ES256 token", "cryptography ES256 signature only"), None),
         ("zt cached ÷ cedarpy alone", ratio("zt cached token", "cedarpy alone (prebuilt request)"),
          None),
         ("zt cached ÷ (PyJWT RS256 + cedarpy)", ratio("zt cached token", "PyJWT RS256 + cedarpy"),

@@ -4,7 +4,10 @@
 //! - `zt-testkit serve-jwks --keys rsa2048-a,ec-p256 [--issuer URL] [--max-secs N]` serves the
 //!   named fixture keys on 127.0.0.1 (ephemeral port), prints one line of JSON
 //!   `{"url": "http://127.0.0.1:PORT", "issuer": ..., "jwks_uri": ..., "pid": ...}` and serves
-//!   until killed or `N` seconds (300) have passed.
+//!   until killed or `N` seconds (300) have passed. Control lines on stdin change it while it
+//!   runs (each answered with one JSON line): `keys a,b` (rotate the served keys), `status 503`
+//!   (the JWKS endpoint fails; `status 200` restores), `delay MS` (slow answers), `hits`
+//!   (request counts).
 //! - `zt-testkit mint --key NAME --alg ALG --claims JSON` prints a token signed with a fixture
 //!   key (header `{"alg", "kid": NAME, "typ": "at+jwt"}`).
 //!
@@ -99,10 +102,79 @@ fn serve_jwks(keys: &[String], issuer: Option<&str>, max: Duration) -> Result<()
             .and_then(|()| out.flush())
             .map_err(|e| format!("cannot write to stdout: {e}"))?;
         drop(out);
-        tokio::time::sleep(max).await;
+        serve_until(&server, max).await;
         drop(server);
         Ok(())
     })
+}
+
+/// Serve until `max` has passed, obeying control lines on stdin meanwhile (each answered with
+/// one JSON line on stdout): `keys a,b` serves those fixture keys from now on, `status 503`
+/// answers every request with that status (`status 200` restores), `delay 1500` delays every
+/// answer by that many milliseconds, `hits` reports the request counts. A closed stdin just
+/// serves until `max`.
+async fn serve_until(server: &JwksServer, max: Duration) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = tokio::time::sleep(max);
+    tokio::pin!(deadline);
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            () = &mut deadline => return,
+            line = rx.recv(), if stdin_open => match line {
+                Some(line) => {
+                    let reply = control(server, line.trim());
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{reply}").and_then(|()| out.flush());
+                }
+                None => stdin_open = false,
+            },
+        }
+    }
+}
+
+fn control(server: &JwksServer, line: &str) -> serde_json::Value {
+    let (verb, arg) = line.split_once(' ').unwrap_or((line, ""));
+    let done = |r: Result<(), String>| match r {
+        Ok(()) => serde_json::json!({"ok": true}),
+        Err(e) => serde_json::json!({"ok": false, "error": e}),
+    };
+    match verb {
+        "keys" => {
+            let names: Vec<&str> = arg.split(',').map(str::trim).collect();
+            done(
+                try_jwks(&names)
+                    .map(|jwks| server.set_jwks(&jwks))
+                    .map_err(|e| e.to_string()),
+            )
+        }
+        "status" => done(
+            arg.parse::<u16>()
+                .ok()
+                .and_then(|c| axum::http::StatusCode::from_u16(c).ok())
+                .map(|c| server.set_status(c))
+                .ok_or_else(|| format!("not a status: {arg}")),
+        ),
+        "delay" => done(
+            arg.parse::<u64>()
+                .map(|ms| server.set_delay(Duration::from_millis(ms)))
+                .map_err(|_| format!("not milliseconds: {arg}")),
+        ),
+        "hits" => serde_json::json!({
+            "ok": true,
+            "jwks": server.jwks_hits(),
+            "discovery": server.discovery_hits(),
+        }),
+        _ => done(Err(format!("unknown command `{verb}`"))),
+    }
 }
 
 fn mint(key: &str, alg: &str, claims: &str) -> Result<(), String> {

@@ -1,0 +1,78 @@
+"""What the ASGI and WSGI middleware share: skip rules and how an answer becomes headers.
+
+Decisions, status codes, challenges and problem bodies all come from the Rust core
+(``Decision.http_answer``); this module only moves them into each server interface.
+"""
+
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ._zt import Authorizer, Decision
+
+_MODES = (None, "enforce", "warn", "log_only")
+
+
+class Skip:
+    """Paths that bypass zt: exact paths and path prefixes (health checks, metrics)."""
+
+    __slots__ = ("_exact", "_prefixes")
+
+    def __init__(self, skip: Iterable[str] = (), skip_prefixes: Iterable[str] = ()):
+        self._exact = frozenset(skip)
+        self._prefixes = tuple(skip_prefixes)
+
+    def __call__(self, path: str) -> bool:
+        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
+
+
+def check_mode(mode: Optional[str]) -> Optional[str]:
+    """Refuse an unknown mode when the middleware is built, not on the first request."""
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of 'enforce', 'warn', 'log_only' or None, not {mode!r}")
+    return mode
+
+
+def obligation_headers(decision: Decision, which: str) -> List[Tuple[str, str]]:
+    """The ``request_headers`` or ``response_headers`` obligation as valid header pairs (names
+    and values that could split a header are skipped, as zt-tower does)."""
+    obligations = decision.obligations
+    wanted = obligations.get(which) if obligations else None
+    if not isinstance(wanted, dict):
+        return []
+    out = []
+    for name, value in wanted.items():
+        if isinstance(name, str) and isinstance(value, str) and _valid(name, value):
+            out.append((name.lower(), value))
+    return out
+
+
+def _valid(name: str, value: str) -> bool:
+    token = name and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
+    return bool(token) and all(c == "\t" or (" " <= c <= "~") or ord(c) >= 0x80 for c in value)
+
+
+def merge_headers(
+    headers: Sequence[Tuple[bytes, bytes]], extra: List[Tuple[str, str]]
+) -> List[Tuple[bytes, bytes]]:
+    """ASGI headers with ``extra`` replacing any header of the same name."""
+    if not extra:
+        return list(headers)
+    names = {n.encode("latin-1") for n, _ in extra}
+    kept = [(n, v) for (n, v) in headers if n.lower() not in names]
+    return kept + [(n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in extra]
+
+
+async def decide_asgi(authorizer: Authorizer, scope: Mapping[str, Any]) -> Decision:
+    """Decide an ASGI HTTP or WebSocket scope: the raw target with its query, the raw headers,
+    the client address; awaits a key refetch without blocking the loop."""
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    target = raw_path.decode("latin-1")
+    query = scope.get("query_string") or b""
+    if query:
+        target = f"{target}?{query.decode('latin-1')}"
+    client = scope.get("client")
+    return await authorizer.authorize_http_async(
+        scope.get("method", "GET"),
+        target,
+        scope.get("headers") or [],
+        client=client[0] if client else None,
+    )
