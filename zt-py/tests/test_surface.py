@@ -1,0 +1,200 @@
+"""The rest of the Python surface: the decision-log callback, authorize_http, http_answer,
+many threads, and arbitrary (hypothesis) request values."""
+
+import gc
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import zt
+from conftest import POLICY, ROOT, config, mint
+
+
+def with_callback(callback, **log):
+    return zt.Authorizer.from_dict(
+        config(decision_log={"sink": "callback", **log}), policy_files={"a.rego": POLICY}, log_callback=callback
+    )
+
+
+def test_log_callback_receives_every_record():
+    records = []
+    a = with_callback(records.append)
+    ds = [a.authorize(mint(), method="GET", path=f"/orders/{i}") for i in range(3)]
+    a.flush()
+    got = [json.loads(r) for r in records]
+    assert [r["decision_id"] for r in got] == [d.id for d in ds]
+    assert all(r["outcome"] == "allow" and "timestamp" in r for r in got)
+    a.close()
+
+
+def test_log_callback_errors_never_reach_requests(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_type))
+
+    def broken(_record):
+        raise ValueError("sink is broken")
+
+    a = with_callback(broken)
+    assert a.authorize(mint(), method="GET", path="/orders/1").allowed
+    a.flush()
+    assert seen == [ValueError]
+    a.close()
+
+
+def test_log_callback_misuse_is_refused():
+    with pytest.raises(zt.ConfigError) as e:
+        zt.Authorizer.from_dict(config(), policy_files={"a.rego": POLICY}, log_callback=print)
+    assert (e.value.code, e.value.key) == ("decision_log_callback_unused", "decision_log.sink")
+    with pytest.raises(TypeError, match="log_callback"):
+        with_callback("not callable")
+    with pytest.raises(zt.ConfigError) as e:
+        zt.Authorizer.from_dict(config(decision_log={"sink": "callback"}), policy_files={"a.rego": POLICY})
+    assert e.value.code == "decision_log_no_callback"
+
+
+def test_slow_callback_never_deadlocks_close_or_drop():
+    def slow(_record):
+        time.sleep(0.2)
+
+    a = with_callback(slow, queue_capacity=16)
+    started = time.monotonic()
+    for i in range(10):
+        a.authorize(mint(), method="GET", path=f"/orders/{i}")
+    assert time.monotonic() - started < 5  # the request path never waits for the sink
+    report = a.close(timeout=0.3)
+    assert time.monotonic() - started < 8
+    assert report["completed"] is False and report["abandoned"] >= 1
+
+    b = with_callback(slow, queue_capacity=16)
+    for i in range(5):
+        b.authorize(mint(), method="GET", path=f"/orders/{i}")
+    started = time.monotonic()
+    del b
+    gc.collect()
+    assert time.monotonic() - started < 7  # dropped with the GIL released, bounded
+
+
+def test_interpreter_exit_flushes_the_callback_log():
+    token = mint()
+    script = f"""
+import sys, json, time
+sys.path.insert(0, {str(ROOT / "zt-py" / "tests")!r})
+import zt
+from conftest import POLICY, config
+def sink(record):
+    time.sleep(0.05)
+    print("record", json.loads(record)["outcome"], flush=True)
+a = zt.Authorizer.from_dict(config(decision_log={{"sink": "callback"}}), policy_files={{"a.rego": POLICY}}, log_callback=sink)
+for i in range(5):
+    a.authorize({token!r}, method="GET", path="/orders/1")
+# no close(): zt closes it at exit, while Python still runs the callback
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("record allow") == 5
+
+
+def test_authorize_http_reads_like_zt_tower(authz):
+    t = mint()
+    d = authz.authorize_http("GET", "/orders/1", [(b"authorization", f"Bearer {t}".encode()), (b"host", b"x")])
+    assert d.allowed and d.claims["sub"] == "alice"
+    assert authz.authorize_http("GET", "/orders/1", {"Authorization": f"Bearer {t}"}, client="10.1.2.3").allowed
+    d = authz.authorize_http("GET", "/orders/1?access_token=a", [("authorization", f"Bearer {t}")])
+    assert d.reasons == ["authorization_malformed"]
+    assert authz.authorize_http("GET", "/orders/1", []).reasons == ["token_missing"]
+    assert authz.authorize_http("GET", "/orders/1", [("authorization", "Basic dTpw")]).reasons == ["token_missing"]
+    with pytest.raises(TypeError, match="headers"):
+        authz.authorize_http("GET", "/", "authorization: x")
+    with pytest.raises(TypeError, match="headers"):
+        authz.authorize_http("GET", "/", [("a",)])
+
+
+def test_http_answer_and_mode_override(authz):
+    d = authz.authorize(None, method="GET", path="/orders/1")
+    a = d.http_answer("api")
+    assert (a["proceed"], a["status"]) == (False, 401)
+    assert dict(a["headers"])["www-authenticate"] == 'Bearer realm="api"'
+    assert json.loads(a["body"])["reasons"] == ["token_missing"]
+    w = d.http_answer("api", "warn")
+    assert w == {"proceed": True, "status": 200, "headers": [("x-zt-would-deny", "token_missing")], "body": None}
+    assert d.http_answer(mode="log_only")["headers"] == []
+    with pytest.raises(ValueError, match="mode"):
+        d.http_answer(mode="lenient")
+
+
+def test_eight_threads_times_ten_thousand_agree_with_one_thread(authz):
+    tokens = [mint(sub=f"user-{i}") for i in range(4)] + [None, "not-a-token"]
+    shapes = [("GET", "/orders/1"), ("POST", "/orders"), ("GET", "/admin"), ("GET", "/other")]
+    requests = [(t, m, p) for t in tokens for (m, p) in shapes]
+    expected = [(authz.authorize(t, method=m, path=p).outcome) for (t, m, p) in requests]
+    rounds = 10_000 // len(requests) + 1
+    failures = []
+
+    def run():
+        for _ in range(rounds):
+            got = [authz.authorize(t, method=m, path=p).outcome for (t, m, p) in requests]
+            if got != expected:
+                failures.append(got)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures
+    assert authz.metrics()["decisions"] == len(requests) * (1 + 8 * rounds)
+
+
+# Arbitrary values: anything JSON-like, and things that are not.
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+anything = json_like | st.binary(max_size=16) | st.builds(object) | st.tuples(st.text(), st.integers())
+headers = st.one_of(
+    st.none(),
+    st.dictionaries(st.text(max_size=12), st.text(max_size=24), max_size=4),
+    st.lists(st.tuples(st.text(max_size=12) | st.binary(max_size=12), st.text(max_size=24) | st.binary(max_size=24)), max_size=4),
+    anything,
+)
+SHARED = zt.Authorizer.from_dict(config(request={"headers": ["x-tenant"]}), policy_files={"a.rego": POLICY})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    token=st.none() | st.text(max_size=64) | anything,
+    method=st.text(max_size=8) | anything,
+    path=st.text(max_size=32) | anything,
+    host=st.none() | st.text(max_size=16) | anything,
+    hdrs=headers,
+    device=st.none() | json_like | anything,
+    resource=st.none() | st.dictionaries(st.text(max_size=8), json_like, max_size=3) | anything,
+)
+def test_arbitrary_request_values_raise_only_type_error(token, method, path, host, hdrs, device, resource):
+    try:
+        d = SHARED.authorize(token, method=method, path=path, host=host, headers=hdrs, device=device, resource=resource)
+    except TypeError:
+        return
+    # No valid token can come out of random values: never an allow.
+    assert d.outcome in ("deny", "step_up") and not d.allowed
+    json.loads(d.to_json())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.text(max_size=8),
+    target=st.text(max_size=40),
+    raw=st.lists(st.tuples(st.binary(max_size=16), st.binary(max_size=64)), max_size=6),
+    client=st.none() | st.text(max_size=20),
+)
+def test_arbitrary_http_requests_are_decided_never_raised(method, target, raw, client):
+    d = SHARED.authorize_http(method, target, raw, client=client)
+    assert not d.allowed
+    assert d.http_answer()["status"] in (401, 403, 500, 503)
