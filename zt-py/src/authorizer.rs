@@ -339,6 +339,46 @@ impl Authorizer {
         begin(py, &self.inner, request)
     }
 
+    /// Bench hook (not a public API, not in the stubs): the same arguments as `authorize`,
+    /// decided `n` times by `authorize_sync` inside Rust; returns the total nanoseconds. The
+    /// binding's overhead is Python `authorize` minus this, per call, on the same input.
+    #[pyo3(signature = (n, token=None, *, method, path, host=None, headers=None, source_ip=None,
+                        device=None, posture_assertion=None, resource=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the keyword-only Python signature"
+    )]
+    fn _authorize_sync_loop(
+        &self,
+        n: u64,
+        token: Option<&Bound<'_, PyAny>>,
+        method: &Bound<'_, PyAny>,
+        path: &Bound<'_, PyAny>,
+        host: Option<&Bound<'_, PyAny>>,
+        headers: Option<&Bound<'_, PyAny>>,
+        source_ip: Option<&Bound<'_, PyAny>>,
+        device: Option<&Bound<'_, PyAny>>,
+        posture_assertion: Option<&Bound<'_, PyAny>>,
+        resource: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u128> {
+        let request = request(
+            token,
+            method,
+            path,
+            host,
+            headers,
+            source_ip,
+            device,
+            posture_assertion,
+            resource,
+        )?;
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(self.inner.authorize_sync(std::hint::black_box(&request)));
+        }
+        Ok(started.elapsed().as_nanos())
+    }
+
     /// Verify a token alone: its claims as a dict, or `TokenError` with `.reason`.
     fn verify<'py>(&self, py: Python<'py>, token: &str) -> PyResult<Bound<'py, PyAny>> {
         match self.inner.verifier().verify(token) {
