@@ -214,7 +214,9 @@ impl Logger {
     /// drops (and counts) what is still queued as soon as its sink returns, and is not waited
     /// for. Idempotent and cheap after the first call: a later call never waits again.
     pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        // A huge timeout (a binding's `inf`) means no deadline worth having: a day.
+        const LONGEST: Duration = Duration::from_secs(86_400);
+        let deadline = Instant::now() + timeout.min(LONGEST);
         let c = &self.counters;
         c.closed.store(true, Ordering::Release);
         let Some(tx) = &self.tx else { return true };

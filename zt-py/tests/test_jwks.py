@@ -74,8 +74,9 @@ def test_rotation_through_authorize_async_keeps_the_loop_serving(jwks_server):
     assert jwks_server.control("hits")["jwks"] == fetched + 1
 
     # The synchronous path never waits: a new unknown kid is a deny at once.
+    unknown = mint(iss=iss, kid_key="ed25519")
     started = time.monotonic()
-    d = a.authorize(mint(iss=iss, kid_key="ed25519"), method="GET", path="/orders/1")
+    d = a.authorize(unknown, method="GET", path="/orders/1")
     assert d.reasons == ["unknown_key"] and time.monotonic() - started < 0.5
     a.close()
 

@@ -1,6 +1,9 @@
 """zt.asgi / zt.fastapi under uvicorn and zt.wsgi under waitress: real servers on 127.0.0.1,
 driven by a real HTTP client (httpx)."""
 
+import http.client
+import urllib.parse
+
 import httpx
 import pytest
 
@@ -105,3 +108,26 @@ def test_fastapi_require_dependency(serve):
     # Without the middleware (skipped prefix) the dependency decides by itself.
     assert_denied(get(url, "/direct"), 401, 'Bearer realm="direct"', ["token_missing"])
     assert get(url, "/direct", mint(sub="dora")).json() == {"sub": "dora"}
+
+
+@pytest.mark.parametrize(
+    "raw_path, status",
+    [
+        ("/%61dmin", 401),  # reaches /admin: decided as /admin (step-up), not as "/%61dmin"
+        ("/%6Frders/5", 200),  # reaches /orders/5: decided (and allowed) as /orders/5
+    ],
+)
+def test_percent_encoded_paths_are_decided_as_the_route_they_reach(server, raw_path, status):
+    _, url = server
+    # http.client sends the target verbatim (no client-side normalisation).
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request("GET", raw_path, headers={"authorization": f"Bearer {mint()}"})
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    assert r.status == status, body
+    if status == 401:
+        assert 'error="insufficient_user_authentication"' in r.getheader("www-authenticate")

@@ -62,22 +62,29 @@ def test_slow_callback_never_deadlocks_close_or_drop():
     def slow(_record):
         time.sleep(0.2)
 
+    token = mint()
     a = with_callback(slow, queue_capacity=16)
     started = time.monotonic()
     for i in range(10):
-        a.authorize(mint(), method="GET", path=f"/orders/{i}")
-    assert time.monotonic() - started < 5  # the request path never waits for the sink
+        a.authorize(token, method="GET", path=f"/orders/{i}")
+    assert time.monotonic() - started < 1  # the request path never waits for the 2 s of sink
     report = a.close(timeout=0.3)
-    assert time.monotonic() - started < 8
     assert report["completed"] is False and report["abandoned"] >= 1
 
+    # Dropping: zt stops the log with the GIL released, so the sink (which needs the GIL)
+    # drains its ~1 s of records; holding the GIL would stall until the 5 s close timeout.
     b = with_callback(slow, queue_capacity=16)
     for i in range(5):
-        b.authorize(mint(), method="GET", path=f"/orders/{i}")
+        b.authorize(token, method="GET", path=f"/orders/{i}")
     started = time.monotonic()
     del b
     gc.collect()
-    assert time.monotonic() - started < 7  # dropped with the GIL released, bounded
+    assert time.monotonic() - started < 3.5
+
+
+def test_close_accepts_any_timeout(authz):
+    assert authz.close(timeout=float("inf"))["completed"] is True
+    assert authz.close(timeout=-1)["completed"] is True
 
 
 def test_interpreter_exit_flushes_the_callback_log():

@@ -100,11 +100,23 @@ pub fn bearer<'a, H: Headers + ?Sized>(headers: &'a H, target: &str) -> Bearer<'
     }
 }
 
+/// A header value as text when it is visible ASCII (and tabs), as `http::HeaderValue::to_str`
+/// reads it; other values (obs-text, controls) are not given to the policy.
+fn visible_ascii(v: &[u8]) -> Option<&str> {
+    if v.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)) {
+        std::str::from_utf8(v).ok()
+    } else {
+        None
+    }
+}
+
 /// The zt [`Request`] for an HTTP request: the bearer token (a malformed `Authorization` is
 /// kept as such, so the decision says `authorization_malformed`), method, target, host (the
 /// `Host` header, else `authority` — HTTP/2's `:authority`), the headers the config names
-/// (`[request] headers` and the posture header; the first value of each) and the peer's
-/// address. Add a SPIFFE id, device or resource with the [`Request`] builder methods.
+/// (`[request] headers` and the posture header; the first value of each, when it is visible
+/// ASCII) and the peer's address. `target` must be the path the application routes on (with
+/// the query): a server that routes on the percent-decoded path must pass that path
+/// (re-encoded), or `/%61dmin` would reach `/admin` routes under a policy that saw `/%61dmin`. Add a SPIFFE id, device or resource with the [`Request`] builder methods.
 ///
 /// ```
 /// use zt_core::http::request_from_http;
@@ -114,7 +126,9 @@ pub fn bearer<'a, H: Headers + ?Sized>(headers: &'a H, target: &str) -> Bearer<'
 /// #     issuer = "https://idp.example.com"
 /// #     audiences = ["api"]
 /// #     algorithms = ["ES256"]
-/// #     jwks = { keys = [] }
+/// #     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+/// #              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+/// #              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
 /// #     [decision_log]
 /// #     sink = "none"
 /// # "#)?;
@@ -144,7 +158,7 @@ pub fn request_from_http<H: Headers + ?Sized>(
     let host = headers
         .values("host")
         .next()
-        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(visible_ascii)
         .or(authority);
     if let Some(h) = host {
         out = out.host(h);
@@ -156,11 +170,7 @@ pub fn request_from_http<H: Headers + ?Sized>(
         .chain(authz.posture_header());
     for name in wanted {
         // One value per name: the first (a repeated header is not merged).
-        if let Some(v) = headers
-            .values(name)
-            .next()
-            .and_then(|v| std::str::from_utf8(v).ok())
-        {
+        if let Some(v) = headers.values(name).next().and_then(visible_ascii) {
             out = out.header(name, v);
         }
     }
@@ -256,5 +266,13 @@ mod tests {
             }
             assert_eq!(bearer(&map, target), want, "{name} (HeaderMap)");
         }
+    }
+
+    #[test]
+    fn header_text_is_visible_ascii_only() {
+        assert_eq!(visible_ascii(b"acme\tcorp"), Some("acme\tcorp"));
+        assert_eq!(visible_ascii("caf\u{e9}".as_bytes()), None);
+        assert_eq!(visible_ascii(b"a\r\nb"), None);
+        assert_eq!(visible_ascii(b"a\x7f"), None);
     }
 }

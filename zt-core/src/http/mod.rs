@@ -123,7 +123,9 @@ impl HttpAnswer {
     /// #     issuer = "https://idp.example.com"
     /// #     audiences = ["api"]
     /// #     algorithms = ["ES256"]
-    /// #     jwks = { keys = [] }
+    /// #     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+    /// #              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    /// #              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
     /// #     [decision_log]
     /// #     sink = "none"
     /// # "#)?;

@@ -5,6 +5,7 @@ Decisions, status codes, challenges and problem bodies all come from the Rust co
 """
 
 from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import quote
 
 from ._zt import Authorizer, Decision
 
@@ -47,7 +48,20 @@ def obligation_headers(decision: Decision, which: str) -> List[Tuple[str, str]]:
 
 def _valid(name: str, value: str) -> bool:
     token = name and all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
-    return bool(token) and all(c == "\t" or (" " <= c <= "~") or ord(c) >= 0x80 for c in value)
+    return bool(token) and all(c == "\t" or " " <= c <= "~" for c in value)
+
+
+# What stays literal when a decoded path is re-encoded: RFC 3986 unreserved characters,
+# sub-delims, ":", "@" and "/". Everything else (space, "?", "#", "%", non-ASCII) is escaped.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def routed_target(path: bytes, query: bytes) -> str:
+    """The request target zt decides on: the path the application routes on (percent-decoded
+    by the server), re-encoded canonically, so ``/%61dmin`` is decided as ``/admin`` — the
+    route it reaches — and the raw query string (where ``access_token`` is refused)."""
+    target = quote(path, safe=_PATH_SAFE)
+    return f"{target}?{query.decode('latin-1')}" if query else target
 
 
 def merge_headers(
@@ -64,11 +78,8 @@ def merge_headers(
 async def decide_asgi(authorizer: Authorizer, scope: Mapping[str, Any]) -> Decision:
     """Decide an ASGI HTTP or WebSocket scope: the raw target with its query, the raw headers,
     the client address; awaits a key refetch without blocking the loop."""
-    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-    target = raw_path.decode("latin-1")
-    query = scope.get("query_string") or b""
-    if query:
-        target = f"{target}?{query.decode('latin-1')}"
+    # Starlette, FastAPI and most ASGI routers route on the decoded `path`, not `raw_path`.
+    target = routed_target(scope["path"].encode("utf-8"), scope.get("query_string") or b"")
     client = scope.get("client")
     return await authorizer.authorize_http_async(
         scope.get("method", "GET"),

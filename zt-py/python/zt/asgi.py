@@ -44,7 +44,8 @@ class ZtMiddleware:
 
     :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
     :param skip: exact paths that bypass zt (no decision, nothing in ``state``).
-    :param skip_prefixes: path prefixes that bypass zt.
+    :param skip_prefixes: path prefixes that bypass zt (plain string prefixes, as in zt-tower:
+        end one with ``/`` to stop at a segment, or ``/static`` also skips ``/static-admin``).
     :param mode: ``"enforce"``, ``"warn"`` or ``"log_only"`` for this app, overriding the
         configured mode (None keeps the config's, canary and shadow included).
     """

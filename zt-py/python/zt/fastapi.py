@@ -66,7 +66,7 @@ def Require(  # noqa: N802 - named like FastAPI's own dependency factories
     async def require(request: Request) -> Decision:
         state = request.scope.get("state") or {}
         decision = state.get("zt")
-        if decision is None:
+        if not isinstance(decision, Decision):  # absent, or lifespan state under that name
             if authorizer is None:
                 raise RuntimeError("zt.fastapi.Require() without an authorizer needs zt.asgi.ZtMiddleware")
             scope = request.scope

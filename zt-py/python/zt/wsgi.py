@@ -14,9 +14,8 @@ cooldown.
 
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
-from urllib.parse import quote
 
-from ._http import Skip, check_mode, obligation_headers
+from ._http import Skip, check_mode, obligation_headers, routed_target
 from ._zt import Authorizer, Decision
 
 __all__ = ["ZtMiddleware", "decision", "ENVIRON_KEY"]
@@ -33,25 +32,23 @@ def decision(environ: Dict[str, Any]) -> Optional[Decision]:
     return environ.get(ENVIRON_KEY)
 
 
-def _headers(environ: Dict[str, Any]) -> List[Tuple[str, str]]:
+def _headers(environ: Dict[str, Any]) -> List[Tuple[str, bytes]]:
+    # PEP 3333: header values are "bytes as str" (latin-1); give zt the bytes themselves.
     out = []
     for key, value in environ.items():
         if key.startswith("HTTP_"):
-            out.append((key[5:].replace("_", "-").lower(), value))
+            out.append((key[5:].replace("_", "-").lower(), value.encode("latin-1", "replace")))
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            out.append((key.replace("_", "-").lower(), value))
+            out.append((key.replace("_", "-").lower(), value.encode("latin-1", "replace")))
     return out
 
 
 def _target(environ: Dict[str, Any]) -> str:
-    # The raw request target when the server gives it (gunicorn, waitress: RAW_URI /
-    # REQUEST_URI), else rebuilt from the decoded path as WSGI (PEP 3333) describes.
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw:
-        return raw
-    path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe="/;=,@:+$!*'()~")
-    query = environ.get("QUERY_STRING")
-    return f"{path}?{query}" if query else path
+    # The path the application routes on: SCRIPT_NAME + PATH_INFO, decoded by the server
+    # (PEP 3333: bytes as latin-1 str), re-encoded canonically; never the raw REQUEST_URI,
+    # whose `/%61dmin` would be decided as something other than the `/admin` it reaches.
+    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1", "replace")
+    return routed_target(path or b"/", environ.get("QUERY_STRING", "").encode("latin-1", "replace"))
 
 
 class ZtMiddleware:
