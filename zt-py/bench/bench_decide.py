@@ -51,8 +51,10 @@ Token library + policy engine (what an application would assemble itself):
     (this directory; the sample policy rewritten in Cedar, differences listed there and in
     README.md) evaluated with ``cedarpy.is_authorized`` on a pre-parsed ``PolicySet``.
   - ``cedarpy alone``: the same evaluation on a prebuilt request.
-  - ``opa-golib-python-bindings``: only reported (installed or not); its wheels need
-    Python >= 3.14 and no adapter is written for it here.
+  - ``OPA (Go) alone`` / ``PyJWT RS256 + OPA (Go)``: the same bundle in OPA's own Go engine
+    through ``opa-golib-python-bindings`` (a ctypes bridge to a Go c-shared library; its wheels
+    declare Python >= 3.14 but install and run on 3.11 with ``--ignore-requires-python``):
+    modules and data added once, ``eval_document("zt.authz.decision", input)`` per call.
 
 A peer that cannot be imported is reported as "not installed"; a row whose first call does not
 give the expected allow (or raises) is reported with the error, never stopping the script.
@@ -263,6 +265,7 @@ PEERS = {  # import name -> distribution name
     "joserfc": "joserfc",
     "regopy": "regopy",
     "cedarpy": "cedarpy",
+    "opa_bindings": "opa-golib-python-bindings",
 }
 OPA_GOLIB = "opa-golib-python-bindings"
 
@@ -282,10 +285,8 @@ def load_peers() -> Tuple[Dict[str, Any], Dict[str, str]]:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = "not installed"
-    try:
-        versions[OPA_GOLIB] = importlib.metadata.version(OPA_GOLIB) + " (installed, no adapter)"
-    except importlib.metadata.PackageNotFoundError:
-        versions[OPA_GOLIB] = "not installed (its wheels need Python >= 3.14)"
+    if "opa_bindings" not in modules:
+        versions[OPA_GOLIB] += " (pip install --ignore-requires-python opa-golib-python-bindings)"
     if "regopy" in modules:
         versions["regopy"] += f" (rego-cpp {modules['regopy'].__version__})"
     return modules, versions
@@ -404,6 +405,21 @@ class RegoCpp:
         if not output.ok() or len(output) == 0:
             raise RuntimeError(f"rego-cpp: {output}")
         return output[0].expressions[0]
+
+
+class OpaGo:
+    """The sample bundle in OPA's Go engine (opa-golib-python-bindings), loaded once."""
+
+    def __init__(self, opa: Any) -> None:
+        self.engine = opa.OpaEngine()
+        for rego in sorted(BUNDLE.rglob("*.rego")):
+            if not rego.name.endswith("_test.rego"):
+                self.engine.add_policy(str(rego.relative_to(BUNDLE)), rego.read_text())
+        data = json.loads((BUNDLE / "zt" / "config" / "data.json").read_text())
+        self.engine.add_data({"zt": {"config": data}})
+
+    def evaluate(self, document: Dict[str, Any]) -> Dict[str, Any]:
+        return self.engine.eval_document("zt.authz.decision", document)
 
 
 class Cedar:
@@ -709,17 +725,25 @@ def build_rows(mods: Dict[str, Any], tokens: Dict[str, List[str]]) -> Tuple[List
         except Exception as e:  # noqa: BLE001
             rows.append(Row("cedarpy", status=f"error: {type(e).__name__}: {e}"))
 
-    rows.append(Row("opa-golib-python-bindings", status="not installed"
-                    if OPA_GOLIB not in _installed() else "installed; no adapter written"))
+    if "opa_bindings" not in mods:
+        rows.append(Row("OPA (Go) alone (prebuilt input)", status="not installed"))
+        rows.append(Row("PyJWT RS256 + OPA (Go)", status="not installed"))
+    else:
+        try:
+            opa = OpaGo(mods["opa_bindings"])
+            document = policy_input(sample_claims, METHOD, PATH, now)
+            rows.append(Row("OPA (Go) alone (prebuilt input)", lambda: opa.evaluate(document),
+                            expect_allow, compare_with="zt cached token"))
+            if "RS256" in decoders:
+
+                def jwt_opa(d=decoders["RS256"], n=cycle["RS256"]) -> Dict[str, Any]:
+                    return opa.evaluate(policy_input(d(n()), METHOD, PATH, int(clock())))
+
+                rows.append(Row("PyJWT RS256 + OPA (Go)", jwt_opa, expect_allow,
+                                compare_with="zt new RS256 token"))
+        except Exception as e:  # noqa: BLE001
+            rows.append(Row("OPA (Go)", status=f"error: {type(e).__name__}: {e}"))
     return rows, input_check
-
-
-def _installed() -> set:
-    try:
-        importlib.metadata.version(OPA_GOLIB)
-        return {OPA_GOLIB}
-    except importlib.metadata.PackageNotFoundError:
-        return set()
 
 
 # --------------------------------------------------------------------------------------------
@@ -829,6 +853,10 @@ def report(rows: List[Row], versions: Dict[str, str], meta: Dict[str, Any]) -> s
          None),
         ("zt new RS256 ÷ (PyJWT RS256 + cedarpy)",
          ratio("zt new RS256 token", "PyJWT RS256 + cedarpy"), None),
+        ("zt cached ÷ OPA (Go) alone", ratio("zt cached token", "OPA (Go) alone (prebuilt input)"),
+         None),
+        ("zt new RS256 ÷ (PyJWT RS256 + OPA (Go))",
+         ratio("zt new RS256 token", "PyJWT RS256 + OPA (Go)"), None),
     ]
     out += ["", "| ratio (medians) | value | target | met? |", "| --- | ---: | ---: | --- |"]
     for name, value, target in checks:
