@@ -1,0 +1,467 @@
+//! The native module behind the `zt-node` npm package. Thin by design: each method converts
+//! its arguments, makes one zt-core call and converts the result back. `lib/index.js` adds the
+//! JavaScript around it (`ZtError`, the promise of `authorize`, Express and Fastify).
+//!
+//! `authorizeSync` is the hot path: synchronous, no I/O, no thread hop. `authorizeBegin` polls
+//! the core's async decision once: with cached keys it is ready at once; otherwise the pending
+//! decision (one bounded key refetch) finishes on libuv's thread pool.
+
+mod decision;
+
+use decision::{Decision, HttpDecision, answer_to_js, to_js};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use zt_core::http::HttpAnswer;
+use zt_core::{AuthorizerConfig, BuildError, DeviceInput, EnforcementMode, Request};
+
+/// A zt error for JavaScript: the message is the core's serialised error with `kind`
+/// (`ZT_CONFIG`, `ZT_POLICY`, `ZT_TOKEN`, `ZT_RUNTIME`); `lib/index.js` turns it into a
+/// `ZtError` with `code`, `reason` and the details.
+fn zt_error(kind: &str, error: &impl serde::Serialize) -> napi::Error {
+    let mut v = serde_json::to_value(error).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("kind".into(), kind.into());
+    }
+    napi::Error::new(Status::GenericFailure, format!("zt:{v}"))
+}
+
+fn build_error(e: &BuildError) -> napi::Error {
+    let kind = match e {
+        BuildError::Policy(_) => "ZT_POLICY",
+        BuildError::Runtime(_) => "ZT_RUNTIME",
+        _ => "ZT_CONFIG",
+    };
+    zt_error(kind, e)
+}
+
+fn type_error(message: String) -> napi::Error {
+    napi::Error::new(Status::InvalidArg, message)
+}
+
+/// The request: a plain object.
+#[napi(object)]
+pub struct RequestInit {
+    pub method: String,
+    pub path: String,
+    pub token: Option<String>,
+    pub host: Option<String>,
+    /// Header name → value (only the names in `[request] headers` reach the policy).
+    pub headers: Option<HashMap<String, String>>,
+    pub source_ip: Option<String>,
+    /// Shaped like `input.device` (`managed`, `assessed_at`, ...).
+    pub device: Option<Value>,
+    pub posture_assertion: Option<String>,
+    pub resource: Option<Value>,
+}
+
+fn request(r: RequestInit) -> Result<Request> {
+    let mut out = Request::new(r.method, r.path);
+    if let Some(t) = r.token {
+        out = out.bearer(t);
+    }
+    if let Some(h) = r.host {
+        out = out.host(h);
+    }
+    if let Some(ip) = r.source_ip {
+        out = out.source_ip(ip);
+    }
+    if let Some(a) = r.posture_assertion {
+        out = out.posture_assertion(a);
+    }
+    for (k, v) in r.headers.unwrap_or_default() {
+        out = out.header(k, v);
+    }
+    match r.device {
+        None | Some(Value::Null) => {}
+        Some(d) => {
+            let device = DeviceInput::from_json(&d).ok_or_else(|| {
+                type_error("`device` must be a posture object shaped like `input.device`".into())
+            })?;
+            out = out.device(device);
+        }
+    }
+    match r.resource {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => out = out.resource(m),
+        Some(_) => return Err(type_error("`resource` must be an object".into())),
+    }
+    Ok(out)
+}
+
+/// Options of `authorizeHttpSync` / `authorizeHttpBegin`.
+#[napi(object)]
+pub struct HttpOptions {
+    /// The peer's address.
+    pub client: Option<String>,
+    /// HTTP/2 `:authority`, when there is no `Host` header.
+    pub authority: Option<String>,
+    /// The challenge's realm (default `zt`).
+    pub realm: Option<String>,
+    /// `"enforce"`, `"warn"` or `"log_only"`: override the configured mode for these routes.
+    pub mode: Option<String>,
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Option<EnforcementMode>> {
+    mode.map(|m| {
+        serde_json::from_value(Value::String(m.to_owned())).map_err(|_| {
+            type_error(format!(
+                "unknown mode `{m}`: expected \"enforce\", \"warn\" or \"log_only\""
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// `rawHeaders` (Node's flat `[name, value, name, value, ...]`) as pairs.
+fn raw_pairs(raw: &[String]) -> Vec<(&str, &str)> {
+    raw.chunks_exact(2)
+        .filter_map(|c| match c {
+            [k, v] => Some((k.as_str(), v.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+type DecisionFuture = Pin<Box<dyn Future<Output = zt_core::Decision> + Send>>;
+
+/// A decision waiting for one bounded key refetch (an unknown `kid`); `wait()` finishes it on
+/// libuv's thread pool and resolves with the decision (and its HTTP answer when it came from
+/// `authorizeHttpBegin`).
+#[napi]
+pub struct PendingDecision {
+    future: Mutex<Option<DecisionFuture>>,
+    http: Option<(String, Option<EnforcementMode>)>,
+}
+
+/// The libuv task that finishes a pending decision.
+pub struct Wait {
+    future: Option<DecisionFuture>,
+    http: Option<(String, Option<EnforcementMode>)>,
+}
+
+impl Task for Wait {
+    type Output = zt_core::Decision;
+    type JsValue = Either<Decision, HttpDecision>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let future = self
+            .future
+            .take()
+            .ok_or_else(|| napi::Error::from_reason("zt: pending decision already awaited"))?;
+        Ok(futures::executor::block_on(future))
+    }
+
+    fn resolve(&mut self, _env: Env, d: Self::Output) -> Result<Self::JsValue> {
+        Ok(match &self.http {
+            None => Either::A(to_js(&d)),
+            Some((realm, mode)) => Either::B(http_decision(&d, realm, *mode)),
+        })
+    }
+}
+
+#[napi]
+impl PendingDecision {
+    /// A promise of the decision.
+    #[napi(ts_return_type = "Promise<Decision | HttpDecision>")]
+    pub fn wait(&self) -> Result<AsyncTask<Wait>> {
+        let future = self
+            .future
+            .lock()
+            .map_err(|_| napi::Error::from_reason("zt: pending decision lock poisoned"))?
+            .take();
+        Ok(AsyncTask::new(Wait {
+            future,
+            http: self.http.clone(),
+        }))
+    }
+}
+
+fn http_decision(
+    d: &zt_core::Decision,
+    realm: &str,
+    mode: Option<EnforcementMode>,
+) -> HttpDecision {
+    HttpDecision {
+        decision: to_js(d),
+        answer: answer_to_js(&HttpAnswer::with_mode(d, realm, mode)),
+    }
+}
+
+/// Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`.
+#[napi]
+pub struct Authorizer {
+    inner: zt_core::Authorizer,
+}
+
+type LogSink = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true, 0>;
+
+fn build(
+    config: std::result::Result<AuthorizerConfig, zt_core::ConfigError>,
+    policy_files: Option<HashMap<String, String>>,
+    log_callback: Option<Function<'_, String, Unknown<'static>>>,
+) -> Result<Authorizer> {
+    let config = config.map_err(|e| build_error(&e.into()))?;
+    let mut b = zt_core::Authorizer::builder(config);
+    if let Some(files) = policy_files {
+        let mut files: Vec<(String, Vec<u8>)> = files
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        files.sort();
+        b = b.policy_files(files);
+    }
+    if let Some(f) = log_callback {
+        // Weak: a pending log record never keeps the process alive. Non-blocking: the log
+        // thread only queues the call; the function runs on the JS thread.
+        let sink: LogSink = f
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        b = b.log_callback(move |record| {
+            let _ = sink.call(record.to_owned(), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+    }
+    b.build()
+        .map(|inner| Authorizer { inner })
+        .map_err(|e| build_error(&e))
+}
+
+#[napi]
+impl Authorizer {
+    /// Load a config file (.toml, .yaml, .yml, .json).
+    #[napi(factory)]
+    pub fn from_file(
+        path: String,
+        policy_files: Option<HashMap<String, String>>,
+        log_callback: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        build(
+            AuthorizerConfig::from_path(&path),
+            policy_files,
+            log_callback,
+        )
+    }
+
+    /// Parse a TOML config.
+    #[napi(factory)]
+    pub fn from_toml(
+        text: String,
+        policy_files: Option<HashMap<String, String>>,
+        log_callback: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        build(
+            AuthorizerConfig::from_toml_str(&text),
+            policy_files,
+            log_callback,
+        )
+    }
+
+    /// A config object (the same schema as the files).
+    #[napi(factory)]
+    pub fn from_config(
+        config: Value,
+        policy_files: Option<HashMap<String, String>>,
+        log_callback: Option<Function<'_, String, Unknown<'static>>>,
+    ) -> Result<Self> {
+        build(
+            AuthorizerConfig::from_value(config),
+            policy_files,
+            log_callback,
+        )
+    }
+
+    /// Decide from cached keys: synchronous, no I/O; never throws for what a request contains.
+    #[napi]
+    pub fn authorize_sync(&self, request: RequestInit) -> Result<Decision> {
+        let request = self::request(request)?;
+        Ok(to_js(&self.inner.authorize_sync(&request)))
+    }
+
+    /// The decision at once when keys are cached, else a `PendingDecision` (see `authorize`
+    /// in `lib/index.js`).
+    #[napi(ts_return_type = "Decision | PendingDecision")]
+    pub fn authorize_begin(
+        &self,
+        request: RequestInit,
+    ) -> Result<Either<Decision, PendingDecision>> {
+        let request = self::request(request)?;
+        Ok(match begin(&self.inner, request) {
+            Ok(d) => Either::A(to_js(&d)),
+            Err(future) => Either::B(PendingDecision {
+                future: Mutex::new(Some(future)),
+                http: None,
+            }),
+        })
+    }
+
+    /// Decide an HTTP request as a server sees it: `target` is the path the app routes on
+    /// with its query, `rawHeaders` Node's flat `[name, value, ...]` list. Extraction as in
+    /// zt-tower; returns the decision and how to answer it.
+    #[napi]
+    pub fn authorize_http_sync(
+        &self,
+        method: String,
+        target: String,
+        raw_headers: Vec<String>,
+        options: Option<HttpOptions>,
+    ) -> Result<HttpDecision> {
+        let (request, realm, mode) = self.http_request(&method, &target, &raw_headers, options)?;
+        let d = self.inner.authorize_sync(&request);
+        Ok(http_decision(&d, &realm, mode))
+    }
+
+    /// `authorizeHttpSync` with the key refetch of `authorizeBegin`.
+    #[napi(ts_return_type = "HttpDecision | PendingDecision")]
+    pub fn authorize_http_begin(
+        &self,
+        method: String,
+        target: String,
+        raw_headers: Vec<String>,
+        options: Option<HttpOptions>,
+    ) -> Result<Either<HttpDecision, PendingDecision>> {
+        let (request, realm, mode) = self.http_request(&method, &target, &raw_headers, options)?;
+        Ok(match begin(&self.inner, request) {
+            Ok(d) => Either::A(http_decision(&d, &realm, mode)),
+            Err(future) => Either::B(PendingDecision {
+                future: Mutex::new(Some(future)),
+                http: Some((realm, mode)),
+            }),
+        })
+    }
+
+    /// Verify a token alone: its claims, or throws `ZtError` (`ZT_TOKEN`, `reason`).
+    #[napi]
+    pub fn verify_sync(&self, token: String) -> Result<Value> {
+        self.inner
+            .verifier()
+            .verify(&token)
+            .map(|c| Value::Object(c.claims().clone()))
+            .map_err(|e| zt_error("ZT_TOKEN", &e))
+    }
+
+    /// Revoke a token by its `jti`.
+    #[napi]
+    pub fn revoke_token_id(&self, jti: String) {
+        self.inner.revoke_token_id(&jti);
+    }
+
+    /// Revoke every token of `subject` from `issuer`.
+    #[napi]
+    pub fn revoke_subject(&self, issuer: String, subject: String) {
+        self.inner.revoke_subject(&issuer, &subject);
+    }
+
+    /// A snapshot of the metrics.
+    #[napi]
+    pub fn metrics(&self) -> Result<Value> {
+        serde_json::to_value(self.inner.metrics())
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    /// The metrics in the Prometheus text format.
+    #[napi]
+    pub fn prometheus(&self) -> String {
+        self.inner.prometheus()
+    }
+
+    /// Wait until every queued decision-log record is handed to its sink (a callback sink:
+    /// queued to the JS thread).
+    #[napi]
+    pub fn flush(&self) {
+        self.inner.flush();
+    }
+
+    /// Stop the decision log and key fetches within `timeoutMs` (default 5000); returns the
+    /// report. Safe to call twice; decisions still work afterwards (not logged).
+    #[napi]
+    pub fn close(&self, timeout_ms: Option<f64>) -> Result<Value> {
+        let ms = timeout_ms.unwrap_or(5000.0);
+        let timeout = Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX);
+        serde_json::to_value(self.inner.shutdown(timeout))
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    /// Load a bundle (directory or .tar.gz) through the compile-and-test gate and activate it;
+    /// returns the new revision. On error the active bundle keeps serving.
+    #[napi]
+    pub fn reload(&self, path: String) -> Result<String> {
+        self.inner
+            .policy()
+            .reload(std::path::Path::new(&path))
+            .map_err(|e| zt_error("ZT_POLICY", &e))
+    }
+
+    /// Make a kept revision active again.
+    #[napi]
+    pub fn rollback(&self, revision: String) -> Result<()> {
+        self.inner
+            .policy()
+            .rollback(&revision)
+            .map_err(|e| zt_error("ZT_POLICY", &e))
+    }
+
+    /// The kept revisions, oldest first.
+    #[napi]
+    pub fn revisions(&self) -> Vec<String> {
+        self.inner.policy().revisions()
+    }
+
+    /// Evaluate a shadow candidate bundle next to the active one (never enforced).
+    #[napi]
+    pub fn set_shadow(&self, path: String) -> Result<String> {
+        self.inner
+            .policy()
+            .set_shadow(std::path::Path::new(&path))
+            .map_err(|e| zt_error("ZT_POLICY", &e))
+    }
+
+    fn http_request(
+        &self,
+        method: &str,
+        target: &str,
+        raw_headers: &[String],
+        options: Option<HttpOptions>,
+    ) -> Result<(Request, String, Option<EnforcementMode>)> {
+        let o = options.unwrap_or(HttpOptions {
+            client: None,
+            authority: None,
+            realm: None,
+            mode: None,
+        });
+        let mode = parse_mode(o.mode.as_deref())?;
+        let pairs = raw_pairs(raw_headers);
+        let request = zt_core::http::request_from_http(
+            &self.inner,
+            method,
+            target,
+            &pairs[..],
+            o.authority.as_deref(),
+            o.client.as_deref(),
+        );
+        Ok((request, o.realm.unwrap_or_else(|| "zt".to_owned()), mode))
+    }
+}
+
+/// Start the async decision and poll it once: ready at once with cached keys (no thread hop);
+/// otherwise the future, to be finished by [`PendingDecision::wait`].
+fn begin(
+    authz: &zt_core::Authorizer,
+    request: Request,
+) -> std::result::Result<zt_core::Decision, DecisionFuture> {
+    let authz = authz.clone();
+    let mut future: DecisionFuture = Box::pin(async move { authz.authorize(&request).await });
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(d) => Ok(d),
+        Poll::Pending => Err(future),
+    }
+}
