@@ -7,7 +7,9 @@
 # zt-py/tests/requirements.txt lists: maturin, pytest, hypothesis, httpx, FastAPI, uvicorn,
 # Flask, waitress) where the zt module is built with `maturin develop` and tested with pytest
 # (real uvicorn and waitress servers on 127.0.0.1),
-# and cargo-fuzz (cargo install) to build the fuzz targets and run each for ZT_FUZZ_SECS
+# zt-node's npm devDependencies (@napi-rs/cli, express, fastify, typescript) into
+# zt-node/node_modules, where the addon is tested with `node --test` (real Express and Fastify
+# servers, a packed tarball installed into a fresh project), and cargo-fuzz (cargo install) to build the fuzz targets and run each for ZT_FUZZ_SECS
 # seconds (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,14 @@ ZT_TESTKIT="$PWD/target/debug/zt-testkit" target/py-venv/bin/python -m pytest -q
 
 echo "== benches compile"
 cargo bench --workspace --locked --no-run
+
+echo "== Node: the zt-node addon (release, sharing the benches' build), npm install, node --test"
+cargo build --release --locked -p zt-node
+node_triple="$(node -p "process.platform + '-' + process.arch + (process.platform === 'linux' ? (process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl') : '')")"
+case "$(uname -s)" in Darwin) lib=libzt_node.dylib ;; *) lib=libzt_node.so ;; esac
+cp "target/release/$lib" "zt-node/zt.$node_triple.node"
+npm install --prefix zt-node --no-audit --no-fund --loglevel=error
+(cd zt-node && ZT_TESTKIT="$PWD/../target/debug/zt-testkit" node --test --test-concurrency=1 test/*.test.js)
 
 fuzz_secs="${ZT_FUZZ_SECS:-30}"
 if [ "$fuzz_secs" != "0" ]; then

@@ -1,0 +1,226 @@
+'use strict'
+// The Node surface over zt-core: decisions, config loaders, errors, types, memory, workers.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { Worker } = require('node:worker_threads')
+const zt = require('..')
+const { ISS, POLICY, mint, config, jwk, ROOT } = require('./helpers.js')
+
+const make = (sections) => zt.Authorizer.fromConfig(config(sections), { policyFiles: { 'authz.rego': POLICY } })
+
+test('every outcome with a valid token', () => {
+  const a = make()
+  const t = mint()
+  const cases = [
+    [{ method: 'GET', path: '/orders/1' }, 'allow', [], 200],
+    [{ method: 'POST', path: '/orders' }, 'deny', ['policy_denied'], 403],
+    [{ method: 'GET', path: '/admin' }, 'step_up', ['step_up_required'], 401],
+    [{ method: 'GET', path: '/doc', resource: { owner: 'alice' } }, 'allow', [], 200],
+    [{ method: 'GET', path: '/doc', resource: { owner: 'bob' } }, 'deny', ['policy_denied'], 403],
+  ]
+  for (const [req, outcome, reasons, status] of cases) {
+    const d = a.authorizeSync({ ...req, token: t })
+    assert.deepEqual([d.outcome, d.reasons, d.httpStatus], [outcome, reasons, status], JSON.stringify(req))
+    assert.equal(d.allowed, outcome === 'allow')
+    assert.equal(d.claims.sub, 'alice')
+    assert.match(d.policyRevision, /^sha256:/)
+  }
+  const up = a.authorizeSync({ method: 'GET', path: '/admin', token: t })
+  assert.deepEqual(up.stepUp, { acrValues: 'mfa', maxAge: 60 })
+  assert.equal(up.wwwAuthenticate,
+    'Bearer realm="zt", error="insufficient_user_authentication", error_description="step_up_required", acr_values="mfa", max_age=60')
+  const ok = a.authorizeSync({ method: 'GET', path: '/orders/1', token: t })
+  assert.deepEqual(ok.obligations.response_headers, { 'x-a': '1' })
+  assert.deepEqual(Object.keys(ok.timings).sort(), ['input', 'policy', 'posture', 'shadow', 'token', 'total'])
+  a.close()
+})
+
+test('rejected tokens are denies, never exceptions, and never echoed', () => {
+  const a = make()
+  const cases = [
+    [undefined, ['token_missing'], 'Bearer realm="zt"'],
+    ['not-a-token', ['token_malformed'], 'Bearer realm="zt", error="invalid_token", error_description="token_malformed"'],
+    [mint().slice(0, -4) + 'AAAA', ['token_signature_invalid'], null],
+    [mint({ aud: 'other' }), ['audience_mismatch'], null],
+  ]
+  for (const [token, reasons, challenge] of cases) {
+    const d = a.authorizeSync({ method: 'GET', path: '/orders/1', token })
+    assert.deepEqual([d.outcome, d.reasons, d.httpStatus], ['deny', reasons, 401])
+    assert.equal(d.claims, undefined)
+    if (challenge) assert.equal(d.wwwAuthenticate, challenge)
+    assert.equal(d.problem.decision_id, d.id)
+    if (token) assert.ok(!JSON.stringify(d).includes(token))
+  }
+  a.close()
+})
+
+test('wrong argument types throw; request contents never do', () => {
+  const a = make()
+  assert.throws(() => a.authorizeSync({ method: 'GET' }))
+  assert.throws(() => a.authorizeSync({ method: 'GET', path: '/', token: 5 }))
+  assert.throws(() => a.authorizeSync({ method: 'GET', path: '/', device: { managed: 'yes' } }), /device/)
+  assert.throws(() => a.authorizeSync({ method: 'GET', path: '/', resource: 'x' }), /resource/)
+  for (const token of ['', '.', '..', 'a.b.c', '\u0000', 'é'.repeat(5000), 'x'.repeat(100_000)]) {
+    assert.equal(a.authorizeSync({ method: 'GET', path: '/orders/1', token }).allowed, false)
+  }
+  a.close()
+})
+
+test('config from file, TOML and object decide alike; errors carry ZT_* codes and key paths', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-'))
+  fs.mkdirSync(path.join(dir, 'policies'))
+  fs.writeFileSync(path.join(dir, 'policies', 'authz.rego'), POLICY)
+  const k = jwk('ec-p256')
+  const toml = `
+[[issuers]]
+issuer = "${ISS}"
+audiences = ["api"]
+algorithms = ["ES256"]
+jwks = { keys = [{ kty = "EC", kid = "${k.kid}", crv = "P-256", x = "${k.x}", y = "${k.y}" }] }
+[policy]
+bundle = "policies"
+[decision_log]
+sink = "none"
+`
+  fs.writeFileSync(path.join(dir, 'zt.toml'), toml)
+  const t = mint()
+  for (const a of [
+    zt.Authorizer.fromFile(path.join(dir, 'zt.toml')),
+    zt.Authorizer.fromToml(toml.replace('"policies"', JSON.stringify(path.join(dir, 'policies')))),
+    zt.Authorizer.fromConfig(config({ policy: { bundle: path.join(dir, 'policies') } })),
+  ]) {
+    assert.equal(a.authorizeSync({ method: 'GET', path: '/orders/1', token: t }).allowed, true)
+    assert.deepEqual(a.authorizeSync({ method: 'POST', path: '/orders', token: t }).reasons, ['policy_denied'])
+    a.close()
+  }
+  let e = assert.throws(() => zt.Authorizer.fromConfig(config({ jwks: { ttl_s: 1 } }), { policyFiles: { 'a.rego': POLICY } }),
+    (e) => e instanceof zt.ZtError && e.code === 'ZT_CONFIG' && e.reason === 'config_out_of_range' && e.key === 'jwks.ttl_s')
+  assert.throws(() => zt.Authorizer.fromConfig(config()), (e) => e.code === 'ZT_CONFIG' && e.reason === 'no_policy')
+  assert.throws(() => zt.Authorizer.fromConfig(config(), { policyFiles: { 'b.rego': 'package zt.authz\ndecision := {' } }),
+    (e) => e.code === 'ZT_POLICY' && e.reason === 'policy_parse' && e.file === 'b.rego')
+  fs.writeFileSync(path.join(dir, 'bad.toml'), '[[issuers]]\nissuer = 1\n')
+  assert.throws(() => zt.Authorizer.fromFile(path.join(dir, 'bad.toml')),
+    (e) => e.code === 'ZT_CONFIG' && e.reason === 'config_parse' && e.file.endsWith('bad.toml'))
+  void e
+})
+
+test('verifySync, revocation, metrics and close', () => {
+  const a = make()
+  assert.equal(a.verifySync(mint({ sub: 'carol' })).sub, 'carol')
+  assert.throws(() => a.verifySync(mint({ aud: 'nope' })),
+    (e) => e instanceof zt.ZtError && e.code === 'ZT_TOKEN' && e.reason === 'audience_mismatch')
+  const t = mint({ jti: 'j-1' })
+  assert.equal(a.authorizeSync({ method: 'GET', path: '/orders/1', token: t }).allowed, true)
+  a.revokeTokenId('j-1')
+  assert.deepEqual(a.authorizeSync({ method: 'GET', path: '/orders/1', token: t }).reasons, ['token_revoked'])
+  a.revokeSubject(ISS, 'bob')
+  assert.deepEqual(a.authorizeSync({ method: 'GET', path: '/orders/1', token: mint({ sub: 'bob' }) }).reasons, ['subject_revoked'])
+  const m = a.metrics()
+  assert.equal(m.decisions, 3)
+  assert.equal(m.by_reason.token_revoked, 1)
+  assert.match(a.prometheus(), /zt_decisions_total/)
+  assert.equal(a.close().completed, true)
+  assert.equal(a.close().completed, true)
+  assert.equal(a.close(Infinity).completed, true)
+  assert.equal(a.authorizeSync({ method: 'GET', path: '/orders/1', token: mint() }).allowed, true)
+})
+
+test('decision-log callback runs on the JS thread with every record', async () => {
+  const records = []
+  const a = zt.Authorizer.fromConfig(config({ decision_log: { sink: 'callback' } }),
+    { policyFiles: { 'authz.rego': POLICY }, logCallback: (r) => records.push(JSON.parse(r)) })
+  const t = mint()
+  const ids = [1, 2, 3].map((i) => a.authorizeSync({ method: 'GET', path: `/orders/${i}`, token: t }).id)
+  a.flush()
+  for (let i = 0; i < 50 && records.length < 3; i++) await new Promise((r) => setTimeout(r, 20))
+  assert.deepEqual(records.map((r) => r.decision_id), ids)
+  a.close()
+  assert.throws(() => zt.Authorizer.fromConfig(config(), { policyFiles: { 'a.rego': POLICY }, logCallback: () => {} }),
+    (e) => e.reason === 'decision_log_callback_unused')
+  assert.throws(() => zt.Authorizer.fromConfig(config(), { logCallback: 'x' }), TypeError)
+})
+
+test('authorizeHttpSync reads like zt-tower', () => {
+  const a = make()
+  const t = mint()
+  let r = a.authorizeHttpSync('GET', '/orders/1', ['Authorization', `Bearer ${t}`, 'Host', 'x'])
+  assert.equal(r.decision.allowed, true)
+  assert.equal(r.answer.proceed, true)
+  r = a.authorizeHttpSync('GET', '/orders/1', ['authorization', 'Bearer a', 'authorization', 'Bearer b'], { realm: 'api' })
+  assert.deepEqual(r.decision.reasons, ['authorization_malformed'])
+  assert.equal(r.answer.status, 401)
+  assert.deepEqual(Object.fromEntries(r.answer.headers)['www-authenticate'],
+    'Bearer realm="api", error="invalid_request", error_description="authorization_malformed"')
+  r = a.authorizeHttpSync('GET', '/orders/1?access_token=x', [])
+  assert.deepEqual(r.decision.reasons, ['authorization_malformed'])
+  r = a.authorizeHttpSync('GET', '/admin', [], { mode: 'warn' })
+  assert.equal(r.answer.proceed, true)
+  assert.deepEqual(r.answer.headers, [['x-zt-would-deny', 'token_missing']])
+  assert.throws(() => a.authorizeHttpSync('GET', '/', [], { mode: 'lenient' }), /mode/)
+  assert.equal(zt.canonicalTarget('/%61dmin?x=%61'), '/admin?x=%61')
+  a.close()
+})
+
+test('index.d.ts declares every native method; the usage file type-checks', () => {
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
+  const native = require('../index.js')
+  for (const cls of ['Authorizer', 'PendingDecision']) {
+    const names = [
+      ...Object.getOwnPropertyNames(native[cls].prototype).filter((n) => n !== 'constructor'),
+      ...Object.getOwnPropertyNames(native[cls]).filter((n) =>
+        !['length', 'name', 'prototype', 'arguments', 'caller'].includes(n) && typeof native[cls][n] === 'function'),
+    ]
+    for (const n of names) assert.match(dts, new RegExp(`\\b${n}\\(`), `${cls}.${n} missing from index.d.ts`)
+  }
+  const wrapper = Object.getOwnPropertyNames(zt.Authorizer.prototype).filter((n) => n !== 'constructor')
+  const libDts = fs.readFileSync(path.join(__dirname, '..', 'lib', 'index.d.ts'), 'utf8')
+  for (const n of wrapper) assert.match(libDts, new RegExp(`\\b${n}\\(`), `${n} missing from lib/index.d.ts`)
+  const tsc = path.join(__dirname, '..', 'node_modules', '.bin', 'tsc')
+  require('node:child_process').execFileSync(tsc, ['-p', path.join(__dirname, 'types')], { stdio: 'inherit', timeout: 120_000 })
+})
+
+test('100,000 decisions keep memory bounded', () => {
+  const a = make()
+  const t = mint()
+  const run = (n) => {
+    for (let i = 0; i < n; i++) a.authorizeSync({ method: 'GET', path: '/orders/1', token: t })
+  }
+  run(10_000)
+  global.gc?.()
+  const before = process.memoryUsage().rss
+  run(100_000)
+  global.gc?.()
+  const grown = process.memoryUsage().rss - before
+  assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${grown} bytes over 100,000 decisions`)
+  a.close()
+})
+
+test('worker threads sharing one config agree with the main thread', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-w-'))
+  fs.writeFileSync(path.join(dir, 'authz.rego'), POLICY)
+  fs.writeFileSync(path.join(dir, 'zt.json'), JSON.stringify(config({ policy: { bundle: dir } })))
+  const tokens = [mint(), mint({ sub: 'bob' }), 'not-a-token']
+  const requests = tokens.flatMap((token) => [
+    { method: 'GET', path: '/orders/1', token }, { method: 'POST', path: '/orders', token }, { method: 'GET', path: '/admin', token },
+  ])
+  const main = zt.Authorizer.fromFile(path.join(dir, 'zt.json'))
+  const expected = requests.map((r) => main.authorizeSync(r).outcome)
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const zt = require(${JSON.stringify(path.join(ROOT, 'zt-node'))})
+    const a = zt.Authorizer.fromFile(workerData.file)
+    let out
+    for (let i = 0; i < 300; i++) out = workerData.requests.map((r) => a.authorizeSync(r).outcome)
+    a.close()
+    parentPort.postMessage(out)`
+  const results = await Promise.all([0, 1, 2, 3].map(() => new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true, workerData: { file: path.join(dir, 'zt.json'), requests } })
+    w.once('message', resolve)
+    w.once('error', reject)
+  })))
+  for (const r of results) assert.deepEqual(r, expected)
+  main.close()
+})

@@ -1,0 +1,111 @@
+'use strict'
+// zt.express under Express 5 and zt.fastify under Fastify 5: real servers in child processes on
+// 127.0.0.1, driven by fetch (and by node:http for verbatim targets and repeated headers).
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const http = require('node:http')
+const os = require('node:os')
+const path = require('node:path')
+const { config, mint, startProcess } = require('./helpers.js')
+
+async function serve(kind, mode) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'zt-srv-')), 'config.json')
+  fs.writeFileSync(file, JSON.stringify(config()))
+  const args = [path.join(__dirname, 'servers.js'), kind, file]
+  if (mode) args.push(mode)
+  const p = await startProcess(process.execPath, args)
+  return { url: `http://127.0.0.1:${p.info.port}`, port: p.info.port, stop: () => p.stop() }
+}
+
+/** A raw request: the target verbatim, headers as given (repeats kept). */
+function raw(port, method, target, headers) {
+  return new Promise((resolve, reject) => {
+    // A raw header list gets no automatic Host (Node's server answers 400 without one).
+    const all = ['host', `127.0.0.1:${port}`, ...headers]
+    const req = http.request({ host: '127.0.0.1', port, method, path: target, headers: all }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }))
+    })
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function assertDenied(r, status, challenge, reasons) {
+  assert.equal(r.status, status)
+  assert.equal(r.headers.get('www-authenticate'), challenge)
+  assert.equal(r.headers.get('content-type').split(';')[0], 'application/problem+json')
+  const body = await r.json()
+  assert.deepEqual([body.status, body.reasons], [status, reasons])
+  assert.equal(r.headers.get('x-zt-decision-id'), body.decision_id)
+}
+
+for (const kind of ['express', 'fastify']) {
+  test(`${kind}: decisions, challenges, skip path, malformed headers`, async (t) => {
+    const s = await serve(kind)
+    t.after(s.stop)
+    const token = mint()
+    const auth = (tk) => ({ authorization: `Bearer ${tk}` })
+
+    let r = await fetch(`${s.url}/orders/7?page=2`, { headers: auth(token) })
+    assert.equal(r.status, 200)
+    const body = await r.json()
+    assert.deepEqual([body.order, body.sub, body.outcome, body.injected], ['7', 'alice', 'allow', 'yes'])
+    assert.equal(r.headers.get('x-a'), '1')
+    assert.equal(r.headers.get('x-zt-would-deny'), null)
+
+    await assertDenied(await fetch(`${s.url}/orders/1`), 401, 'Bearer realm="api"', ['token_missing'])
+    r = await fetch(`${s.url}/orders/1`, { headers: auth('abc.def.ghi') })
+    const text = await r.clone().text()
+    assert.ok(!text.includes('abc.def.ghi'))
+    await assertDenied(r, 401, 'Bearer realm="api", error="invalid_token", error_description="token_malformed"', ['token_malformed'])
+    await assertDenied(await fetch(`${s.url}/orders`, { method: 'POST', headers: auth(token) }), 403,
+      'Bearer realm="api", error="insufficient_scope", error_description="policy_denied"', ['policy_denied'])
+    await assertDenied(await fetch(`${s.url}/admin`, { headers: auth(token) }), 401,
+      'Bearer realm="api", error="insufficient_user_authentication", error_description="step_up_required", acr_values="mfa", max_age=60',
+      ['step_up_required'])
+
+    r = await fetch(`${s.url}/healthz`)
+    assert.deepEqual([r.status, await r.json()], [200, { ok: true, decided: false }])
+
+    for (const [target, headers] of [
+      ['/orders/1', [['authorization', 'Bearer a b']]],
+      ['/orders/1', [['authorization', 'Bearer']]],
+      ['/orders/1', [['authorization', 'Bearer a'], ['authorization', 'Bearer b']]],
+      ['/orders/1?access_token=abc', [['authorization', 'Bearer abc']]],
+    ]) {
+      const res = await raw(s.port, 'GET', target, headers.flat())
+      assert.equal(res.status, 401, `${target} ${JSON.stringify(headers)} ${res.body}`)
+      assert.match(res.headers['www-authenticate'], /error="invalid_request"/)
+      assert.deepEqual(JSON.parse(res.body).reasons, ['authorization_malformed'])
+    }
+
+    // Percent-encoded paths are decided as the route they reach.
+    const admin = await raw(s.port, 'GET', '/%61dmin', ['authorization', `Bearer ${token}`])
+    assert.equal(admin.status, 401)
+    assert.match(admin.headers['www-authenticate'], /insufficient_user_authentication/)
+  })
+
+  test(`${kind}: warn mode marks instead of denying`, async (t) => {
+    const s = await serve(kind, 'warn')
+    t.after(s.stop)
+    const r = await fetch(`${s.url}/admin`)
+    assert.equal(r.status, 200)
+    assert.equal(r.headers.get('x-zt-would-deny'), 'token_missing')
+    const ok = await fetch(`${s.url}/orders/1`, { headers: { authorization: `Bearer ${mint()}` } })
+    assert.equal(ok.headers.get('x-zt-would-deny'), null)
+  })
+}
+
+test('express passErrors hands denials to the error handler', async (t) => {
+  const s = await serve('express', 'warn')
+  t.after(s.stop)
+  const r = await fetch(`${s.url}/strict/x`)
+  assert.equal(r.status, 401)
+  assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="strict"')
+  assert.deepEqual(await r.json(), { custom: true, reasons: ['token_missing'] })
+})

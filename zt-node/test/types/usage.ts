@@ -1,0 +1,24 @@
+// Type-checked by the test suite (`tsc --noEmit`): how a TypeScript user calls zt.
+import * as zt from '../../lib/index'
+
+const authz: zt.Authorizer = zt.Authorizer.fromConfig({ issuers: [] }, { policyFiles: { 'a.rego': 'package zt.authz' } })
+const d: zt.Decision = authz.authorizeSync({ method: 'GET', path: '/orders/1', token: 'x', headers: { 'x-tenant': 'a' } })
+const outcome: string = d.outcome
+const reasons: string[] = d.reasons
+const status: number = d.httpStatus
+const step: number | undefined = d.stepUp?.maxAge
+async function later(): Promise<boolean> {
+  const p: zt.Decision = await authz.authorize({ method: 'GET', path: '/' })
+  return p.allowed
+}
+const mw: (req: any, res: any, next: (err?: unknown) => void) => void = zt.express(authz, { realm: 'api', skip: ['/healthz'], mode: 'warn' })
+const plugin: typeof zt.fastify = zt.fastify
+try {
+  authz.verifySync('x')
+} catch (e) {
+  if (e instanceof zt.ZtError) {
+    const code: 'ZT_CONFIG' | 'ZT_POLICY' | 'ZT_TOKEN' | 'ZT_RUNTIME' = e.code
+    void code
+  }
+}
+void [outcome, reasons, status, step, later, mw, plugin]
