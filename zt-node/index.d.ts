@@ -20,6 +20,12 @@ export declare class Authorizer {
   /** Decide from cached keys: synchronous, no I/O; never throws for what a request contains. */
   authorizeSync(request: RequestInit): Decision
   /**
+   * Bench hook (not a public API): the same request decided `n` times by `authorize_sync`
+   * inside Rust; returns the total nanoseconds. The binding's overhead is `authorizeSync`
+   * minus this, per call, on the same input.
+   */
+  _authorizeSyncLoop(n: number, request: RequestInit): number
+  /**
    * The decision at once when keys are cached, else a `PendingDecision` (see `authorize`
    * in `lib/index.js`).
    */

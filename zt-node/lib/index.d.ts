@@ -46,6 +46,8 @@ export class Authorizer {
   static fromToml(text: string, options?: AuthorizerOptions): Authorizer
   static fromConfig(config: object, options?: AuthorizerOptions): Authorizer
   authorizeSync(request: RequestInit): Decision
+  /** @internal Bench hook: `request` decided `n` times inside Rust; total nanoseconds. */
+  _authorizeSyncLoop(n: number, request: RequestInit): number
   authorize(request: RequestInit): Promise<Decision>
   authorizeHttpSync(method: string, target: string, rawHeaders: string[], options?: HttpOptions): HttpDecision
   authorizeHttp(method: string, target: string, rawHeaders: string[], options?: HttpOptions): HttpDecision | Promise<HttpDecision>

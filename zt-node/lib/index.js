@@ -85,6 +85,11 @@ class Authorizer {
     return this.#n.authorizeSync(request)
   }
 
+  /** Bench hook (not a public API): `request` decided `n` times inside Rust; total ns. */
+  _authorizeSyncLoop(n, request) {
+    return this.#n._authorizeSyncLoop(n, request)
+  }
+
   /** Resolves at once when keys are cached; awaits at most one bounded refetch for an unknown
    * `kid` (on libuv's thread pool, the event loop keeps running). */
   authorize(request) {

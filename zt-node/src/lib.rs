@@ -286,6 +286,19 @@ impl Authorizer {
         Ok(to_js(&self.inner.authorize_sync(&request)))
     }
 
+    /// Bench hook (not a public API): the same request decided `n` times by `authorize_sync`
+    /// inside Rust; returns the total nanoseconds. The binding's overhead is `authorizeSync`
+    /// minus this, per call, on the same input.
+    #[napi(js_name = "_authorizeSyncLoop")]
+    pub fn authorize_sync_loop(&self, n: u32, request: RequestInit) -> Result<f64> {
+        let request = self::request(request)?;
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(self.inner.authorize_sync(std::hint::black_box(&request)));
+        }
+        Ok(started.elapsed().as_nanos() as f64)
+    }
+
     /// The decision at once when keys are cached, else a `PendingDecision` (see `authorize`
     /// in `lib/index.js`).
     #[napi(ts_return_type = "Decision | PendingDecision")]
