@@ -17,27 +17,30 @@ export declare class Authorizer {
   static fromToml(text: string, policyFiles?: Record<string, string> | undefined | null, logCallback?: ((arg: string) => unknown) | undefined | null): Authorizer
   /** A config object (the same schema as the files). */
   static fromConfig(config: any, policyFiles?: Record<string, string> | undefined | null, logCallback?: ((arg: string) => unknown) | undefined | null): Authorizer
-  /** Decide from cached keys: synchronous, no I/O; never throws for what a request contains. */
-  authorizeSync(request: RequestInit): Decision
+  /**
+   * Decide from cached keys: synchronous, no I/O; never throws for what a request contains.
+   * The decision as JSON text: `lib/index.js` parses it into the documented object.
+   */
+  authorizeSync(method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null): string
   /**
    * Bench hook (not a public API): the same request decided `n` times by `authorize_sync`
    * inside Rust; returns the total nanoseconds. The binding's overhead is `authorizeSync`
    * minus this, per call, on the same input.
    */
-  _authorizeSyncLoop(n: number, request: RequestInit): number
+  _authorizeSyncLoop(n: number, method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null): number
   /**
-   * The decision at once when keys are cached, else a `PendingDecision` (see `authorize`
-   * in `lib/index.js`).
+   * The decision (JSON text) at once when keys are cached, else a `PendingDecision` (see
+   * `authorize` in `lib/index.js`).
    */
-  authorizeBegin(request: RequestInit): Decision | PendingDecision
+  authorizeBegin(method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null): string | PendingDecision
   /**
    * Decide an HTTP request as a server sees it: `target` is the path the app routes on
    * with its query, `rawHeaders` Node's flat `[name, value, ...]` list. Extraction as in
    * zt-tower; returns the decision and how to answer it.
    */
-  authorizeHttpSync(method: string, target: string, rawHeaders: Array<string>, options?: HttpOptions | undefined | null): HttpDecision
+  authorizeHttpSync(method: string, target: string, rawHeaders: Array<string>, options?: HttpOptions | undefined | null): string
   /** `authorizeHttpSync` with the key refetch of `authorizeBegin`. */
-  authorizeHttpBegin(method: string, target: string, rawHeaders: Array<string>, options?: HttpOptions | undefined | null): HttpDecision | PendingDecision
+  authorizeHttpBegin(method: string, target: string, rawHeaders: Array<string>, options?: HttpOptions | undefined | null): string | PendingDecision
   /** Verify a token alone: its claims, or throws `ZtError` (`ZT_TOKEN`, `reason`). */
   verifySync(token: string): any
   /** Revoke a token by its `jti`. */
@@ -77,65 +80,10 @@ export declare class Authorizer {
  * `authorizeHttpBegin`).
  */
 export declare class PendingDecision {
-  /** A promise of the decision. */
-  wait(): Promise<Decision | HttpDecision>
+  /** A promise of the decision (JSON text: `lib/index.js` parses it). */
+  wait(): Promise<string>
 }
 
-/** The answer to one request. */
-export interface Decision {
-  /** The decision id (also in the decision log). */
-  id: string
-  /** `"allow"`, `"deny"` or `"step_up"`: what the caller must do. */
-  outcome: string
-  /** What the checks and the policy concluded (differs from `outcome` only when not enforced). */
-  evaluated: string
-  /** Whether the request may proceed. */
-  allowed: boolean
-  /** Whether `evaluated` was enforced. */
-  enforced: boolean
-  /** True when the request proceeds only because of `warn` mode. */
-  warning: boolean
-  /** `"enforce"`, `"warn"` or `"log_only"`. */
-  mode: string
-  /** Stable reason codes. */
-  reasons: Array<string>
-  /** Reasons given by the policy. */
-  policyReasons: Array<string>
-  /** Step-up parameters, for a step-up. */
-  stepUp?: StepUp
-  /** Obligations from the policy. */
-  obligations: any
-  /** The policy revision that decided, when the policy ran. */
-  policyRevision?: string
-  /** Nanoseconds per stage. */
-  timings: Timings
-  /** The verified claims, when the token verified. */
-  claims?: any
-  /** The shadow candidate's result, when one is set. */
-  shadow?: any
-  /** The HTTP status to answer with (200 when allowed). */
-  httpStatus: number
-  /** The `WWW-Authenticate` value for a denial (realm `zt`), when there is one. */
-  wwwAuthenticate?: string
-  /** The RFC 9457 problem body for a denial. */
-  problem?: any
-}
-
-/** How a middleware answers: proceed or the denial's status, headers and body. */
-export interface HttpAnswerObject {
-  proceed: boolean
-  status: number
-  /** `[name, value]` pairs, lower-case names. */
-  headers: Array<Array<string>>
-  /** The problem body (JSON text) on a denial. */
-  body?: string
-}
-
-/** A decision and its HTTP answer (from `authorizeHttpSync` / `authorizeHttp`). */
-export interface HttpDecision {
-  decision: Decision
-  answer: HttpAnswerObject
-}
 
 /** Options of `authorizeHttpSync` / `authorizeHttpBegin`. */
 export interface HttpOptions {
@@ -149,35 +97,6 @@ export interface HttpOptions {
   mode?: string
 }
 
-/** The request: a plain object. */
-export interface RequestInit {
-  method: string
-  path: string
-  token?: string
-  host?: string
-  /** Header name → value (only the names in `[request] headers` reach the policy). */
-  headers?: Record<string, string>
-  sourceIp?: string
-  /** Shaped like `input.device` (`managed`, `assessed_at`, ...). */
-  device?: any
-  postureAssertion?: string
-  resource?: any
-}
 
-/** The RFC 9470 step-up parameters. */
-export interface StepUp {
-  /** `acr_values` to ask the identity provider for. */
-  acrValues?: string
-  /** The maximum authentication age, seconds. */
-  maxAge?: number
-}
 
-/** Nanoseconds per stage. */
-export interface Timings {
-  token: number
-  posture: number
-  input: number
-  policy: number
-  shadow: number
-  total: number
-}
+

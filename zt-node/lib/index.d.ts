@@ -1,16 +1,89 @@
 // Types of the hand-written layer (lib/index.js); the native types come from ../index.d.ts,
 // which napi-rs generates from the Rust source.
-import type {
-  Decision,
-  HttpDecision,
-  HttpOptions,
-  RequestInit,
-  StepUp,
-  Timings,
-  HttpAnswerObject,
-} from '../index'
+import type { HttpOptions } from '../index'
 
-export type { Decision, HttpDecision, HttpOptions, RequestInit, StepUp, Timings, HttpAnswerObject }
+export type { HttpOptions }
+
+/** The request: a plain object. */
+export interface RequestInit {
+  method: string
+  path: string
+  token?: string
+  host?: string
+  /** Header name → value (only the names in `[request] headers` reach the policy). */
+  headers?: Record<string, string>
+  sourceIp?: string
+  /** Shaped like `input.device` (`managed`, `assessed_at`, ...). */
+  device?: Record<string, unknown>
+  postureAssertion?: string
+  resource?: Record<string, unknown>
+}
+
+/** The RFC 9470 step-up parameters. */
+export interface StepUp {
+  acrValues?: string
+  maxAge?: number
+}
+
+/** Nanoseconds per stage. */
+export interface Timings {
+  token: number
+  posture: number
+  input: number
+  policy: number
+  shadow: number
+  total: number
+}
+
+/** The answer to one request (the same fields and meanings as every zt surface, camelCase). */
+export interface Decision {
+  /** The decision id (also in the decision log). */
+  id: string
+  /** What the caller must do. */
+  outcome: 'allow' | 'deny' | 'step_up'
+  /** What the checks and the policy concluded (differs from `outcome` only when not enforced). */
+  evaluated: 'allow' | 'deny' | 'step_up'
+  allowed: boolean
+  enforced: boolean
+  /** True when the request proceeds only because of `warn` mode. */
+  warning: boolean
+  mode: 'enforce' | 'warn' | 'log_only'
+  /** Stable reason codes. */
+  reasons: string[]
+  /** Reasons given by the policy. */
+  policyReasons: string[]
+  stepUp?: StepUp
+  /** Obligations from the policy. */
+  readonly obligations: Record<string, unknown>
+  policyRevision?: string
+  timings: Timings
+  /** The HTTP status to answer with (200 when allowed). */
+  httpStatus: number
+  /** The `WWW-Authenticate` value for a denial (realm `zt`). */
+  wwwAuthenticate?: string
+  /** The verified claims, when the token verified. */
+  readonly claims?: Record<string, unknown>
+  /** The shadow candidate's result, when one is set. */
+  readonly shadow?: Record<string, unknown>
+  /** The RFC 9457 problem body for a denial. */
+  readonly problem?: Record<string, unknown>
+}
+
+/** How a middleware answers. */
+export interface HttpAnswerObject {
+  proceed: boolean
+  status: number
+  /** `[name, value]` pairs, lower-case names. */
+  headers: [string, string][]
+  /** The problem body (JSON text) on a denial. */
+  body?: string
+}
+
+/** A decision and its HTTP answer. */
+export interface HttpDecision {
+  decision: Decision
+  answer: HttpAnswerObject
+}
 
 export type Mode = 'enforce' | 'warn' | 'log_only'
 

@@ -50,8 +50,18 @@ function rethrowing(fn) {
   }
 }
 
+// The native calls return the decision as JSON text in the documented shape (see
+// src/decision.rs): one JSON.parse gives the plain object.
+const parse = JSON.parse
+
 function settle(begun) {
-  return begun instanceof native.PendingDecision ? begun.wait() : Promise.resolve(begun)
+  return begun instanceof native.PendingDecision ? begun.wait().then(parse) : Promise.resolve(parse(begun))
+}
+
+/** The request object's fields, positional, for the native calls. */
+function fields(r) {
+  if (r === null || typeof r !== 'object') throw new TypeError('the request must be an object')
+  return [r.method, r.path, r.token, r.host, r.headers, r.sourceIp, r.device, r.postureAssertion, r.resource]
 }
 
 /** Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`. */
@@ -81,20 +91,22 @@ class Authorizer {
   }
 
   /** Decide from cached keys: synchronous, no I/O. The hot path. */
-  authorizeSync(request) {
-    return this.#n.authorizeSync(request)
+  authorizeSync(r) {
+    if (r === null || typeof r !== 'object') throw new TypeError('the request must be an object')
+    return parse(this.#n.authorizeSync(r.method, r.path, r.token, r.host, r.headers, r.sourceIp, r.device,
+      r.postureAssertion, r.resource))
   }
 
   /** Bench hook (not a public API): `request` decided `n` times inside Rust; total ns. */
   _authorizeSyncLoop(n, request) {
-    return this.#n._authorizeSyncLoop(n, request)
+    return this.#n._authorizeSyncLoop(n, ...fields(request))
   }
 
   /** Resolves at once when keys are cached; awaits at most one bounded refetch for an unknown
    * `kid` (on libuv's thread pool, the event loop keeps running). */
   authorize(request) {
     try {
-      return settle(this.#n.authorizeBegin(request))
+      return settle(this.#n.authorizeBegin(...fields(request)))
     } catch (e) {
       return Promise.reject(e)
     }
@@ -103,14 +115,14 @@ class Authorizer {
   /** Decide an HTTP request as a server sees it (`rawHeaders`: Node's flat list); returns
    * `{decision, answer}`. */
   authorizeHttpSync(method, target, rawHeaders, options) {
-    return this.#n.authorizeHttpSync(method, target, rawHeaders, options)
+    return parse(this.#n.authorizeHttpSync(method, target, rawHeaders, options))
   }
 
   /** `authorizeHttpSync` with the key refetch of `authorize`: `{decision, answer}` directly when
    * keys are cached, else a promise of it. */
   authorizeHttp(method, target, rawHeaders, options) {
     const begun = this.#n.authorizeHttpBegin(method, target, rawHeaders, options)
-    return begun instanceof native.PendingDecision ? begun.wait() : begun
+    return begun instanceof native.PendingDecision ? begun.wait().then(parse) : parse(begun)
   }
 
   /** Verify a token alone: its claims, or throws `ZtError` (`ZT_TOKEN`, `reason`). */

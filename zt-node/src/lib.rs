@@ -8,7 +8,7 @@
 
 mod decision;
 
-use decision::{Decision, HttpDecision, answer_to_js, to_js};
+use decision::{decision_json, http_json};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -46,40 +46,40 @@ fn type_error(message: String) -> napi::Error {
     napi::Error::new(Status::InvalidArg, message)
 }
 
-/// The request: a plain object.
-#[napi(object)]
-pub struct RequestInit {
-    pub method: String,
-    pub path: String,
-    pub token: Option<String>,
-    pub host: Option<String>,
-    /// Header name → value (only the names in `[request] headers` reach the policy).
-    pub headers: Option<HashMap<String, String>>,
-    pub source_ip: Option<String>,
-    /// Shaped like `input.device` (`managed`, `assessed_at`, ...).
-    pub device: Option<Value>,
-    pub posture_assertion: Option<String>,
-    pub resource: Option<Value>,
-}
-
-fn request(r: RequestInit) -> Result<Request> {
-    let mut out = Request::new(r.method, r.path);
-    if let Some(t) = r.token {
+/// The request's fields, positional (`lib/index.js` passes them from the request object:
+/// reading them there is far cheaper than through N-API).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the request's fields, in the order lib/index.js passes them"
+)]
+fn request(
+    method: String,
+    path: String,
+    token: Option<String>,
+    host: Option<String>,
+    headers: Option<HashMap<String, String>>,
+    source_ip: Option<String>,
+    device: Option<Value>,
+    posture_assertion: Option<String>,
+    resource: Option<Value>,
+) -> Result<Request> {
+    let mut out = Request::new(method, path);
+    if let Some(t) = token {
         out = out.bearer(t);
     }
-    if let Some(h) = r.host {
+    if let Some(h) = host {
         out = out.host(h);
     }
-    if let Some(ip) = r.source_ip {
+    if let Some(ip) = source_ip {
         out = out.source_ip(ip);
     }
-    if let Some(a) = r.posture_assertion {
+    if let Some(a) = posture_assertion {
         out = out.posture_assertion(a);
     }
-    for (k, v) in r.headers.unwrap_or_default() {
+    for (k, v) in headers.unwrap_or_default() {
         out = out.header(k, v);
     }
-    match r.device {
+    match device {
         None | Some(Value::Null) => {}
         Some(d) => {
             let device = DeviceInput::from_json(&d).ok_or_else(|| {
@@ -88,12 +88,19 @@ fn request(r: RequestInit) -> Result<Request> {
             out = out.device(device);
         }
     }
-    match r.resource {
+    match resource {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => out = out.resource(m),
         Some(_) => return Err(type_error("`resource` must be an object".into())),
     }
     Ok(out)
+}
+
+/// The positional request arguments of the `authorize*` methods.
+macro_rules! request_args {
+    ($m:ident, $p:ident, $t:ident, $h:ident, $hd:ident, $ip:ident, $d:ident, $pa:ident, $r:ident) => {
+        request($m, $p, $t, $h, $hd, $ip, $d, $pa, $r)?
+    };
 }
 
 /// Options of `authorizeHttpSync` / `authorizeHttpBegin`.
@@ -149,7 +156,7 @@ pub struct Wait {
 
 impl Task for Wait {
     type Output = zt_core::Decision;
-    type JsValue = Either<Decision, HttpDecision>;
+    type JsValue = String;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let future = self
@@ -161,16 +168,16 @@ impl Task for Wait {
 
     fn resolve(&mut self, _env: Env, d: Self::Output) -> Result<Self::JsValue> {
         Ok(match &self.http {
-            None => Either::A(to_js(&d)),
-            Some((realm, mode)) => Either::B(http_decision(&d, realm, *mode)),
+            None => decision_json(&d),
+            Some((realm, mode)) => http_decision_json(&d, realm, *mode),
         })
     }
 }
 
 #[napi]
 impl PendingDecision {
-    /// A promise of the decision.
-    #[napi(ts_return_type = "Promise<Decision | HttpDecision>")]
+    /// A promise of the decision (JSON text: `lib/index.js` parses it).
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn wait(&self) -> Result<AsyncTask<Wait>> {
         let future = self
             .future
@@ -184,15 +191,8 @@ impl PendingDecision {
     }
 }
 
-fn http_decision(
-    d: &zt_core::Decision,
-    realm: &str,
-    mode: Option<EnforcementMode>,
-) -> HttpDecision {
-    HttpDecision {
-        decision: to_js(d),
-        answer: answer_to_js(&HttpAnswer::with_mode(d, realm, mode)),
-    }
+fn http_decision_json(d: &zt_core::Decision, realm: &str, mode: Option<EnforcementMode>) -> String {
+    http_json(d, &HttpAnswer::with_mode(d, realm, mode))
 }
 
 /// Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`.
@@ -280,18 +280,64 @@ impl Authorizer {
     }
 
     /// Decide from cached keys: synchronous, no I/O; never throws for what a request contains.
-    #[napi]
-    pub fn authorize_sync(&self, request: RequestInit) -> Result<Decision> {
-        let request = self::request(request)?;
-        Ok(to_js(&self.inner.authorize_sync(&request)))
+    /// The decision as JSON text: `lib/index.js` parses it into the documented object.
+    #[napi(ts_return_type = "string")]
+    #[allow(clippy::too_many_arguments, reason = "the request's fields")]
+    pub fn authorize_sync(
+        &self,
+        method: String,
+        path: String,
+        token: Option<String>,
+        host: Option<String>,
+        headers: Option<HashMap<String, String>>,
+        source_ip: Option<String>,
+        device: Option<Value>,
+        posture_assertion: Option<String>,
+        resource: Option<Value>,
+    ) -> Result<String> {
+        let request = request_args!(
+            method,
+            path,
+            token,
+            host,
+            headers,
+            source_ip,
+            device,
+            posture_assertion,
+            resource
+        );
+        Ok(decision_json(&self.inner.authorize_sync(&request)))
     }
 
     /// Bench hook (not a public API): the same request decided `n` times by `authorize_sync`
     /// inside Rust; returns the total nanoseconds. The binding's overhead is `authorizeSync`
     /// minus this, per call, on the same input.
     #[napi(js_name = "_authorizeSyncLoop")]
-    pub fn authorize_sync_loop(&self, n: u32, request: RequestInit) -> Result<f64> {
-        let request = self::request(request)?;
+    #[allow(clippy::too_many_arguments, reason = "the request's fields")]
+    pub fn authorize_sync_loop(
+        &self,
+        n: u32,
+        method: String,
+        path: String,
+        token: Option<String>,
+        host: Option<String>,
+        headers: Option<HashMap<String, String>>,
+        source_ip: Option<String>,
+        device: Option<Value>,
+        posture_assertion: Option<String>,
+        resource: Option<Value>,
+    ) -> Result<f64> {
+        let request = request_args!(
+            method,
+            path,
+            token,
+            host,
+            headers,
+            source_ip,
+            device,
+            posture_assertion,
+            resource
+        );
         let started = std::time::Instant::now();
         for _ in 0..n {
             std::hint::black_box(self.inner.authorize_sync(std::hint::black_box(&request)));
@@ -299,16 +345,35 @@ impl Authorizer {
         Ok(started.elapsed().as_nanos() as f64)
     }
 
-    /// The decision at once when keys are cached, else a `PendingDecision` (see `authorize`
-    /// in `lib/index.js`).
-    #[napi(ts_return_type = "Decision | PendingDecision")]
+    /// The decision (JSON text) at once when keys are cached, else a `PendingDecision` (see
+    /// `authorize` in `lib/index.js`).
+    #[napi(ts_return_type = "string | PendingDecision")]
+    #[allow(clippy::too_many_arguments, reason = "the request's fields")]
     pub fn authorize_begin(
         &self,
-        request: RequestInit,
-    ) -> Result<Either<Decision, PendingDecision>> {
-        let request = self::request(request)?;
+        method: String,
+        path: String,
+        token: Option<String>,
+        host: Option<String>,
+        headers: Option<HashMap<String, String>>,
+        source_ip: Option<String>,
+        device: Option<Value>,
+        posture_assertion: Option<String>,
+        resource: Option<Value>,
+    ) -> Result<Either<String, PendingDecision>> {
+        let request = request_args!(
+            method,
+            path,
+            token,
+            host,
+            headers,
+            source_ip,
+            device,
+            posture_assertion,
+            resource
+        );
         Ok(match begin(&self.inner, request) {
-            Ok(d) => Either::A(to_js(&d)),
+            Ok(d) => Either::A(decision_json(&d)),
             Err(future) => Either::B(PendingDecision {
                 future: Mutex::new(Some(future)),
                 http: None,
@@ -319,31 +384,31 @@ impl Authorizer {
     /// Decide an HTTP request as a server sees it: `target` is the path the app routes on
     /// with its query, `rawHeaders` Node's flat `[name, value, ...]` list. Extraction as in
     /// zt-tower; returns the decision and how to answer it.
-    #[napi]
+    #[napi(ts_return_type = "string")]
     pub fn authorize_http_sync(
         &self,
         method: String,
         target: String,
         raw_headers: Vec<String>,
         options: Option<HttpOptions>,
-    ) -> Result<HttpDecision> {
+    ) -> Result<String> {
         let (request, realm, mode) = self.http_request(&method, &target, &raw_headers, options)?;
         let d = self.inner.authorize_sync(&request);
-        Ok(http_decision(&d, &realm, mode))
+        Ok(http_decision_json(&d, &realm, mode))
     }
 
     /// `authorizeHttpSync` with the key refetch of `authorizeBegin`.
-    #[napi(ts_return_type = "HttpDecision | PendingDecision")]
+    #[napi(ts_return_type = "string | PendingDecision")]
     pub fn authorize_http_begin(
         &self,
         method: String,
         target: String,
         raw_headers: Vec<String>,
         options: Option<HttpOptions>,
-    ) -> Result<Either<HttpDecision, PendingDecision>> {
+    ) -> Result<Either<String, PendingDecision>> {
         let (request, realm, mode) = self.http_request(&method, &target, &raw_headers, options)?;
         Ok(match begin(&self.inner, request) {
-            Ok(d) => Either::A(http_decision(&d, &realm, mode)),
+            Ok(d) => Either::A(http_decision_json(&d, &realm, mode)),
             Err(future) => Either::B(PendingDecision {
                 future: Mutex::new(Some(future)),
                 http: Some((realm, mode)),

@@ -32,6 +32,8 @@ pub(super) struct ClaimsInner {
     pub(super) claims: Map<String, Value>,
     /// `input.subject`, built once per verified token (and so shared by cache hits).
     pub(super) subject_input: std::sync::OnceLock<regorus::Value>,
+    /// The claims as JSON text, built on first use (bindings hand it over as one string).
+    pub(super) claims_json: std::sync::OnceLock<String>,
 }
 
 impl VerifiedClaims {
@@ -75,6 +77,14 @@ impl VerifiedClaims {
     pub fn token_type(&self) -> Option<&str> {
         self.0.token_type.as_deref()
     }
+    /// [`claims`](Self::claims) as JSON text, serialised once per verified token (cache hits
+    /// share it): what the bindings hand to their language as one string.
+    pub fn claims_json(&self) -> &str {
+        self.0.claims_json.get_or_init(|| {
+            serde_json::to_string(&self.0.claims).unwrap_or_else(|_| "{}".to_owned())
+        })
+    }
+
     /// Every claim of the token, registered ones included, as JSON.
     pub fn claims(&self) -> &Map<String, Value> {
         &self.0.claims
@@ -205,5 +215,6 @@ pub(super) fn validate_claims(
         token_type: header.typ.clone(),
         claims,
         subject_input: std::sync::OnceLock::new(),
+        claims_json: std::sync::OnceLock::new(),
     })))
 }
