@@ -61,7 +61,10 @@ const [host, port] = (process.env.ZT_APP_ADDR || '127.0.0.1:3000').split(/:(?=\d
 const server = app.listen(Number(port), host, () => {
   const base = `http://${host}:${server.address().port}`
   if (process.env.ZT_APP_TOKENS) {
-    fs.writeFileSync(process.env.ZT_APP_TOKENS, Object.entries(tokens).map(([k, v]) => `${k}=${v}\n`).join(''))
+    // Written whole, then renamed: a reader never sees half a file.
+    const tmp = `${process.env.ZT_APP_TOKENS}.tmp`
+    fs.writeFileSync(tmp, Object.entries(tokens).map(([k, v]) => `${k}=${v}\n`).join(''))
+    fs.renameSync(tmp, process.env.ZT_APP_TOKENS)
   }
   console.log(`zt example app on ${base} (Ctrl-C to stop)\n`)
   for (const [k, v] of Object.entries(tokens)) console.log(`export ${k}=${v}`)

@@ -8,15 +8,22 @@
 const LITERAL = new Set([..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@"])
 
 /** The request target zt decides on: the path normalised as above (other escapes kept, hex
- * upper-cased) and the raw query (where `access_token` is refused). */
-function canonicalTarget(url) {
+ * upper-cased) and the raw query (where `access_token` is refused). An absolute-form target
+ * (`http://host/admin`, which Node accepts and routers route by its path) is decided by its
+ * path. `routing` mirrors a router that ignores case (`caseSensitive: false`: the path is
+ * lower-cased) or a trailing slash (`strict: false`: one trailing slash dropped), so that
+ * `/ADMIN/` is decided as the `/admin` route it reaches. */
+function canonicalTarget(url, routing = { caseSensitive: true, strict: true }) {
+  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url)
+  if (absolute) url = url.slice(absolute[0].length) || '/'
   const q = url.indexOf('?')
-  const path = q === -1 ? url : url.slice(0, q)
-  const normal = path.replace(/%([0-9A-Fa-f]{2})/g, (m, hex) => {
+  let path = (q === -1 ? url : url.slice(0, q)).replace(/%([0-9A-Fa-f]{2})/g, (m, hex) => {
     const c = String.fromCharCode(parseInt(hex, 16))
     return LITERAL.has(c) ? c : m.toUpperCase()
   })
-  return q === -1 ? normal : normal + url.slice(q)
+  if (!routing.caseSensitive) path = path.toLowerCase()
+  if (!routing.strict && path.length > 1 && path.endsWith('/')) path = path.slice(0, -1)
+  return q === -1 ? path : path + url.slice(q)
 }
 
 function pathOf(target) {
@@ -24,12 +31,14 @@ function pathOf(target) {
   return q === -1 ? target : target.slice(0, q)
 }
 
-/** Exact paths and plain string prefixes (as zt-tower) that bypass zt. */
+/** Exact paths and plain string prefixes (as zt-tower) that bypass zt, matched against the raw
+ * request path (never a decoded or normalised one: `/%68ealthz` is not `/healthz`, and is
+ * decided rather than skipped). */
 function skipper(skip, skipPrefixes) {
   const exact = new Set(skip)
   const prefixes = [...skipPrefixes]
-  return (target) => {
-    const path = pathOf(target)
+  return (rawUrl) => {
+    const path = pathOf(rawUrl)
     return exact.has(path) || prefixes.some((p) => path.startsWith(p))
   }
 }

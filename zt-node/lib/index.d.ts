@@ -148,7 +148,17 @@ export interface MiddlewareOptions {
   mode?: Mode | null
 }
 
+/** How the app's router matches paths, so the decision sees the route a request reaches. */
+export interface Routing {
+  /** Case-sensitive paths (Express default false: the decision path is lower-cased). */
+  caseSensitive?: boolean
+  /** A trailing slash matters (Express default false: one trailing slash is dropped). */
+  strict?: boolean
+}
+
 export interface ExpressOptions extends MiddlewareOptions {
+  /** The app router's matching rules (default: Express's, `{caseSensitive: false, strict: false}`). */
+  routing?: Routing
   /** Call `next(err)` with a `ZtDeniedError` instead of answering denials. */
   passErrors?: boolean
 }
@@ -161,11 +171,13 @@ export function express(
 
 export interface FastifyOptions extends MiddlewareOptions {
   authorizer: Authorizer
+  /** The router's matching rules (default: Fastify's, `{caseSensitive: true, strict: true}`). */
+  routing?: Routing
 }
 export function fastify(instance: any, options: FastifyOptions, done: (err?: Error) => void): void
 
 /** The target zt decides on for a raw request URL. */
-export function canonicalTarget(url: string): string
+export function canonicalTarget(url: string, routing?: Routing): string
 
 declare global {
   namespace Express {

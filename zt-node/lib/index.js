@@ -179,7 +179,15 @@ function opts(options) {
   if (logCallback !== null && typeof logCallback !== 'function') {
     throw new TypeError('`logCallback` must be a function')
   }
-  return [policyFiles, logCallback]
+  // A throwing sink must not take the process down (it runs outside any request).
+  const safe = logCallback && ((record) => {
+    try {
+      logCallback(record)
+    } catch (e) {
+      process.emitWarning(`zt: decision-log callback threw: ${e && e.message}`, 'ZtWarning')
+    }
+  })
+  return [policyFiles, safe]
 }
 
 /** An error for `next(err)` (Express `passErrors`): the denial's `status`, `headers`, `body`. */
@@ -199,18 +207,22 @@ function middlewareOptions(authorizer, options) {
   if (!(authorizer instanceof Authorizer)) {
     throw new TypeError('the first argument must be a zt Authorizer')
   }
-  const { realm = 'zt', skip = [], skipPrefixes = [], mode = null, passErrors = false } = options
-  return { realm, mode: checkMode(mode), skipped: skipper(skip, skipPrefixes), passErrors }
+  const { realm = 'zt', skip = [], skipPrefixes = [], mode = null, passErrors = false, routing } = options
+  return { realm, mode: checkMode(mode), skipped: skipper(skip, skipPrefixes), passErrors, routing }
 }
 
 /** Express middleware: `app.use(zt.express(authorizer, {realm, skip, skipPrefixes, mode,
- * passErrors}))`. Sets `req.zt` (the decision) and `req.auth` (the claims). */
+ * passErrors, routing}))`. Sets `req.zt` (the decision) and `req.auth` (the claims).
+ * `routing` is how the app's router matches paths (Express's defaults: `{caseSensitive: false,
+ * strict: false}`), so the decision sees the route a request reaches. */
 function express(authorizer, options = {}) {
   const o = middlewareOptions(authorizer, options)
+  const routing = { caseSensitive: false, strict: false, ...o.routing }
   const http = { realm: o.realm, mode: o.mode ?? undefined }
   return function ztExpress(req, res, next) {
-    const target = canonicalTarget(req.originalUrl ?? req.url)
-    if (o.skipped(target)) return next()
+    const url = req.originalUrl ?? req.url
+    if (o.skipped(url)) return next()
+    const target = canonicalTarget(url, routing)
     const apply = ({ decision, answer }) => {
       req.zt = decision
       req.auth = decision.claims
@@ -232,8 +244,11 @@ function express(authorizer, options = {}) {
     } catch (e) {
       return next(e)
     }
-    if (typeof r.then === 'function') r.then(apply, next)
-    else apply(r)
+    if (typeof r.then === 'function') {
+      // An error in `apply` (say, headers already sent by a timeout middleware) goes to Express,
+      // never becomes an unhandled rejection.
+      r.then(apply).catch((e) => (res.headersSent ? undefined : next(e)))
+    } else apply(r)
   }
 }
 
@@ -245,9 +260,12 @@ function fastify(instance, options, done) {
   const http = { realm: o.realm, mode: o.mode ?? undefined }
   instance.decorateRequest('zt', null)
   instance.decorateRequest('auth', null)
+  // Fastify's router is case-sensitive and strict about trailing slashes by default; an app that
+  // changes that passes the same `routing` here.
+  const routing = { caseSensitive: true, strict: true, ...o.routing }
   instance.addHook('onRequest', (request, reply, hookDone) => {
-    const target = canonicalTarget(request.raw.url)
-    if (o.skipped(target)) return hookDone()
+    if (o.skipped(request.raw.url)) return hookDone()
+    const target = canonicalTarget(request.raw.url, routing)
     const apply = ({ decision, answer }) => {
       request.zt = decision
       request.auth = decision.claims ?? null
@@ -269,7 +287,7 @@ function fastify(instance, options, done) {
     } catch (e) {
       return hookDone(e)
     }
-    if (typeof r.then === 'function') r.then(apply, hookDone)
+    if (typeof r.then === 'function') r.then(apply).catch((e) => (reply.sent ? undefined : hookDone(e)))
     else apply(r)
   })
   done()

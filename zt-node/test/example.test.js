@@ -39,8 +39,12 @@ test('a fresh project installs the packed tarball and runs the example', async (
       ZT_APP_BUNDLE: path.join(ROOT, 'examples', 'policies') },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
-  t.after(() => { try { process.kill(child.pid, 'SIGTERM') } catch {} })
-  for (let i = 0; i < 300 && !fs.existsSync(tokensFile); i++) await new Promise((r) => setTimeout(r, 50))
+  t.after(() => {
+    try { process.kill(child.pid, 'SIGTERM') } catch {}
+    setTimeout(() => { try { process.kill(child.pid, 'SIGKILL') } catch {} }, 5000).unref()
+  })
+  for (let i = 0; i < 600 && !fs.existsSync(tokensFile); i++) await new Promise((r) => setTimeout(r, 50))
+  assert.ok(fs.existsSync(tokensFile), 'the example never wrote its tokens (see its stderr above)')
   const tokens = Object.fromEntries(fs.readFileSync(tokensFile, 'utf8').trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)))
   const base = `http://127.0.0.1:${port}`
   const call = (method, p, who) => fetch(base + p, { method, headers: who ? { authorization: `Bearer ${tokens[who]}` } : {} })

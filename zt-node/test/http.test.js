@@ -84,10 +84,18 @@ for (const kind of ['express', 'fastify']) {
       assert.deepEqual(JSON.parse(res.body).reasons, ['authorization_malformed'])
     }
 
-    // Percent-encoded paths are decided as the route they reach.
-    const admin = await raw(s.port, 'GET', '/%61dmin', ['authorization', `Bearer ${token}`])
-    assert.equal(admin.status, 401)
-    assert.match(admin.headers['www-authenticate'], /insufficient_user_authentication/)
+    // Paths are decided as the route they reach: percent-encoded, absolute-form, and (Express,
+    // case-insensitive and non-strict by default) other case or a trailing slash.
+    const variants = ['/%61dmin', `http://127.0.0.1:${s.port}/admin`]
+    if (kind === 'express') variants.push('/ADMIN', '/admin/')
+    for (const target of variants) {
+      const admin = await raw(s.port, 'GET', target, ['authorization', `Bearer ${token}`])
+      assert.notEqual(admin.status, 200, target)
+      if (admin.status === 401) assert.match(admin.headers['www-authenticate'], /insufficient_user_authentication/, target)
+    }
+    // An encoded skip path is decided, not skipped.
+    const encodedSkip = await raw(s.port, 'GET', '/%68ealthz', [])
+    assert.notDeepEqual(JSON.parse(encodedSkip.body || '{}'), { ok: true, decided: false })
   })
 
   test(`${kind}: warn mode marks instead of denying`, async (t) => {
