@@ -224,3 +224,33 @@ test('worker threads sharing one config agree with the main thread', async () =>
   for (const r of results) assert.deepEqual(r, expected)
   main.close()
 })
+
+test('decisions match the Rust CLI (`zt decide`) on the same inputs', () => {
+  const cli = process.env.ZT_CLI || path.join(ROOT, 'target', 'debug', 'zt')
+  assert.ok(fs.existsSync(cli), `zt CLI not found at ${cli}: run \`cargo build -p zt-cli\``)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-cli-'))
+  fs.writeFileSync(path.join(dir, 'authz.rego'), POLICY)
+  const file = path.join(dir, 'zt.json')
+  fs.writeFileSync(file, JSON.stringify(config({ policy: { bundle: dir } })))
+  const a = zt.Authorizer.fromFile(file)
+  const cases = [
+    [mint(), 'GET', '/orders/1'], [mint(), 'POST', '/orders'], [mint(), 'GET', '/admin'], [mint(), 'GET', '/nothing'],
+    [null, 'GET', '/orders/1'], ['not-a-token', 'GET', '/orders/1'], [mint({ aud: 'x' }), 'GET', '/orders/1'],
+    [mint({ exp: 1000, iat: 900 }), 'GET', '/orders/1'],
+  ]
+  for (const [token, method, p] of cases) {
+    const args = ['decide', '--config', file, '--method', method, '--path', p]
+    if (token) args.push('--token', token)
+    let out
+    try {
+      out = require('node:child_process').execFileSync(cli, args, { encoding: 'utf8', timeout: 30_000 })
+    } catch (e) {
+      out = e.stdout // the CLI exits non-zero on a deny; the decision is still on stdout
+    }
+    const rust = JSON.parse(out)
+    const node = a.authorizeSync({ method, path: p, token: token ?? undefined })
+    assert.deepEqual([node.outcome, node.reasons, node.policyReasons, node.stepUp?.maxAge],
+      [rust.outcome, rust.reasons, rust.policy_reasons, rust.step_up?.max_age], `${method} ${p} ${token?.slice(0, 12)}`)
+  }
+  a.close()
+})
