@@ -84,7 +84,6 @@ export declare class PendingDecision {
   wait(): Promise<string>
 }
 
-
 /** Options of `authorizeHttpSync` / `authorizeHttpBegin`. */
 export interface HttpOptions {
   /** The peer's address. */
@@ -96,7 +95,3 @@ export interface HttpOptions {
   /** `"enforce"`, `"warn"` or `"log_only"`: override the configured mode for these routes. */
   mode?: string
 }
-
-
-
-
