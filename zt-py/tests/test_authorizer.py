@@ -4,7 +4,6 @@ import ast
 import inspect
 import json
 import pathlib
-import threading
 
 import pytest
 
@@ -188,26 +187,6 @@ def test_context_manager_and_callbackless_log(tmp_path):
         d = a.authorize(mint(), method="GET", path="/orders/1")
     record = json.loads(log.read_text().splitlines()[0])
     assert record["decision_id"] == d.id and record["outcome"] == "allow"
-
-
-def test_threads_agree_with_one_thread(authz):
-    tokens = [mint(sub=f"user-{i}") for i in range(4)]
-    requests = [(t, m, p) for t in tokens for (m, p) in [("GET", "/orders/1"), ("POST", "/orders"), ("GET", "/admin")]]
-    expected = [authz.authorize(t, method=m, path=p).outcome for (t, m, p) in requests]
-    failures = []
-
-    def run():
-        for _ in range(250):
-            got = [authz.authorize(t, method=m, path=p).outcome for (t, m, p) in requests]
-            if got != expected:
-                failures.append(got)
-
-    threads = [threading.Thread(target=run) for _ in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not failures
 
 
 def test_stubs_match_the_runtime_module():

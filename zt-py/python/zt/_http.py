@@ -87,3 +87,26 @@ async def decide_asgi(authorizer: Authorizer, scope: Mapping[str, Any]) -> Decis
         scope.get("headers") or [],
         client=client[0] if client else None,
     )
+
+
+class MiddlewareBase:
+    """What both middleware take: the app, the authorizer, the challenge realm, skip paths
+    (exact and plain string prefixes) and a mode override for this app."""
+
+    def __init__(
+        self,
+        app: Any,
+        authorizer: Authorizer,
+        *,
+        realm: str = "zt",
+        skip: Iterable[str] = (),
+        skip_prefixes: Iterable[str] = (),
+        mode: Optional[str] = None,
+    ) -> None:
+        if not isinstance(authorizer, Authorizer):
+            raise TypeError("`authorizer` must be a zt.Authorizer")
+        self.app = app
+        self.authorizer = authorizer
+        self.realm = realm
+        self.mode = check_mode(mode)
+        self._skip = Skip(skip, skip_prefixes)

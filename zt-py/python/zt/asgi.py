@@ -25,10 +25,9 @@ Not a ``BaseHTTPMiddleware``: streaming bodies, background tasks and context var
 through untouched. Lifespan and other scope types pass straight to the app.
 """
 
-from typing import Any, Awaitable, Callable, Dict, Iterable, MutableMapping, Optional
+from typing import Any, Awaitable, Callable, Dict, MutableMapping
 
-from ._http import Skip, check_mode, decide_asgi, merge_headers, obligation_headers
-from ._zt import Authorizer
+from ._http import MiddlewareBase, decide_asgi, merge_headers, obligation_headers
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,7 +38,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 __all__ = ["ZtMiddleware"]
 
 
-class ZtMiddleware:
+class ZtMiddleware(MiddlewareBase):
     """Decide each request with ``authorizer`` before ``app`` sees it.
 
     :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
@@ -50,23 +49,6 @@ class ZtMiddleware:
         configured mode (None keeps the config's, canary and shadow included).
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        authorizer: Authorizer,
-        *,
-        realm: str = "zt",
-        skip: Iterable[str] = (),
-        skip_prefixes: Iterable[str] = (),
-        mode: Optional[str] = None,
-    ) -> None:
-        if not isinstance(authorizer, Authorizer):
-            raise TypeError("`authorizer` must be a zt.Authorizer")
-        self.app = app
-        self.authorizer = authorizer
-        self.realm = realm
-        self.mode = check_mode(mode)
-        self._skip = Skip(skip, skip_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -15,8 +15,8 @@ cooldown.
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ._http import Skip, check_mode, obligation_headers, routed_target
-from ._zt import Authorizer, Decision
+from ._http import MiddlewareBase, obligation_headers, routed_target
+from ._zt import Decision
 
 __all__ = ["ZtMiddleware", "decision", "ENVIRON_KEY"]
 
@@ -51,26 +51,9 @@ def _target(environ: Dict[str, Any]) -> str:
     return routed_target(path or b"/", environ.get("QUERY_STRING", "").encode("latin-1", "replace"))
 
 
-class ZtMiddleware:
+class ZtMiddleware(MiddlewareBase):
     """Decide each request with ``authorizer`` before ``app`` sees it (see the module doc)."""
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        authorizer: Authorizer,
-        *,
-        realm: str = "zt",
-        skip: Iterable[str] = (),
-        skip_prefixes: Iterable[str] = (),
-        mode: Optional[str] = None,
-    ) -> None:
-        if not isinstance(authorizer, Authorizer):
-            raise TypeError("`authorizer` must be a zt.Authorizer")
-        self.app = app
-        self.authorizer = authorizer
-        self.realm = realm
-        self.mode = check_mode(mode)
-        self._skip = Skip(skip, skip_prefixes)
 
     def __call__(self, environ: Dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if self._skip(environ.get("PATH_INFO", "")):
