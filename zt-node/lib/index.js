@@ -211,6 +211,28 @@ function middlewareOptions(authorizer, options) {
   return { realm, mode: checkMode(mode), skipped: skipper(skip, skipPrefixes), passErrors, routing }
 }
 
+/** Decide, then `apply({decision, answer})`: at once with cached keys, or when the one key
+ * refetch ends. An error before or inside `apply` goes to `fail` unless the response has
+ * already started (`started()`), never to an unhandled rejection. */
+function decideThen(authorizer, method, target, rawHeaders, options, apply, fail, started) {
+  let r
+  try {
+    r = authorizer.authorizeHttp(method, target, rawHeaders, options)
+  } catch (e) {
+    return fail(e)
+  }
+  if (typeof r.then === 'function') r.then(apply).catch((e) => (started() ? undefined : fail(e)))
+  else apply(r)
+}
+
+/** A request that proceeds: the obligations' request and response headers, then the answer's
+ * own (the warn marker). */
+function proceedHeaders(decision, answer, setRequestHeader, setResponseHeader) {
+  for (const [k, v] of validObligationHeaders(decision, 'request_headers')) setRequestHeader(k, v)
+  for (const [k, v] of validObligationHeaders(decision, 'response_headers')) setResponseHeader(k, v)
+  for (const [k, v] of answer.headers) setResponseHeader(k, v)
+}
+
 /** Express middleware: `app.use(zt.express(authorizer, {realm, skip, skipPrefixes, mode,
  * passErrors, routing}))`. Sets `req.zt` (the decision) and `req.auth` (the claims).
  * `routing` is how the app's router matches paths (Express's defaults: `{caseSensitive: false,
@@ -232,23 +254,11 @@ function express(authorizer, options = {}) {
         for (const [k, v] of answer.headers) res.setHeader(k, v)
         return res.end(answer.body ?? '')
       }
-      for (const [k, v] of validObligationHeaders(decision, 'request_headers')) req.headers[k] = v
-      for (const [k, v] of validObligationHeaders(decision, 'response_headers')) res.setHeader(k, v)
-      for (const [k, v] of answer.headers) res.setHeader(k, v)
+      proceedHeaders(decision, answer, (k, v) => (req.headers[k] = v), (k, v) => res.setHeader(k, v))
       next()
     }
-    let r
-    try {
-      r = authorizer.authorizeHttp(req.method, target, req.rawHeaders,
-        { ...http, client: req.socket?.remoteAddress })
-    } catch (e) {
-      return next(e)
-    }
-    if (typeof r.then === 'function') {
-      // An error in `apply` (say, headers already sent by a timeout middleware) goes to Express,
-      // never becomes an unhandled rejection.
-      r.then(apply).catch((e) => (res.headersSent ? undefined : next(e)))
-    } else apply(r)
+    decideThen(authorizer, req.method, target, req.rawHeaders, { ...http, client: req.socket?.remoteAddress },
+      apply, next, () => res.headersSent)
   }
 }
 
@@ -275,20 +285,11 @@ function fastify(instance, options, done) {
         reply.send(answer.body ?? '')
         return
       }
-      for (const [k, v] of validObligationHeaders(decision, 'request_headers')) request.headers[k] = v
-      for (const [k, v] of validObligationHeaders(decision, 'response_headers')) reply.header(k, v)
-      for (const [k, v] of answer.headers) reply.header(k, v)
+      proceedHeaders(decision, answer, (k, v) => (request.headers[k] = v), (k, v) => reply.header(k, v))
       hookDone()
     }
-    let r
-    try {
-      r = authorizer.authorizeHttp(request.method, target, request.raw.rawHeaders,
-        { ...http, client: request.raw.socket?.remoteAddress })
-    } catch (e) {
-      return hookDone(e)
-    }
-    if (typeof r.then === 'function') r.then(apply).catch((e) => (reply.sent ? undefined : hookDone(e)))
-    else apply(r)
+    decideThen(authorizer, request.method, target, request.raw.rawHeaders,
+      { ...http, client: request.raw.socket?.remoteAddress }, apply, hookDone, () => reply.sent)
   })
   done()
 }
