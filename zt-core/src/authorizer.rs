@@ -37,7 +37,7 @@ use crate::clock::Clock;
 use crate::config::{AuthorizerConfig, DecisionLogSink};
 use crate::decision::{self, Decision, Enforcement, Outcome, ShadowResult, Timings};
 use crate::error::{BuildError, Reason, RuntimeError};
-use crate::input::{InputContext, PolicyInput};
+use crate::input::PolicyInput;
 use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, Logger};
 use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
 use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, StepUp};
@@ -318,17 +318,26 @@ impl Authorizer {
         std::panic::catch_unwind(record).unwrap_or(fallback)
     }
 
+    /// A decision id: the authorizer's random 64-bit prefix and a 64-bit sequence, formatted
+    /// like a UUID. Each thread takes sequence numbers in blocks, so ids are unique without a
+    /// counter shared between cores on every decision (ids are ordered per thread only).
     fn next_id(&self) -> String {
-        let n = self.inner.id_counter.fetch_add(1, Ordering::Relaxed);
-        let p = self.inner.id_prefix;
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            p >> 32,
-            (p >> 16) & 0xffff,
-            p & 0xffff,
-            (n >> 48) & 0xffff,
-            n & 0xffff_ffff_ffff
-        )
+        const BLOCK: u64 = 1024;
+        thread_local! {
+            /// `(authorizer, next, end)` of this thread's current block.
+            static BLOCKS: std::cell::Cell<(usize, u64, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
+        }
+        let me = Arc::as_ptr(&self.inner) as usize;
+        let n = BLOCKS.with(|b| {
+            let (owner, mut next, mut end) = b.get();
+            if owner != me || next >= end {
+                next = self.inner.id_counter.fetch_add(BLOCK, Ordering::Relaxed);
+                end = next.saturating_add(BLOCK);
+            }
+            b.set((me, next + 1, end));
+            next
+        });
+        format_id(self.inner.id_prefix, n)
     }
 
     /// An enforced decision with no policy run.
@@ -389,18 +398,14 @@ impl Authorizer {
         let ti = Instant::now();
         let headers = &inner.headers;
         let keep = |h: &str| headers.iter().any(|k| k == h);
-        let context = InputContext {
-            now,
-            service: inner.service.clone(),
-        };
         let input = PolicyInput::build_with(
             &claims,
             &request.info,
             &keep,
-            assessment.device.as_ref(),
+            assessment.device,
             request.spiffe_id.as_deref(),
             &request.resource,
-            &context,
+            (now, inner.service.as_deref()),
         );
         timings.input_ns = elapsed(ti);
 
@@ -434,8 +439,10 @@ impl Authorizer {
             .enforcement
             .mode_for(Some((claims.issuer(), claims.subject().unwrap_or(""))));
         let (outcome, enforced) = decision::enforce(verdict.outcome, mode);
-        let (policy_reasons, obligations) = match &evaluation.result {
-            Ok(out) => (out.reasons.clone(), out.obligations.clone()),
+        // The log keeps the policy's result: copy its parts only when there is a log.
+        let logged_result = inner.logger.enabled().then(|| evaluation.result.clone());
+        let (policy_reasons, obligations) = match evaluation.result {
+            Ok(out) => (out.reasons, out.obligations),
             Err(_) => (Vec::new(), serde_json::Map::new()),
         };
         timings.total_ns = elapsed(t0);
@@ -454,7 +461,7 @@ impl Authorizer {
             shadow,
             claims: Some(claims),
         };
-        self.finish(d, LogInput::Policy(input), Some(evaluation.result), now_ms)
+        self.finish(d, LogInput::Policy(input), logged_result, now_ms)
     }
 
     /// Checks on a verified token beyond its signature: posture-issuer tokens and revocation.
@@ -726,6 +733,46 @@ fn step_up_satisfied(s: &StepUp, claims: &VerifiedClaims, now: u64) -> bool {
     acr_ok && age_ok
 }
 
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex) from a prefix and a sequence number, without
+/// the formatting machinery.
+fn format_id(prefix: u64, n: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    let mut put = |from: usize, to: usize, mut v: u64| {
+        for slot in out.iter_mut().take(to).skip(from).rev() {
+            *slot = HEX.get((v & 0xf) as usize).copied().unwrap_or(b'0');
+            v >>= 4;
+        }
+    };
+    put(0, 8, prefix >> 32);
+    put(9, 13, (prefix >> 16) & 0xffff);
+    put(14, 18, prefix & 0xffff);
+    put(19, 23, (n >> 48) & 0xffff);
+    put(24, 36, n & 0xffff_ffff_ffff);
+    out.iter().map(|b| char::from(*b)).collect()
+}
+
 fn elapsed(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_id;
+
+    #[test]
+    fn decision_id_format() {
+        let p: u64 = 0x0123_4567_89ab_cdef;
+        let n: u64 = 0xfedc_ba98_7654_3210;
+        let want = format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            p >> 32,
+            (p >> 16) & 0xffff,
+            p & 0xffff,
+            (n >> 48) & 0xffff,
+            n & 0xffff_ffff_ffff
+        );
+        assert_eq!(format_id(p, n), want);
+        assert_eq!(format_id(0, 1), "00000000-0000-0000-0000-000000000001");
+    }
 }

@@ -38,6 +38,7 @@
 use crate::posture::DeviceInput;
 use crate::token::VerifiedClaims;
 use regorus::Value as RegoValue;
+use regorus::value::Object as RegoObject;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -143,6 +144,7 @@ impl PolicyInput {
         resource: &Map<String, Value>,
         context: &InputContext,
     ) -> Self {
+        let device = device.map_or(RegoValue::Null, device_value);
         Self::build_with(
             claims,
             request,
@@ -150,35 +152,46 @@ impl PolicyInput {
             device,
             spiffe_id,
             resource,
-            context,
+            (context.now, context.service.as_deref()),
         )
     }
 
-    /// Build with a header filter (the authorizer passes its `[request] headers` allow-list).
+    /// Build with a header filter (the authorizer passes its `[request] headers` allow-list)
+    /// and the device part already built.
     pub(crate) fn build_with(
         claims: &VerifiedClaims,
         request: &RequestInfo,
         keep_header: &dyn Fn(&str) -> bool,
-        device: Option<&DeviceInput>,
+        device: RegoValue,
         spiffe_id: Option<&str>,
         resource: &Map<String, Value>,
-        context: &InputContext,
+        (now, service): (u64, Option<&str>),
     ) -> Self {
         let subject = claims.subject_value(|| subject_value(claims));
-        let value = object([
-            ("subject", subject),
-            ("request", request_value(request, keep_header)),
-            ("device", device.map_or(RegoValue::Null, device_value)),
-            ("workload", object([("spiffe_id", opt_str(spiffe_id))])),
-            ("resource", RegoValue::from(Value::Object(resource.clone()))),
-            (
-                "context",
-                object([
-                    ("now", RegoValue::from(context.now)),
-                    ("service", opt_str(context.service.as_deref())),
-                ]),
-            ),
-        ]);
+        let value = PARTS.with(|p| {
+            let request = request_value_with(p, request, keep_header);
+            let workload = match spiffe_id {
+                None => p.workload_none.clone(),
+                Some(id) => p.fill(&p.workload, [(&p.k.spiffe_id, RegoValue::from(id))]),
+            };
+            let resource = if resource.is_empty() {
+                p.empty_object.clone()
+            } else {
+                json_to_rego(resource)
+            };
+            let context = p.context(now, service);
+            p.fill(
+                &p.top,
+                [
+                    (&p.k.subject, subject),
+                    (&p.k.request, request),
+                    (&p.k.device, device),
+                    (&p.k.workload, workload),
+                    (&p.k.resource, resource),
+                    (&p.k.context, context),
+                ],
+            )
+        });
         Self { value }
     }
 
@@ -211,12 +224,175 @@ impl PolicyInput {
     }
 }
 
-fn object<const N: usize>(fields: [(&str, RegoValue); N]) -> RegoValue {
-    let map: BTreeMap<RegoValue, RegoValue> = fields
-        .into_iter()
-        .map(|(k, v)| (RegoValue::from(k), v))
+/// The key names of the input document as regorus values.
+struct Keys {
+    subject: RegoValue,
+    request: RegoValue,
+    device: RegoValue,
+    workload: RegoValue,
+    resource: RegoValue,
+    context: RegoValue,
+    method: RegoValue,
+    path: RegoValue,
+    segments: RegoValue,
+    host: RegoValue,
+    headers: RegoValue,
+    source_ip: RegoValue,
+    spiffe_id: RegoValue,
+    now: RegoValue,
+    service: RegoValue,
+    age_s: RegoValue,
+}
+
+/// Pre-built parts of the document, one set per thread: key values, frozen template objects
+/// (every key present, values `null`) that a request copies and fills in place, and the
+/// constant parts shared as they are. Per thread, so that the reference counts a request
+/// touches are never contended by another core.
+struct Parts {
+    k: Keys,
+    top: RegoObject,
+    request: RegoObject,
+    workload: RegoObject,
+    context: RegoObject,
+    device: RegoObject,
+    workload_none: RegoValue,
+    empty_object: RegoValue,
+    methods: Vec<(&'static str, RegoValue)>,
+    /// The last `context` built on this thread: `(now, service, value)`.
+    last_context: std::cell::RefCell<Option<(u64, Option<String>, RegoValue)>>,
+}
+
+thread_local! {
+    static PARTS: Parts = Parts::new();
+}
+
+/// The standard methods, shared instead of allocated per request.
+const METHODS: [&str; 9] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+];
+
+const REQUEST_KEYS: [&str; 6] = ["method", "path", "segments", "host", "headers", "source_ip"];
+const DEVICE_KEYS: [&str; 14] = [
+    "id",
+    "managed",
+    "os",
+    "os_version",
+    "patch_age_days",
+    "disk_encrypted",
+    "firewall_enabled",
+    "edr_running",
+    "screen_lock_enabled",
+    "jailbroken",
+    "assessed_at",
+    "age_s",
+    "source",
+    "extra",
+];
+
+impl Parts {
+    fn new() -> Self {
+        let key = RegoValue::from;
+        let k = Keys {
+            subject: key("subject"),
+            request: key("request"),
+            device: key("device"),
+            workload: key("workload"),
+            resource: key("resource"),
+            context: key("context"),
+            method: key("method"),
+            path: key("path"),
+            segments: key("segments"),
+            host: key("host"),
+            headers: key("headers"),
+            source_ip: key("source_ip"),
+            spiffe_id: key("spiffe_id"),
+            now: key("now"),
+            service: key("service"),
+            age_s: key("age_s"),
+        };
+        let workload = template(&["spiffe_id"]);
+        let workload_none = RegoValue::from(workload.clone());
+        Self {
+            top: template(&[
+                "subject", "request", "device", "workload", "resource", "context",
+            ]),
+            request: template(&REQUEST_KEYS),
+            context: template(&["now", "service"]),
+            device: template(&DEVICE_KEYS),
+            workload,
+            workload_none,
+            empty_object: RegoValue::new_object(),
+            methods: METHODS.iter().map(|m| (*m, RegoValue::from(*m))).collect(),
+            last_context: std::cell::RefCell::new(None),
+            k,
+        }
+    }
+
+    /// A copy of `template` with the given keys set (each key must be in the template).
+    fn fill<const N: usize>(
+        &self,
+        template: &RegoObject,
+        fields: [(&RegoValue, RegoValue); N],
+    ) -> RegoValue {
+        let mut o = template.clone();
+        for (k, v) in fields {
+            // The template already holds `null`.
+            if matches!(v, RegoValue::Null) {
+                continue;
+            }
+            if let Some(slot) = o.get_mut(k) {
+                *slot = v;
+            }
+        }
+        RegoValue::from(o)
+    }
+
+    fn method(&self, m: &str) -> RegoValue {
+        self.methods
+            .iter()
+            .find(|(name, _)| *name == m)
+            .map_or_else(|| RegoValue::from(m), |(_, v)| v.clone())
+    }
+
+    /// `{"now": ..., "service": ...}`, shared while `now` and the service stay the same.
+    fn context(&self, now: u64, service: Option<&str>) -> RegoValue {
+        let mut last = self.last_context.borrow_mut();
+        if let Some((n, s, v)) = &*last
+            && *n == now
+            && s.as_deref() == service
+        {
+            return v.clone();
+        }
+        let v = self.fill(
+            &self.context,
+            [
+                (&self.k.now, RegoValue::from(now)),
+                (&self.k.service, opt_str(service)),
+            ],
+        );
+        *last = Some((now, service.map(str::to_owned), v.clone()));
+        v
+    }
+}
+
+/// A frozen object with the given keys, every value `null`.
+fn template(keys: &[&str]) -> RegoObject {
+    let o: RegoObject = keys
+        .iter()
+        .map(|k| (RegoValue::from(*k), RegoValue::Null))
         .collect();
-    RegoValue::from(map)
+    // `into_value` freezes the storage; the clone of a frozen object stays frozen.
+    match RegoValue::from(o) {
+        RegoValue::Object(o) => (*o).clone(),
+        _ => RegoObject::new(),
+    }
+}
+
+/// A JSON object as a regorus value, without copying the JSON first.
+fn json_to_rego(m: &Map<String, Value>) -> RegoValue {
+    use serde::Deserialize as _;
+    // Deserialising from a borrowed `serde_json::Map` cannot fail for a regorus value.
+    RegoValue::deserialize(m).unwrap_or(RegoValue::Undefined)
 }
 
 fn opt_str(s: Option<&str>) -> RegoValue {
@@ -240,6 +416,14 @@ fn strings_from(v: Option<&Value>, split: bool, out: &mut Vec<String>) {
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).for_each(&mut push),
         _ => {}
     }
+}
+
+fn object<const N: usize>(fields: [(&str, RegoValue); N]) -> RegoValue {
+    let map: BTreeMap<RegoValue, RegoValue> = fields
+        .into_iter()
+        .map(|(k, v)| (RegoValue::from(k), v))
+        .collect();
+    RegoValue::from(map)
 }
 
 pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
@@ -273,7 +457,7 @@ pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
             "auth_time",
             auth_time.map_or(RegoValue::Null, RegoValue::from),
         ),
-        ("claims", RegoValue::from(Value::Object(c.clone()))),
+        ("claims", json_to_rego(c)),
     ])
 }
 
@@ -321,50 +505,87 @@ fn mask_pointer(v: &mut RegoValue, pointer: &str) {
 }
 
 fn request_value(r: &RequestInfo, keep_header: &dyn Fn(&str) -> bool) -> RegoValue {
-    let headers: BTreeMap<RegoValue, RegoValue> = r
+    PARTS.with(|p| request_value_with(p, r, keep_header))
+}
+
+fn request_value_with(p: &Parts, r: &RequestInfo, keep_header: &dyn Fn(&str) -> bool) -> RegoValue {
+    let mut headers = r
         .headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .filter(|(k, _)| !NEVER_INPUT_HEADERS.contains(&k.as_str()) && keep_header(k))
-        .map(|(k, v)| (RegoValue::from(k), RegoValue::from(v.as_str())))
+        .peekable();
+    let headers = if headers.peek().is_none() {
+        p.empty_object.clone()
+    } else {
+        let map: BTreeMap<RegoValue, RegoValue> = headers
+            .map(|(k, v)| (RegoValue::from(k), RegoValue::from(v.as_str())))
+            .collect();
+        RegoValue::from(map)
+    };
+    let segments: Vec<RegoValue> = r
+        .path_only()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(RegoValue::from)
         .collect();
-    object([
-        ("method", RegoValue::from(r.method.as_str())),
-        ("path", RegoValue::from(r.path_only())),
-        (
-            "segments",
-            RegoValue::from(
-                r.segments()
-                    .into_iter()
-                    .map(RegoValue::from)
-                    .collect::<Vec<_>>(),
-            ),
-        ),
-        ("host", opt_str(r.host.as_deref())),
-        ("headers", RegoValue::from(headers)),
-        ("source_ip", opt_str(r.source_ip.as_deref())),
-    ])
+    p.fill(
+        &p.request,
+        [
+            (&p.k.method, p.method(&r.method)),
+            (&p.k.path, RegoValue::from(r.path_only())),
+            (&p.k.segments, RegoValue::from(segments)),
+            (&p.k.host, opt_str(r.host.as_deref())),
+            (&p.k.headers, headers),
+            (&p.k.source_ip, opt_str(r.source_ip.as_deref())),
+        ],
+    )
 }
 
-fn device_value(d: &DeviceInput) -> RegoValue {
+/// `input.device` for a device (the posture stage builds it once per token for `claims` posture
+/// and sets `age_s` per request, see [`with_age`]).
+pub(crate) fn device_value(d: &DeviceInput) -> RegoValue {
     let opt_bool = |b: Option<bool>| b.map_or(RegoValue::Null, RegoValue::from);
-    object([
-        ("id", opt_str(d.id.as_deref())),
-        ("managed", RegoValue::from(d.managed)),
-        ("os", opt_str(d.os.as_deref())),
-        ("os_version", opt_str(d.os_version.as_deref())),
-        (
-            "patch_age_days",
+    PARTS.with(|p| {
+        let mut o = p.device.clone();
+        let values = [
+            opt_str(d.id.as_deref()),
+            RegoValue::from(d.managed),
+            opt_str(d.os.as_deref()),
+            opt_str(d.os_version.as_deref()),
             d.patch_age_days.map_or(RegoValue::Null, RegoValue::from),
-        ),
-        ("disk_encrypted", opt_bool(d.disk_encrypted)),
-        ("firewall_enabled", opt_bool(d.firewall_enabled)),
-        ("edr_running", opt_bool(d.edr_running)),
-        ("screen_lock_enabled", opt_bool(d.screen_lock_enabled)),
-        ("jailbroken", opt_bool(d.jailbroken)),
-        ("assessed_at", RegoValue::from(d.assessed_at)),
-        ("age_s", RegoValue::from(d.age_s)),
-        ("source", RegoValue::from(d.source.as_str())),
-        ("extra", RegoValue::from(Value::Object(d.extra.clone()))),
-    ])
+            opt_bool(d.disk_encrypted),
+            opt_bool(d.firewall_enabled),
+            opt_bool(d.edr_running),
+            opt_bool(d.screen_lock_enabled),
+            opt_bool(d.jailbroken),
+            RegoValue::from(d.assessed_at),
+            RegoValue::from(d.age_s),
+            RegoValue::from(d.source.as_str()),
+            json_to_rego(&d.extra),
+        ];
+        for (k, v) in DEVICE_KEYS.iter().zip(values) {
+            if matches!(v, RegoValue::Null) {
+                continue;
+            }
+            if let Some(slot) = o.get_mut(&RegoValue::from(*k)) {
+                *slot = v;
+            }
+        }
+        RegoValue::from(o)
+    })
+}
+
+/// A copy of a device value with `age_s` set.
+pub(crate) fn with_age(device: &RegoValue, age_s: u64) -> RegoValue {
+    let RegoValue::Object(o) = device else {
+        return device.clone();
+    };
+    PARTS.with(|p| {
+        let mut o = (**o).clone();
+        if let Some(slot) = o.get_mut(&p.k.age_s) {
+            *slot = RegoValue::from(age_s);
+        }
+        RegoValue::from(o)
+    })
 }

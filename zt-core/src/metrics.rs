@@ -2,8 +2,8 @@
 //! key-set fetches, shadow divergences and dropped log records.
 //!
 //! Latencies go into HDR histograms (the `hdrhistogram` crate, 2 significant digits), sharded
-//! by thread so the hot path takes one uncontended lock per decision and no global one.
-//! Counters are atomics. [`Authorizer::metrics`](crate::Authorizer::metrics) returns a
+//! by thread so the hot path takes one uncontended lock per decision and no global one; the
+//! counters live in the same shards. [`Authorizer::metrics`](crate::Authorizer::metrics) returns a
 //! [`MetricsSnapshot`] with p50/p95/p99 per stage; [`Authorizer::prometheus`] renders the
 //! Prometheus text exposition format with the `prometheus-client` crate.
 //!
@@ -37,7 +37,7 @@ fn new_hists() -> Option<Hists> {
     Some([h()?, h()?, h()?, h()?, h()?, h()?])
 }
 
-fn shard_index() -> usize {
+pub(crate) fn shard_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
@@ -45,36 +45,74 @@ fn shard_index() -> usize {
     SHARD.with(|s| *s)
 }
 
+/// A counter split in per-thread shards on their own cache lines: adding never contends with
+/// another core; reading sums the shards.
+pub(crate) struct ShardedCounter([Padded<AtomicU64>; SHARDS]);
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded<T>(T);
+
+impl Default for ShardedCounter {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| Padded::default()))
+    }
+}
+
+impl ShardedCounter {
+    pub(crate) fn add(&self, n: u64) {
+        if let Some(c) = self.0.get(shard_index()) {
+            c.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// One thread shard: histograms and counters, behind one lock taken once per decision (by
+/// the threads that share the shard, and by snapshots).
+struct Shard {
+    hists: Hists,
+    evaluated: [u64; 3],
+    outcome: [u64; 3],
+    unenforced: u64,
+    warnings: u64,
+    reasons: Vec<u64>,
+    shadow_evaluations: u64,
+    shadow_allow_to_deny: u64,
+    shadow_deny_to_allow: u64,
+}
+
 /// Live counters and histograms of one authorizer.
 pub(crate) struct Metrics {
-    shards: Vec<Mutex<Hists>>,
-    evaluated: [AtomicU64; 3],
-    outcome: [AtomicU64; 3],
-    unenforced: AtomicU64,
-    warnings: AtomicU64,
-    reasons: Vec<AtomicU64>,
-    shadow_evaluations: AtomicU64,
-    shadow_allow_to_deny: AtomicU64,
-    shadow_deny_to_allow: AtomicU64,
+    shards: Vec<Padded<Mutex<Shard>>>,
 }
 
 impl Metrics {
     pub(crate) fn new() -> Option<Self> {
         let mut shards = Vec::with_capacity(SHARDS);
         for _ in 0..SHARDS {
-            shards.push(Mutex::new(new_hists()?));
+            shards.push(Padded(Mutex::new(Shard {
+                hists: new_hists()?,
+                evaluated: [0; 3],
+                outcome: [0; 3],
+                unenforced: 0,
+                warnings: 0,
+                reasons: vec![0; Reason::ALL.len()],
+                shadow_evaluations: 0,
+                shadow_allow_to_deny: 0,
+                shadow_deny_to_allow: 0,
+            })));
         }
-        Some(Self {
-            shards,
-            evaluated: Default::default(),
-            outcome: Default::default(),
-            unenforced: AtomicU64::new(0),
-            warnings: AtomicU64::new(0),
-            reasons: Reason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
-            shadow_evaluations: AtomicU64::new(0),
-            shadow_allow_to_deny: AtomicU64::new(0),
-            shadow_deny_to_allow: AtomicU64::new(0),
-        })
+        Some(Self { shards })
+    }
+
+    fn with_shard(&self, f: impl FnOnce(&mut Shard)) {
+        if let Some(shard) = self.shards.get(shard_index()) {
+            f(&mut shard.0.lock().unwrap_or_else(|p| p.into_inner()));
+        }
     }
 
     pub(crate) fn record(
@@ -86,24 +124,19 @@ impl Metrics {
         reasons: &[Reason],
         t: &Timings,
     ) {
-        let add = |c: Option<&AtomicU64>| {
-            if let Some(c) = c {
-                c.fetch_add(1, Ordering::Relaxed);
+        self.with_shard(|s| {
+            let add = |c: Option<&mut u64>| {
+                if let Some(c) = c {
+                    *c += 1;
+                }
+            };
+            add(s.evaluated.get_mut(evaluated.index()));
+            add(s.outcome.get_mut(outcome.index()));
+            s.unenforced += u64::from(!enforced);
+            s.warnings += u64::from(warning);
+            for r in reasons {
+                add(s.reasons.get_mut(r.index()));
             }
-        };
-        add(self.evaluated.get(evaluated.index()));
-        add(self.outcome.get(outcome.index()));
-        if !enforced {
-            self.unenforced.fetch_add(1, Ordering::Relaxed);
-        }
-        if warning {
-            self.warnings.fetch_add(1, Ordering::Relaxed);
-        }
-        for r in reasons {
-            add(self.reasons.get(r.index()));
-        }
-        if let Some(shard) = self.shards.get(shard_index()) {
-            let mut h = shard.lock().unwrap_or_else(|p| p.into_inner());
             let values = [
                 t.token_ns,
                 t.posture_ns,
@@ -112,83 +145,100 @@ impl Metrics {
                 t.shadow_ns,
                 t.total_ns,
             ];
-            for (i, (hist, v)) in h.iter_mut().zip(values).enumerate() {
+            for (i, (hist, v)) in s.hists.iter_mut().zip(values).enumerate() {
                 // The shadow stage is recorded only when it ran.
                 if i != 4 || v > 0 {
                     hist.saturating_record(v.max(1));
                 }
             }
-        }
+        });
     }
 
     pub(crate) fn record_shadow(&self, active_allows: bool, candidate_allows: bool) {
-        self.shadow_evaluations.fetch_add(1, Ordering::Relaxed);
-        match (active_allows, candidate_allows) {
-            (true, false) => self.shadow_allow_to_deny.fetch_add(1, Ordering::Relaxed),
-            (false, true) => self.shadow_deny_to_allow.fetch_add(1, Ordering::Relaxed),
-            _ => 0,
-        };
+        self.with_shard(|s| {
+            s.shadow_evaluations += 1;
+            match (active_allows, candidate_allows) {
+                (true, false) => s.shadow_allow_to_deny += 1,
+                (false, true) => s.shadow_deny_to_allow += 1,
+                _ => {}
+            }
+        });
     }
 
-    fn merged(&self) -> Option<Hists> {
-        let mut total = new_hists()?;
+    /// All shards added up: histograms and counters.
+    fn merged(&self) -> Option<Shard> {
+        let mut total = Shard {
+            hists: new_hists()?,
+            evaluated: [0; 3],
+            outcome: [0; 3],
+            unenforced: 0,
+            warnings: 0,
+            reasons: vec![0; Reason::ALL.len()],
+            shadow_evaluations: 0,
+            shadow_allow_to_deny: 0,
+            shadow_deny_to_allow: 0,
+        };
         for shard in &self.shards {
-            let h = shard.lock().unwrap_or_else(|p| p.into_inner());
-            for (t, s) in total.iter_mut().zip(h.iter()) {
-                let _ = t.add(s);
+            let s = shard.0.lock().unwrap_or_else(|p| p.into_inner());
+            for (t, h) in total.hists.iter_mut().zip(s.hists.iter()) {
+                let _ = t.add(h);
             }
+            let sum = |t: &mut [u64], s: &[u64]| t.iter_mut().zip(s).for_each(|(t, s)| *t += s);
+            sum(&mut total.evaluated, &s.evaluated);
+            sum(&mut total.outcome, &s.outcome);
+            sum(&mut total.reasons, &s.reasons);
+            total.unenforced += s.unenforced;
+            total.warnings += s.warnings;
+            total.shadow_evaluations += s.shadow_evaluations;
+            total.shadow_allow_to_deny += s.shadow_allow_to_deny;
+            total.shadow_deny_to_allow += s.shadow_deny_to_allow;
         }
         Some(total)
     }
-
     pub(crate) fn snapshot(
         &self,
         token_cache: TokenCacheStats,
         jwks: Vec<IssuerKeyStats>,
         decision_log: DecisionLogStats,
     ) -> MetricsSnapshot {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let outcomes = |a: &[AtomicU64; 3]| {
+        let Some(m) = self.merged() else {
+            return MetricsSnapshot {
+                token_cache,
+                jwks,
+                decision_log,
+                ..MetricsSnapshot::default()
+            };
+        };
+        let outcomes = |a: &[u64; 3]| {
             [Outcome::Allow, Outcome::Deny, Outcome::StepUp]
                 .iter()
                 .zip(a.iter())
-                .map(|(o, c)| (o.as_str(), load(c)))
+                .map(|(o, c)| (o.as_str(), *c))
                 .collect::<BTreeMap<_, _>>()
         };
         let by_reason = Reason::ALL
             .iter()
-            .zip(self.reasons.iter())
-            .map(|(r, c)| (r.as_str(), load(c)))
+            .zip(m.reasons.iter())
+            .map(|(r, c)| (r.as_str(), *c))
             .filter(|(_, n)| *n > 0)
             .collect();
-        let merged = self.merged();
-        let latency = merged
-            .as_ref()
-            .map(|m| {
-                STAGES
-                    .iter()
-                    .zip(m.iter())
-                    .map(|(name, h)| (*name, LatencySummary::of(h)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let buckets = merged
-            .as_ref()
-            .map(|m| {
-                STAGES
-                    .iter()
-                    .zip(m.iter())
-                    .map(|(name, h)| (*name, PromHistogram::of(h)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let evaluated = outcomes(&self.evaluated);
+        let latency = STAGES
+            .iter()
+            .zip(m.hists.iter())
+            .map(|(name, h)| (*name, LatencySummary::of(h)))
+            .collect();
+        let buckets = STAGES
+            .iter()
+            .zip(m.hists.iter())
+            .map(|(name, h)| (*name, PromHistogram::of(h)))
+            .collect();
+        let evaluated = outcomes(&m.evaluated);
         MetricsSnapshot {
             decisions: evaluated.values().sum(),
             evaluated,
-            outcome: outcomes(&self.outcome),
-            unenforced: load(&self.unenforced),
-            warnings: load(&self.warnings),
+            outcome: outcomes(&m.outcome),
+            unenforced: m.unenforced,
+            warnings: m.warnings,
             by_reason,
             errors: [
                 Reason::PolicyError,
@@ -196,15 +246,15 @@ impl Metrics {
                 Reason::JwksUnavailable,
             ]
             .iter()
-            .filter_map(|r| self.reasons.get(r.index()).map(load))
+            .filter_map(|r| m.reasons.get(r.index()).copied())
             .sum(),
             latency,
             token_cache,
             jwks,
             shadow: ShadowStats {
-                evaluations: load(&self.shadow_evaluations),
-                allow_to_deny: load(&self.shadow_allow_to_deny),
-                deny_to_allow: load(&self.shadow_deny_to_allow),
+                evaluations: m.shadow_evaluations,
+                allow_to_deny: m.shadow_allow_to_deny,
+                deny_to_allow: m.shadow_deny_to_allow,
             },
             decision_log,
             buckets,
@@ -306,7 +356,7 @@ pub struct ShadowStats {
 }
 
 /// A point-in-time copy of an authorizer's metrics.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Decisions made.

@@ -85,21 +85,44 @@ impl DeviceInput {
 const FUTURE_SKEW_S: u64 = 60;
 
 /// The outcome of assessing posture for one request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Assessment {
-    /// The posture the policy sees (`None` → `input.device` is null).
-    pub(crate) device: Option<DeviceInput>,
+    /// `input.device` (`Null` when there is no posture or it was discarded).
+    pub(crate) device: regorus::Value,
     /// Why the posture was discarded, if it was.
     pub(crate) reason: Option<Reason>,
+}
+
+impl Default for Assessment {
+    fn default() -> Self {
+        Self {
+            device: regorus::Value::Null,
+            reason: None,
+        }
+    }
 }
 
 impl Assessment {
     fn discarded(reason: Reason) -> Self {
         Self {
-            device: None,
+            device: regorus::Value::Null,
             reason: Some(reason),
         }
     }
+}
+
+/// A token's posture claim parsed once per verified token (cache hits share it): everything
+/// but the per-request freshness.
+#[derive(Debug, Clone)]
+pub(crate) enum TokenDevice {
+    /// The claim is not an object, or a modelled field has the wrong type.
+    Invalid,
+    /// A device with its assessment time, its `id` and its `input.device` value (`age_s` 0).
+    Device {
+        assessed_at: u64,
+        id: Option<String>,
+        value: regorus::Value,
+    },
 }
 
 /// Assesses posture per the `[posture]` config.
@@ -169,13 +192,19 @@ impl PostureAssessor {
         now: u64,
     ) -> Assessment {
         if let Found::Given(d) = found {
-            return self.freshen(d.clone(), now);
+            return match self.freshen(d.clone(), now) {
+                Ok(d) => Assessment {
+                    device: crate::input::device_value(&d),
+                    reason: None,
+                },
+                Err(reason) => Assessment::discarded(reason),
+            };
         }
         match self.source {
             PostureSource::None => Assessment::default(),
             PostureSource::Claims => match claims.get(&self.claim) {
                 None | Some(Value::Null) => Assessment::default(),
-                Some(v) => self.assess_object(v, claims.issued_at(), "claims", now),
+                Some(_) => self.assess_token(claims, "claims", now).0,
             },
             PostureSource::Assertion => match assertion {
                 None => Assessment::default(),
@@ -191,21 +220,18 @@ impl PostureAssessor {
         a: &VerifiedClaims,
         now: u64,
     ) -> Assessment {
-        if Some(a.issuer()) != self.issuer.as_deref() {
+        if Some(a.issuer()) != self.issuer.as_deref() || a.get(&self.claim).is_none() {
             return Assessment::discarded(Reason::PostureInvalid);
         }
-        let Some(object) = a.get(&self.claim) else {
-            return Assessment::discarded(Reason::PostureInvalid);
-        };
-        let assessment = self.assess_object(object, a.issued_at(), "assertion", now);
-        let Some(device) = &assessment.device else {
+        let (assessment, id) = self.assess_token(a, "assertion", now);
+        if assessment.reason.is_some() {
             return assessment;
-        };
+        }
         let bound = match self.bind {
             PostureBinding::Sub => a.subject().is_some() && a.subject() == claims.subject(),
             PostureBinding::DeviceId => {
                 let token_device = claims.get(&self.device_id_claim).and_then(Value::as_str);
-                device.id.is_some() && device.id.as_deref() == token_device
+                id.is_some() && id == token_device
             }
         };
         if bound {
@@ -215,40 +241,74 @@ impl PostureAssessor {
         }
     }
 
-    fn assess_object(&self, v: &Value, iat: Option<u64>, source: &str, now: u64) -> Assessment {
-        let Some(mut device) = parse_device(v) else {
-            return Assessment::discarded(Reason::PostureInvalid);
-        };
-        if device.assessed_at == 0 {
-            match iat {
-                Some(iat) => device.assessed_at = iat,
-                None => return Assessment::discarded(Reason::PostureInvalid),
+    /// The posture claim of a verified token (parsed once per token), made fresh for `now`;
+    /// also the device's `id`.
+    fn assess_token<'t>(
+        &self,
+        token: &'t VerifiedClaims,
+        source: &str,
+        now: u64,
+    ) -> (Assessment, Option<&'t str>) {
+        let parsed = token.device(|| {
+            let Some(mut device) = token.get(&self.claim).and_then(parse_device) else {
+                return TokenDevice::Invalid;
+            };
+            if device.assessed_at == 0 {
+                match token.issued_at() {
+                    Some(iat) => device.assessed_at = iat,
+                    None => return TokenDevice::Invalid,
+                }
             }
+            device.source = source.to_owned();
+            device.age_s = 0;
+            TokenDevice::Device {
+                assessed_at: device.assessed_at,
+                value: crate::input::device_value(&device),
+                id: device.id,
+            }
+        });
+        match parsed {
+            TokenDevice::Invalid => (Assessment::discarded(Reason::PostureInvalid), None),
+            TokenDevice::Device {
+                assessed_at,
+                id,
+                value,
+            } => match self.age(*assessed_at, now) {
+                Ok(age) => (
+                    Assessment {
+                        device: crate::input::with_age(value, age),
+                        reason: None,
+                    },
+                    id.as_deref(),
+                ),
+                Err(reason) => (Assessment::discarded(reason), id.as_deref()),
+            },
         }
-        device.source = source.to_owned();
-        self.freshen(device, now)
     }
 
     /// The freshness check alone (fuzzing).
-    pub(crate) fn check_freshness(&self, device: DeviceInput, now: u64) -> Assessment {
-        self.freshen(device, now)
+    pub(crate) fn check_freshness(&self, device: DeviceInput, now: u64) -> Option<DeviceInput> {
+        self.freshen(device, now).ok()
     }
 
-    fn freshen(&self, mut device: DeviceInput, now: u64) -> Assessment {
-        if device.assessed_at > now.saturating_add(FUTURE_SKEW_S) {
-            return Assessment::discarded(Reason::PostureInvalid);
+    /// `age_s` of an assessment made at `assessed_at`, or why it is not fresh.
+    fn age(&self, assessed_at: u64, now: u64) -> Result<u64, Reason> {
+        if assessed_at > now.saturating_add(FUTURE_SKEW_S) {
+            return Err(Reason::PostureInvalid);
         }
-        device.age_s = now.saturating_sub(device.assessed_at);
-        if device.age_s > self.max_age_s {
-            return Assessment::discarded(Reason::PostureStale);
+        let age = now.saturating_sub(assessed_at);
+        if age > self.max_age_s {
+            return Err(Reason::PostureStale);
         }
+        Ok(age)
+    }
+
+    fn freshen(&self, mut device: DeviceInput, now: u64) -> Result<DeviceInput, Reason> {
+        device.age_s = self.age(device.assessed_at, now)?;
         if device.source.is_empty() {
             device.source = "request".to_owned();
         }
-        Assessment {
-            device: Some(device),
-            reason: None,
-        }
+        Ok(device)
     }
 }
 

@@ -55,7 +55,8 @@ impl PolicyFailure {
 }
 
 impl PolicyOutput {
-    /// Interpret an entrypoint value per the output contract.
+    /// Interpret an entrypoint value per the output contract, reading the regorus value in
+    /// place (no JSON round trip; only non-empty obligations are converted).
     pub(crate) fn from_value(v: &RegoValue) -> Result<Self, PolicyFailure> {
         let plain = |allow| PolicyOutput {
             allow,
@@ -63,63 +64,51 @@ impl PolicyOutput {
             step_up: None,
             obligations: Map::new(),
         };
-        match v {
-            RegoValue::Undefined => Err(PolicyFailure::Undefined),
-            RegoValue::Bool(b) => Ok(plain(*b)),
-            RegoValue::Object(_) => {
-                let json: Value = serde_json::to_value(v)
-                    .map_err(|_| PolicyFailure::OutputInvalid("not representable as JSON"))?;
-                Self::from_json(&json)
+        let o = match v {
+            RegoValue::Undefined => return Err(PolicyFailure::Undefined),
+            RegoValue::Bool(b) => return Ok(plain(*b)),
+            RegoValue::Object(o) => o,
+            _ => {
+                return Err(PolicyFailure::OutputInvalid(
+                    "must be a boolean or an object",
+                ));
             }
-            _ => Err(PolicyFailure::OutputInvalid(
-                "must be a boolean or an object",
-            )),
-        }
-    }
-
-    fn from_json(j: &Value) -> Result<Self, PolicyFailure> {
-        let allow = match j.get("allow") {
-            Some(Value::Bool(b)) => *b,
+        };
+        let [k_allow, k_reasons, k_step_up, k_obligations] = KEYS.with(Clone::clone);
+        let field = |k: &RegoValue| o.get(k).filter(|v| **v != RegoValue::Null);
+        let allow = match o.get(&k_allow) {
+            Some(RegoValue::Bool(b)) => *b,
             None => return Err(PolicyFailure::OutputInvalid("`allow` is missing")),
             Some(_) => return Err(PolicyFailure::OutputInvalid("`allow` is not a boolean")),
         };
-        let reasons = match j.get("reasons") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a
+        let reasons = match field(&k_reasons) {
+            None => Vec::new(),
+            Some(RegoValue::Array(a)) => a
                 .iter()
-                .map(|r| r.as_str().map(str::to_owned))
+                .map(|r| match r {
+                    RegoValue::String(s) => Some(s.to_string()),
+                    _ => None,
+                })
                 .collect::<Option<Vec<_>>>()
                 .ok_or(PolicyFailure::OutputInvalid("`reasons` must be strings"))?,
             Some(_) => return Err(PolicyFailure::OutputInvalid("`reasons` must be a list")),
         };
-        let step_up = match j.get("step_up") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(s)) => {
-                let acr_values = match s.get("acr_values") {
-                    None => None,
-                    Some(Value::String(a)) => Some(a.clone()),
-                    Some(_) => {
-                        return Err(PolicyFailure::OutputInvalid(
-                            "`step_up.acr_values` must be a string",
-                        ));
-                    }
-                };
-                let max_age = match s.get("max_age") {
-                    None => None,
-                    Some(m) => Some(m.as_u64().ok_or(PolicyFailure::OutputInvalid(
-                        "`step_up.max_age` must be a non-negative integer",
-                    ))?),
-                };
-                Some(StepUp {
-                    acr_values,
-                    max_age,
-                })
-            }
+        let step_up = match field(&k_step_up) {
+            None => None,
+            Some(s @ RegoValue::Object(_)) => Some(step_up(&to_json(s)?)?),
             Some(_) => return Err(PolicyFailure::OutputInvalid("`step_up` must be an object")),
         };
-        let obligations = match j.get("obligations") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(o)) => o.clone(),
+        let obligations = match field(&k_obligations) {
+            None => Map::new(),
+            Some(RegoValue::Object(ob)) if ob.is_empty() => Map::new(),
+            Some(ob @ RegoValue::Object(_)) => match to_json(ob)? {
+                Value::Object(m) => m,
+                _ => {
+                    return Err(PolicyFailure::OutputInvalid(
+                        "`obligations` must be an object",
+                    ));
+                }
+            },
             Some(_) => {
                 return Err(PolicyFailure::OutputInvalid(
                     "`obligations` must be an object",
@@ -133,4 +122,37 @@ impl PolicyOutput {
             obligations,
         })
     }
+}
+
+thread_local! {
+    /// The output's field names as regorus values (per thread: no allocation per lookup and
+    /// no reference count shared between cores).
+    static KEYS: [RegoValue; 4] =
+        ["allow", "reasons", "step_up", "obligations"].map(RegoValue::from);
+}
+
+fn to_json(v: &RegoValue) -> Result<Value, PolicyFailure> {
+    serde_json::to_value(v).map_err(|_| PolicyFailure::OutputInvalid("not representable as JSON"))
+}
+
+fn step_up(j: &Value) -> Result<StepUp, PolicyFailure> {
+    let acr_values = match j.get("acr_values") {
+        None => None,
+        Some(Value::String(a)) => Some(a.clone()),
+        Some(_) => {
+            return Err(PolicyFailure::OutputInvalid(
+                "`step_up.acr_values` must be a string",
+            ));
+        }
+    };
+    let max_age = match j.get("max_age") {
+        None => None,
+        Some(m) => Some(m.as_u64().ok_or(PolicyFailure::OutputInvalid(
+            "`step_up.max_age` must be a non-negative integer",
+        ))?),
+    };
+    Ok(StepUp {
+        acr_values,
+        max_age,
+    })
 }

@@ -8,7 +8,10 @@ use crate::error::PolicyError;
 use crate::input::PolicyInput;
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+static NEXT_STORE: AtomicU64 = AtomicU64::new(1);
 
 /// One evaluation: which revision answered and what it said.
 #[derive(Debug, Clone)]
@@ -26,6 +29,25 @@ pub struct PolicyStore {
     active: RwLock<Arc<CompiledBundle>>,
     kept: Mutex<VecDeque<Arc<CompiledBundle>>>,
     shadow: RwLock<Option<Arc<CompiledBundle>>>,
+    /// Identifies this store in the per-thread cache of its bundles.
+    id: u64,
+    /// Bumped after every change of the active bundle or the shadow candidate.
+    generation: AtomicU64,
+}
+
+/// The bundles a thread last evaluated for one store.
+struct Seen {
+    store: u64,
+    generation: u64,
+    active: Arc<CompiledBundle>,
+    shadow: Option<Arc<CompiledBundle>>,
+}
+
+thread_local! {
+    /// Per thread, so that a decision reads the bundles without touching a lock or a reference
+    /// count shared with other cores: only the store's generation (written on swaps alone) is
+    /// read. A thread keeps a swapped-out bundle alive until its next decision on that store.
+    static SEEN: std::cell::RefCell<Vec<Seen>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for PolicyStore {
@@ -68,6 +90,8 @@ impl PolicyStore {
             kept: Mutex::new(VecDeque::from([first.clone()])),
             active: RwLock::new(first),
             shadow: RwLock::new(None),
+            id: NEXT_STORE.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -115,6 +139,7 @@ impl PolicyStore {
             }
         }
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
+        self.generation.fetch_add(1, Ordering::Release);
         rev
     }
 
@@ -130,6 +155,7 @@ impl PolicyStore {
         match found {
             Some(c) => {
                 *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
+                self.generation.fetch_add(1, Ordering::Release);
                 Ok(())
             }
             None => Err(PolicyError::UnknownRevision {
@@ -175,6 +201,7 @@ impl PolicyStore {
         };
         let rev = c.as_ref().map(|c| c.revision.clone());
         *self.shadow.write().unwrap_or_else(|p| p.into_inner()) = c;
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(rev)
     }
 
@@ -183,28 +210,73 @@ impl PolicyStore {
         let c = Self::candidate(bundle::load(path, self.opts.limits())?, &self.opts)?;
         let rev = c.revision.clone();
         *self.shadow.write().unwrap_or_else(|p| p.into_inner()) = Some(c);
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(rev)
+    }
+
+    /// Run `f` on the current active bundle and shadow candidate, read through this thread's
+    /// cache (see `SEEN`).
+    fn with_current<R>(
+        &self,
+        f: impl FnOnce(&Arc<CompiledBundle>, Option<&Arc<CompiledBundle>>) -> R,
+    ) -> R {
+        let generation = self.generation.load(Ordering::Acquire);
+        SEEN.with(|cell| {
+            let mut seen = cell.borrow_mut();
+            let at = seen.iter().position(|s| s.store == self.id);
+            let fresh = at
+                .and_then(|i| seen.get(i))
+                .filter(|s| s.generation == generation);
+            if let Some(s) = fresh {
+                // Evaluation never re-enters the store, so the borrow can be held (a panic
+                // in `f` releases it while unwinding).
+                return f(&s.active, s.shadow.as_ref());
+            }
+            let entry = Seen {
+                store: self.id,
+                generation,
+                active: self.active(),
+                shadow: self
+                    .shadow
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            };
+            let (active, shadow) = (entry.active.clone(), entry.shadow.clone());
+            match at {
+                Some(i) => {
+                    if let Some(slot) = seen.get_mut(i) {
+                        *slot = entry;
+                    }
+                }
+                None => {
+                    // A handful of stores per thread; forget the oldest beyond that.
+                    if seen.len() >= 4 {
+                        seen.remove(0);
+                    }
+                    seen.push(entry);
+                }
+            }
+            drop(seen);
+            f(&active, shadow.as_ref())
+        })
     }
 
     /// Evaluate the active bundle.
     pub fn evaluate(&self, input: &PolicyInput) -> PolicyEvaluation {
-        let active = self.active();
-        PolicyEvaluation {
+        self.with_current(|active, _| PolicyEvaluation {
             revision: active.revision.clone(),
             result: active.evaluate(input),
-        }
+        })
     }
 
     /// Evaluate the shadow candidate, if one is set (never enforced).
     pub fn evaluate_shadow(&self, input: &PolicyInput) -> Option<PolicyEvaluation> {
-        let shadow = self
-            .shadow
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()?;
-        Some(PolicyEvaluation {
-            revision: shadow.revision.clone(),
-            result: shadow.evaluate(input),
+        self.with_current(|_, shadow| {
+            shadow.map(|s| PolicyEvaluation {
+                revision: s.revision.clone(),
+                result: s.evaluate(input),
+            })
         })
     }
 }

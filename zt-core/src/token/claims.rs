@@ -32,6 +32,9 @@ pub(super) struct ClaimsInner {
     pub(super) claims: Map<String, Value>,
     /// `input.subject`, built once per verified token (and so shared by cache hits).
     pub(super) subject_input: std::sync::OnceLock<regorus::Value>,
+    /// The posture claim, parsed once per verified token (only one posture claim name is
+    /// configured per verifier).
+    pub(super) device: std::sync::OnceLock<crate::posture::TokenDevice>,
     /// The claims as JSON text, built on first use (bindings hand it over as one string).
     pub(super) claims_json: std::sync::OnceLock<String>,
 }
@@ -96,6 +99,13 @@ impl VerifiedClaims {
 
     pub(crate) fn subject_value(&self, build: impl FnOnce() -> regorus::Value) -> regorus::Value {
         self.0.subject_input.get_or_init(build).clone()
+    }
+
+    pub(crate) fn device(
+        &self,
+        build: impl FnOnce() -> crate::posture::TokenDevice,
+    ) -> &crate::posture::TokenDevice {
+        self.0.device.get_or_init(build)
     }
 }
 
@@ -215,6 +225,7 @@ pub(super) fn validate_claims(
         token_type: header.typ.clone(),
         claims,
         subject_input: std::sync::OnceLock::new(),
+        device: std::sync::OnceLock::new(),
         claims_json: std::sync::OnceLock::new(),
     })))
 }

@@ -120,11 +120,11 @@ struct Inner {
     issuers: HashMap<String, IssuerRuntime>,
     env: Arc<Env>,
     max_bytes: usize,
-    cache: Option<moka::sync::Cache<Box<str>, CacheEntry>>,
+    cache: Option<moka::sync::Cache<Box<str>, CacheEntry, rustc_hash::FxBuildHasher>>,
     cache_ttl_ms: u64,
     clock: Arc<dyn Clock>,
-    cache_hits: std::sync::atomic::AtomicU64,
-    cache_misses: std::sync::atomic::AtomicU64,
+    cache_hits: crate::metrics::ShardedCounter,
+    cache_misses: crate::metrics::ShardedCounter,
 }
 
 struct IssuerRuntime {
@@ -194,7 +194,7 @@ impl TokenVerifier {
             moka::sync::Cache::builder()
                 .max_capacity(config.token.cache_entries)
                 .expire_after(EntryExpiry)
-                .build()
+                .build_with_hasher(rustc_hash::FxBuildHasher)
         });
         Ok(Self {
             inner: Arc::new(Inner {
@@ -204,8 +204,8 @@ impl TokenVerifier {
                 cache,
                 cache_ttl_ms: config.token.cache_ttl_s * 1000,
                 clock,
-                cache_hits: std::sync::atomic::AtomicU64::new(0),
-                cache_misses: std::sync::atomic::AtomicU64::new(0),
+                cache_hits: Default::default(),
+                cache_misses: Default::default(),
             }),
         })
     }
@@ -296,10 +296,9 @@ impl TokenVerifier {
 
     /// Verified-token cache counters.
     pub fn cache_stats(&self) -> TokenCacheStats {
-        use std::sync::atomic::Ordering::Relaxed;
         TokenCacheStats {
-            hits: self.inner.cache_hits.load(Relaxed),
-            misses: self.inner.cache_misses.load(Relaxed),
+            hits: self.inner.cache_hits.get(),
+            misses: self.inner.cache_misses.get(),
         }
     }
 
@@ -312,14 +311,10 @@ impl TokenVerifier {
         }
         let now_ms = inner.clock.now_unix_ms();
         if let Some(hit) = self.cache_get(token, now_ms) {
-            inner
-                .cache_hits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            inner.cache_hits.add(1);
             return Step::Done(Ok(hit));
         }
-        inner
-            .cache_misses
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        inner.cache_misses.add(1);
         let parsed = match parse_compact(token) {
             Ok(p) => p,
             Err(e) => return Step::Done(Err(e)),

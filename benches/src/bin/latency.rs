@@ -1,0 +1,171 @@
+//! Latency percentiles of `authorize_sync` over many decisions, one thread and two:
+//! the cached-token path, the new-token path (RS256, verified-token cache off), and decision
+//! logging to a file at a paced 50,000 decisions/s against the same pace without a log.
+//!
+//! ```text
+//! cargo run --release -p zt-benches --bin latency [-- -n 200000]
+//! ```
+//!
+//! Each decision is timed alone (`Instant` before and after, ~25 ns of its own), so the
+//! percentiles include the rare slow decision that a mean hides. The machine is shared: read
+//! the numbers against each other, not as absolutes.
+
+#![expect(clippy::expect_used, reason = "bench setup fails loudly")]
+#![expect(clippy::indexing_slicing, reason = "in-range indices")]
+#![expect(clippy::panic, reason = "usage errors end the run")]
+
+use jsonwebtoken::Algorithm as JwtAlg;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use zt_benches::{Policy, authorizer, request, tokens};
+use zt_core::{Authorizer, Request};
+
+struct Row {
+    name: String,
+    samples: Vec<u64>,
+    note: String,
+}
+
+fn pct(sorted: &[u64], p: f64) -> u64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Decide `n` requests on each of `threads` threads (round-robin over `requests`), optionally
+/// paced at `rate` decisions/s per thread; every decision's latency in nanoseconds.
+fn run(
+    authz: &Authorizer,
+    requests: &[Request],
+    n: usize,
+    threads: usize,
+    rate: Option<u64>,
+) -> Vec<u64> {
+    let mut all = Vec::with_capacity(n * threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut out = Vec::with_capacity(n);
+                    let start = Instant::now();
+                    for i in 0..n {
+                        if let Some(r) = rate {
+                            let due = start + Duration::from_nanos(i as u64 * 1_000_000_000 / r);
+                            while Instant::now() < due {
+                                std::hint::spin_loop();
+                            }
+                        }
+                        let req = &requests[(i + t * 7) % requests.len()];
+                        let t0 = Instant::now();
+                        black_box(authz.authorize_sync(req));
+                        out.push(t0.elapsed().as_nanos() as u64);
+                    }
+                    out
+                })
+            })
+            .collect();
+        for h in handles {
+            all.extend(h.join().expect("bench thread"));
+        }
+    });
+    all
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n = args
+        .iter()
+        .position(|a| a == "-n")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse::<usize>().expect("-n takes a number"))
+        .unwrap_or(200_000);
+    let rs = tokens(JwtAlg::RS256, 512);
+    let requests: Vec<Request> = rs.iter().map(|t| request(t)).collect();
+    // `--profile sample|one-line|new`: only decide `n` requests, for a profiler
+    // (`valgrind --tool=callgrind`, `perf record`).
+    if let Some(which) = args
+        .iter()
+        .position(|a| a == "--profile")
+        .and_then(|i| args.get(i + 1))
+    {
+        let authz = match which.as_str() {
+            "sample" => authorizer(10_000, "none", Policy::Sample, None),
+            "one-line" => authorizer(10_000, "none", Policy::OneLine, None),
+            "new" => authorizer(0, "none", Policy::Sample, None),
+            other => panic!("--profile takes sample, one-line or new, not {other}"),
+        };
+        for i in 0..n {
+            black_box(authz.authorize_sync(&requests[i % requests.len()]));
+        }
+        return;
+    }
+    let cached = authorizer(10_000, "none", Policy::Sample, None);
+    let uncached = authorizer(0, "none", Policy::Sample, None);
+    for r in &requests {
+        assert!(cached.authorize_sync(r).is_allowed());
+    }
+    let mut rows = Vec::new();
+    for threads in [1, 2] {
+        rows.push(Row {
+            name: format!("cached token, {threads} thread(s)"),
+            samples: run(&cached, &requests, n, threads, None),
+            note: String::new(),
+        });
+    }
+    for threads in [1, 2] {
+        rows.push(Row {
+            name: format!("new RS256 token, {threads} thread(s)"),
+            samples: run(&uncached, &requests, n, threads, None),
+            note: String::new(),
+        });
+    }
+
+    // Decision logging: the same paced load with sink `none` and with a file sink.
+    const RATE: u64 = 50_000;
+    let dir = std::env::temp_dir().join(format!("zt-latency-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("decisions.jsonl");
+    let none = authorizer(10_000, "none", Policy::Sample, None);
+    let file = authorizer(10_000, "file", Policy::Sample, Some(&path));
+    for (name, authz) in [("sink none", &none), ("sink file", &file)] {
+        for r in &requests {
+            black_box(authz.authorize_sync(r));
+        }
+        authz.flush();
+        let before = authz.metrics().decision_log;
+        let started = Instant::now();
+        let samples = run(authz, &requests, n, 1, Some(RATE));
+        let wall = started.elapsed();
+        authz.flush();
+        let after = authz.metrics().decision_log;
+        let note = format!(
+            "{:.0} decisions/s achieved; log: written {}, dropped {}",
+            n as f64 / wall.as_secs_f64(),
+            after.written - before.written,
+            after.dropped - before.dropped
+        );
+        rows.push(Row {
+            name: format!("cached token, paced {RATE}/s, {name}"),
+            samples,
+            note,
+        });
+    }
+    drop(file);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("| path | decisions | p50 | p95 | p99 | max | note |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for mut row in rows {
+        row.samples.sort_unstable();
+        let us = |ns: u64| format!("{:.2} µs", ns as f64 / 1000.0);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            row.samples.len(),
+            us(pct(&row.samples, 0.50)),
+            us(pct(&row.samples, 0.95)),
+            us(pct(&row.samples, 0.99)),
+            us(*row.samples.last().unwrap_or(&0)),
+            row.note
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! Fixtures shared by the criterion benches and the `latency` / `allocs` binaries: one
+//! authorizer setup, the tokens, the request, and the raw regorus VM on the same input, so
+//! every number in `benches/README.md` comes from the same inputs.
+
+#![expect(clippy::expect_used, reason = "bench setup fails loudly")]
+#![expect(clippy::indexing_slicing, reason = "fixture JSON")]
+
+use jsonwebtoken::Algorithm as JwtAlg;
+use serde_json::json;
+use std::sync::Arc;
+use zt_core::{Authorizer, AuthorizerConfig, ManualClock, Request};
+use zt_testkit::{AUD, ISS, NOW, jwk, mint, sample_bundle_dir};
+
+/// The one-line policy of the "policy cost is zero" rows.
+pub const ONE_LINE_POLICY: &str = "package zt.authz\ndecision := true\n";
+
+/// Which policy an authorizer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// The sample bundle (`examples/bundle`).
+    Sample,
+    /// [`ONE_LINE_POLICY`].
+    OneLine,
+}
+
+/// An authorizer on the fixed bench clock: RS256 and ES256 keys inline, the given verified-token
+/// cache size, decision-log sink (`none`, `file`, `callback`, ...) and policy. A `file` sink
+/// writes to `log_path`.
+pub fn authorizer(
+    cache_entries: u64,
+    sink: &str,
+    policy: Policy,
+    log_path: Option<&std::path::Path>,
+) -> Authorizer {
+    let mut cfg = json!({
+        "issuers": [{"issuer": ISS, "audiences": [AUD],
+                     "algorithms": ["RS256", "ES256"],
+                     "jwks": {"keys": [jwk("rsa2048-a"), jwk("ec-p256")]}}],
+        "token": {"cache_entries": cache_entries},
+        "policy": {"bundle": sample_bundle_dir()},
+        "decision_log": {"sink": sink},
+    });
+    if let Some(p) = log_path {
+        cfg["decision_log"]["path"] = json!(p);
+        cfg["decision_log"]["queue_capacity"] = json!(65_536);
+    }
+    let cfg = AuthorizerConfig::from_json_str(&cfg.to_string()).expect("config");
+    let mut b = Authorizer::builder(cfg).clock(Arc::new(ManualClock::at_unix(NOW)));
+    if policy == Policy::OneLine {
+        b = b.policy_files(vec![("p.rego".into(), ONE_LINE_POLICY.as_bytes().to_vec())]);
+    }
+    if sink == "callback" {
+        b = b.log_callback(|line| {
+            std::hint::black_box(line);
+        });
+    }
+    b.build().expect("authorizer")
+}
+
+/// The claims of subject `i`: a developer on a healthy, managed device.
+pub fn claims(i: usize) -> serde_json::Value {
+    json!({
+        "iss": ISS, "sub": format!("user-{i}"), "aud": AUD,
+        "iat": NOW, "exp": NOW + 900, "groups": ["dev"], "scope": "orders:read",
+        "device": {"id": "d1", "managed": true, "disk_encrypted": true, "jailbroken": false,
+                   "patch_age_days": 3, "assessed_at": NOW - 60},
+    })
+}
+
+/// `n` tokens for subjects `0..n`, signed with the testkit's RSA (`RS256`) or P-256 (`ES256`) key.
+pub fn tokens(alg: JwtAlg, n: usize) -> Vec<String> {
+    let key = if alg == JwtAlg::ES256 {
+        "ec-p256"
+    } else {
+        "rsa2048-a"
+    };
+    (0..n).map(|i| mint(key, alg, &claims(i))).collect()
+}
+
+/// `GET /orders/42` with a bearer token.
+pub fn request(token: &str) -> Request {
+    Request::new("GET", "/orders/42").bearer(token)
+}
+
+/// The input document zt builds for [`request`] with the token of subject 1, as JSON.
+pub fn input_document() -> serde_json::Value {
+    json!({
+        "subject": {"id": "user-1", "issuer": ISS, "audience": [AUD],
+                    "groups": ["dev"], "roles": [], "scopes": ["orders:read"], "acr": null,
+                    "amr": [], "auth_time": null, "claims": claims(1)},
+        "request": {"method": "GET", "path": "/orders/42", "segments": ["orders", "42"],
+                    "host": null, "headers": {}, "source_ip": null},
+        "device": {"id": "d1", "managed": true, "os": null, "os_version": null,
+                   "patch_age_days": 3, "disk_encrypted": true, "firewall_enabled": null,
+                   "edr_running": null, "screen_lock_enabled": null, "jailbroken": false,
+                   "assessed_at": NOW - 60, "age_s": 60, "source": "claims", "extra": {}},
+        "workload": {"spiffe_id": null}, "resource": {},
+        "context": {"now": NOW, "service": null},
+    })
+}
+
+/// Regorus's RVM with the same program zt runs (the sample bundle's entrypoint, or the one-line
+/// policy), data loaded: the raw-dependency baseline.
+pub fn raw_vm(policy: Policy) -> regorus::rvm::RegoVM {
+    let mut engine = regorus::Engine::new();
+    match policy {
+        Policy::Sample => {
+            engine
+                .add_policy_from_file(sample_bundle_dir().join("zt/authz.rego"))
+                .expect("policy");
+            let data = std::fs::read_to_string(sample_bundle_dir().join("zt/config/data.json"))
+                .expect("data");
+            engine
+                .add_data(
+                    regorus::Value::from_json_str(&format!(r#"{{"zt": {{"config": {data}}}}}"#))
+                        .expect("json"),
+                )
+                .expect("data");
+        }
+        Policy::OneLine => {
+            engine
+                .add_policy("p.rego".into(), ONE_LINE_POLICY.into())
+                .expect("policy");
+        }
+    }
+    let entry: regorus::Rc<str> = "data.zt.authz.decision".into();
+    let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
+    let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
+        &compiled,
+        &["data.zt.authz.decision"],
+    )
+    .expect("rvm");
+    let mut vm = regorus::rvm::RegoVM::new();
+    vm.load_program(program);
+    vm.set_data(engine.get_data()).expect("data");
+    vm
+}
+
+/// Keys for the raw `jsonwebtoken::decode` baseline, with the validation zt applies.
+pub fn raw_decoding(alg: JwtAlg) -> (jsonwebtoken::DecodingKey, jsonwebtoken::Validation) {
+    let key = if alg == JwtAlg::ES256 {
+        let j = jwk("ec-p256");
+        jsonwebtoken::DecodingKey::from_ec_components(
+            j["x"].as_str().expect("x"),
+            j["y"].as_str().expect("y"),
+        )
+    } else {
+        let j = jwk("rsa2048-a");
+        jsonwebtoken::DecodingKey::from_rsa_components(
+            j["n"].as_str().expect("n"),
+            j["e"].as_str().expect("e"),
+        )
+    }
+    .expect("decoding key");
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_audience(&[AUD]);
+    validation.set_issuer(&[ISS]);
+    // The tokens are minted at the fixed bench time; zt checks `exp` against its fixed clock.
+    validation.validate_exp = false;
+    (key, validation)
+}
