@@ -59,6 +59,14 @@ fn bench(c: &mut Criterion) {
         ),
     ];
     let mut g = c.benchmark_group("tower_round_trip");
+    // The decision alone, same authorizer setup and token: the layer's own cost is
+    // (zt_layer_one_line_policy - no_layer) - this.
+    let one_line = authorizer(Some("package zt.authz\ndecision := true\n"));
+    let zreq = zt_core::Request::new("GET", "/orders/42").bearer(&token);
+    assert!(one_line.authorize_sync(&zreq).is_allowed());
+    g.bench_function("authorize_sync_one_line_policy", |b| {
+        b.iter(|| one_line.authorize_sync(black_box(&zreq)))
+    });
     for (name, app) in apps {
         let req = || {
             axum::http::Request::get("/orders/42")

@@ -136,11 +136,13 @@ impl<'de> Visitor<'de> for Strict {
         };
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(DUP));
+            // One lookup per key: a duplicate is found by the same search that inserts.
+            match out.entry(key) {
+                serde_json::map::Entry::Occupied(_) => return Err(de::Error::custom(DUP)),
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(Strict { depth })?);
+                }
             }
-            let v = map.next_value_seed(Strict { depth })?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }

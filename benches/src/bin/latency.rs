@@ -70,6 +70,36 @@ fn run(
     all
 }
 
+/// `--profile tower-on|tower-off`: `n` in-process round trips through an axum router with and
+/// without the layer (one-line policy), on a current-thread runtime.
+fn profile_tower(layer: bool, token: &str, n: usize) {
+    use tower::ServiceExt as _;
+    let routes =
+        axum::Router::new().route("/orders/{id}", axum::routing::get(|| async { "ok" }));
+    let app = if layer {
+        routes.layer(zt_tower::ZtLayer::new(authorizer(
+            10_000,
+            "none",
+            Policy::OneLine,
+            None,
+        )))
+    } else {
+        routes
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let bearer = format!("Bearer {token}");
+    for _ in 0..n {
+        let req = axum::http::Request::get("/orders/42")
+            .header("authorization", bearer.as_str())
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let resp = rt.block_on(app.clone().oneshot(req)).expect("response");
+        assert_eq!(resp.status(), 200);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n = args
@@ -87,6 +117,10 @@ fn main() {
         .position(|a| a == "--profile")
         .and_then(|i| args.get(i + 1))
     {
+        if which.starts_with("tower") {
+            profile_tower(which == "tower-on", &rs[0], n);
+            return;
+        }
         let authz = match which.as_str() {
             "sample" => authorizer(10_000, "none", Policy::Sample, None),
             "one-line" => authorizer(10_000, "none", Policy::OneLine, None),
