@@ -38,7 +38,7 @@ use crate::config::{AuthorizerConfig, DecisionLogSink};
 use crate::decision::{self, Decision, Enforcement, Outcome, ShadowResult, Timings};
 use crate::error::{BuildError, Reason, RuntimeError};
 use crate::input::PolicyInput;
-use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, Logger};
+use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, LoggedOutput, Logger};
 use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
 use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, StepUp};
 use crate::posture::{self, Found, PostureAssessor};
@@ -440,7 +440,10 @@ impl Authorizer {
             .mode_for(Some((claims.issuer(), claims.subject().unwrap_or(""))));
         let (outcome, enforced) = decision::enforce(verdict.outcome, mode);
         // The log keeps the policy's result: copy its parts only when there is a log.
-        let logged_result = inner.logger.enabled().then(|| evaluation.result.clone());
+        let logged_result = inner.logger.enabled().then(|| match &evaluation.result {
+            Ok(out) => Ok(LoggedOutput::of(out)),
+            Err(f) => Err(f.clone()),
+        });
         let (policy_reasons, obligations) = match evaluation.result {
             Ok(out) => (out.reasons, out.obligations),
             Err(_) => (Vec::new(), serde_json::Map::new()),
@@ -489,7 +492,7 @@ impl Authorizer {
         &self,
         d: Decision,
         input: LogInput,
-        result: Option<Result<PolicyOutput, PolicyFailure>>,
+        result: Option<Result<LoggedOutput, PolicyFailure>>,
         now_ms: u64,
     ) -> Decision {
         let inner = &*self.inner;
@@ -749,7 +752,10 @@ fn format_id(prefix: u64, n: u64) -> String {
     put(14, 18, prefix & 0xffff);
     put(19, 23, (n >> 48) & 0xffff);
     put(24, 36, n & 0xffff_ffff_ffff);
-    out.iter().map(|b| char::from(*b)).collect()
+    // All ASCII: the conversion cannot fail.
+    std::str::from_utf8(&out)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 fn elapsed(since: Instant) -> u64 {

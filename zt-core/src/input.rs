@@ -260,6 +260,8 @@ struct Parts {
     methods: Vec<(&'static str, RegoValue)>,
     /// The last `context` built on this thread: `(now, service, value)`.
     last_context: std::cell::RefCell<Option<(u64, Option<String>, RegoValue)>>,
+    /// The last device value aged on this thread: `(base, age_s, value)`.
+    last_device: std::cell::RefCell<Option<(RegoValue, u64, RegoValue)>>,
 }
 
 thread_local! {
@@ -324,6 +326,7 @@ impl Parts {
             empty_object: RegoValue::new_object(),
             methods: METHODS.iter().map(|m| (*m, RegoValue::from(*m))).collect(),
             last_context: std::cell::RefCell::new(None),
+            last_device: std::cell::RefCell::new(None),
             k,
         }
     }
@@ -388,11 +391,37 @@ fn template(keys: &[&str]) -> RegoObject {
     }
 }
 
-/// A JSON object as a regorus value, without copying the JSON first.
+/// A JSON object as a regorus value, converted directly (no serde round trip, no key interning:
+/// about twice as fast as regorus's own deserialiser on a claim set). Numbers map the way
+/// regorus's deserialiser maps them: unsigned, then signed integers, then finite floats (JSON
+/// has no others).
 fn json_to_rego(m: &Map<String, Value>) -> RegoValue {
-    use serde::Deserialize as _;
-    // Deserialising from a borrowed `serde_json::Map` cannot fail for a regorus value.
-    RegoValue::deserialize(m).unwrap_or(RegoValue::Undefined)
+    if m.is_empty() {
+        return RegoValue::new_object();
+    }
+    // `serde_json::Map` iterates in key order, which is regorus's order for string keys, so the
+    // map below is built from sorted input.
+    let map: BTreeMap<RegoValue, RegoValue> = m
+        .iter()
+        .map(|(k, v)| (RegoValue::from(k.as_str()), json_value_to_rego(v)))
+        .collect();
+    RegoValue::from(map)
+}
+
+fn json_value_to_rego(v: &Value) -> RegoValue {
+    match v {
+        Value::Null => RegoValue::Null,
+        Value::Bool(b) => RegoValue::from(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => RegoValue::from(u),
+            (None, Some(i), _) => RegoValue::from(i),
+            (None, None, Some(f)) => RegoValue::from(f),
+            (None, None, None) => RegoValue::Undefined,
+        },
+        Value::String(s) => RegoValue::from(s.as_str()),
+        Value::Array(a) => RegoValue::from(a.iter().map(json_value_to_rego).collect::<Vec<_>>()),
+        Value::Object(o) => json_to_rego(o),
+    }
 }
 
 fn opt_str(s: Option<&str>) -> RegoValue {
@@ -576,16 +605,82 @@ pub(crate) fn device_value(d: &DeviceInput) -> RegoValue {
     })
 }
 
-/// A copy of a device value with `age_s` set.
+/// A copy of a device value with `age_s` set. The thread remembers its last answer (holding the
+/// base value, so the identity check below cannot be fooled by a reused address): requests
+/// with the same token in the same second share one value.
 pub(crate) fn with_age(device: &RegoValue, age_s: u64) -> RegoValue {
-    let RegoValue::Object(o) = device else {
+    let RegoValue::Object(base) = device else {
         return device.clone();
     };
     PARTS.with(|p| {
-        let mut o = (**o).clone();
+        let mut last = p.last_device.borrow_mut();
+        if let Some((RegoValue::Object(b), age, v)) = &*last
+            && std::sync::Arc::ptr_eq(b, base)
+            && *age == age_s
+        {
+            return v.clone();
+        }
+        let mut o = (**base).clone();
         if let Some(slot) = o.get_mut(&p.k.age_s) {
             *slot = RegoValue::from(age_s);
         }
-        RegoValue::from(o)
+        let v = RegoValue::from(o);
+        *last = Some((device.clone(), age_s, v.clone()));
+        v
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// regorus's own deserialiser: what `json_to_rego` must agree with.
+    fn reference(m: &Map<String, Value>) -> RegoValue {
+        use serde::Deserialize as _;
+        RegoValue::deserialize(m).unwrap_or(RegoValue::Undefined)
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map("\\PC{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn direct_conversion_matches_regorus(
+            m in proptest::collection::btree_map("\\PC{0,6}", json(), 0..8)
+        ) {
+            let m: Map<String, Value> = m.into_iter().collect();
+            prop_assert_eq!(json_to_rego(&m), reference(&m));
+        }
+    }
+
+    #[test]
+    fn direct_conversion_edge_cases() {
+        let doc = serde_json::json!({
+            "": 0, "z": [], "a": {}, "é": -1, "big": u64::MAX, "min": i64::MIN,
+            "f": 1.5, "e": 1e300, "nested": {"b": [1, "x", null, {"c": true}]},
+        });
+        let Value::Object(m) = doc else {
+            unreachable!()
+        };
+        assert_eq!(json_to_rego(&m), reference(&m));
+        assert_eq!(json_to_rego(&Map::new()), reference(&Map::new()));
+    }
 }

@@ -52,12 +52,28 @@ pub(crate) enum LogInput {
     Request(RequestInfo, Arc<[String]>),
 }
 
+/// A policy output as the log keeps it: its `reasons` and `obligations` are the decision's
+/// `policy_reasons` and `obligations` (the same values), so they are not copied twice.
+pub(crate) struct LoggedOutput {
+    pub(crate) allow: bool,
+    pub(crate) step_up: Option<crate::policy::StepUp>,
+}
+
+impl LoggedOutput {
+    pub(crate) fn of(out: &PolicyOutput) -> Self {
+        Self {
+            allow: out.allow,
+            step_up: out.step_up.clone(),
+        }
+    }
+}
+
 /// One decision's parts, moved to the log worker.
 pub(crate) struct Entry {
     pub(crate) decision: Decision,
     pub(crate) timestamp_ms: u64,
     pub(crate) input: LogInput,
-    pub(crate) result: Option<Result<PolicyOutput, PolicyFailure>>,
+    pub(crate) result: Option<Result<LoggedOutput, PolicyFailure>>,
 }
 
 enum Msg {
@@ -410,15 +426,26 @@ struct Record<'a> {
     prev_hash: Option<&'a str>,
 }
 
-/// The policy's raw result as the record shows it: `null`, the output, or the failure.
-struct ResultField<'a>(&'a Option<Result<PolicyOutput, PolicyFailure>>);
+/// The policy's raw result as the record shows it: `null`, the output (`allow`, `reasons`,
+/// `step_up`, `obligations`, as [`PolicyOutput`] serialises), or the failure.
+struct ResultField<'a> {
+    result: &'a Option<Result<LoggedOutput, PolicyFailure>>,
+    decision: &'a Decision,
+}
 
 impl serde::Serialize for ResultField<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap as _;
-        match self.0 {
+        match self.result {
             None => s.serialize_none(),
-            Some(Ok(out)) => out.serialize(s),
+            Some(Ok(out)) => {
+                let mut m = s.serialize_map(Some(4))?;
+                m.serialize_entry("allow", &out.allow)?;
+                m.serialize_entry("reasons", &self.decision.policy_reasons)?;
+                m.serialize_entry("step_up", &out.step_up)?;
+                m.serialize_entry("obligations", &self.decision.obligations)?;
+                m.end()
+            }
             Some(Err(f)) => {
                 let mut m = s.serialize_map(Some(2))?;
                 m.serialize_entry("error", f.reason().as_str())?;
@@ -445,7 +472,10 @@ impl Formatter {
             entrypoint: &self.entrypoint,
             decision: &e.decision,
             input: &input,
-            result: ResultField(&e.result),
+            result: ResultField {
+                result: &e.result,
+                decision: &e.decision,
+            },
             prev_hash,
         };
         serde_json::to_writer(out, &record).map_err(|_| ())

@@ -74,8 +74,7 @@ fn run(
 /// without the layer (one-line policy), on a current-thread runtime.
 fn profile_tower(layer: bool, token: &str, n: usize) {
     use tower::ServiceExt as _;
-    let routes =
-        axum::Router::new().route("/orders/{id}", axum::routing::get(|| async { "ok" }));
+    let routes = axum::Router::new().route("/orders/{id}", axum::routing::get(|| async { "ok" }));
     let app = if layer {
         routes.layer(zt_tower::ZtLayer::new(authorizer(
             10_000,
