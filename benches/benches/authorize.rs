@@ -122,6 +122,32 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Control: the same thread counts running regorus alone, one VM and one input document per
+    // thread, nothing shared.
+    // What this machine gives two threads of independent work bounds what zt can show.
+    for threads in [1usize, 2] {
+        g.throughput(criterion::Throughput::Elements(1));
+        g.bench_function(format!("raw_rvm_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(threads as u64);
+                let mut vms: Vec<_> = (0..threads).map(|_| raw_vm(Policy::Sample)).collect();
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for vm in vms.iter_mut() {
+                        // Each thread its own document: nothing shared between the threads.
+                        let doc = regorus::Value::from(input_document());
+                        s.spawn(move || {
+                            for _ in 0..per_thread {
+                                vm.set_input(doc.clone());
+                                black_box(vm.execute().ok());
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
     g.finish();
 }
 

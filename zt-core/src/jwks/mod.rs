@@ -82,8 +82,13 @@ pub(crate) struct IssuerKeys {
     state: Mutex<FetchState>,
     fetches: AtomicU64,
     fetch_failures: AtomicU64,
-    lookup_hits: AtomicU64,
-    lookup_misses: AtomicU64,
+    lookup_hits: crate::metrics::ShardedCounter,
+    lookup_misses: crate::metrics::ShardedCounter,
+    /// Bumped after every installed key set (see [`IssuerKeys::unchanged_since`]).
+    generation: AtomicU64,
+    /// Until when the installed set needs no look at all: its refresh point or stale limit,
+    /// whichever is first (`u64::MAX` for inline keys).
+    quiet_until_ms: AtomicU64,
 }
 
 /// Why a fetch is wanted (decides which rate limit applies).
@@ -117,8 +122,10 @@ impl IssuerKeys {
             state: Mutex::new(FetchState::default()),
             fetches: AtomicU64::new(0),
             fetch_failures: AtomicU64::new(0),
-            lookup_hits: AtomicU64::new(0),
-            lookup_misses: AtomicU64::new(0),
+            lookup_hits: Default::default(),
+            lookup_misses: Default::default(),
+            generation: AtomicU64::new(0),
+            quiet_until_ms: AtomicU64::new(0),
         });
         if let Some(mut set) = initial {
             let now = this.env.clock.now_unix_ms();
@@ -133,11 +140,41 @@ impl IssuerKeys {
     }
 
     fn install(&self, set: KeySet) {
+        let quiet_until = if set.fresh_until_ms == u64::MAX {
+            u64::MAX
+        } else {
+            let ttl = set.fresh_until_ms.saturating_sub(set.fetched_at_ms);
+            let refresh_at = set.fetched_at_ms.saturating_add(ttl / 4 * 3);
+            let stale_limit = set
+                .fresh_until_ms
+                .saturating_add(self.env.config.max_stale_s * 1000);
+            refresh_at.min(stale_limit)
+        };
         let set = Arc::new(set);
         match self.current.write() {
             Ok(mut g) => *g = Some(set),
             Err(poisoned) => *poisoned.into_inner() = Some(set),
         }
+        // Odd while the pair is being changed, like a sequence lock.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.quiet_until_ms.store(quiet_until, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The key-set generation: even, and changed by every installed set.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether the key set is still the one of `generation` and needs neither a refresh nor
+    /// the stale check at `now_ms`: then a key found in it is still current, without taking
+    /// the key-set lock or touching a reference count shared with other cores.
+    pub(crate) fn unchanged_since(&self, generation: u64, now_ms: u64) -> bool {
+        if generation % 2 == 1 || self.generation.load(Ordering::Acquire) != generation {
+            return false;
+        }
+        let quiet_until = self.quiet_until_ms.load(Ordering::Acquire);
+        self.generation.load(Ordering::Acquire) == generation && now_ms < quiet_until
     }
 
     fn snapshot(&self) -> Option<Arc<KeySet>> {
@@ -163,10 +200,7 @@ impl IssuerKeys {
 
     /// Key lookups answered from the cached set, and lookups that found no usable key.
     pub(crate) fn lookup_counts(&self) -> (u64, u64) {
-        (
-            self.lookup_hits.load(Ordering::Relaxed),
-            self.lookup_misses.load(Ordering::Relaxed),
-        )
+        (self.lookup_hits.get(), self.lookup_misses.get())
     }
 
     /// Whether a key set is loaded (fresh or stale).
@@ -193,7 +227,7 @@ impl IssuerKeys {
             KeyAnswer::Key(_) => &self.lookup_hits,
             _ => &self.lookup_misses,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.add(1);
         answer
     }
 

@@ -92,7 +92,10 @@ impl CompiledBundle {
                 None => {
                     let mut vm = RegoVM::new();
                     vm.load_program(self.program.clone());
-                    vm.set_data(self.data.clone())
+                    // A copy of its own per thread: the VM takes references into the data as it
+                    // runs, and reference counts shared by every thread's VM were the main
+                    // cost of a second core (see benches/README.md).
+                    vm.set_data(deep_copy(&self.data))
                         .map_err(|e| one_line(&e.to_string()))?;
                     vm.set_max_instructions(self.max_instructions);
                     // Keep a handful: active, shadow, and a recently swapped-out bundle.
@@ -170,6 +173,25 @@ pub(super) fn compile_entrypoint(
             PolicyError::Compile { message }
         }
     })
+}
+
+/// A copy of a value that shares no reference-counted part with the original.
+fn deep_copy(v: &RegoValue) -> RegoValue {
+    match v {
+        RegoValue::String(s) => RegoValue::from(&**s),
+        RegoValue::Array(a) => RegoValue::from(a.iter().map(deep_copy).collect::<Vec<_>>()),
+        RegoValue::Set(s) => RegoValue::from(
+            s.iter()
+                .map(deep_copy)
+                .collect::<std::collections::BTreeSet<_>>(),
+        ),
+        RegoValue::Object(o) => RegoValue::from(
+            o.iter()
+                .map(|(k, v)| (deep_copy(k), deep_copy(v)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Collapse a (possibly multi-line) engine message to one line.

@@ -141,6 +141,8 @@ struct IssuerRuntime {
 struct CacheEntry {
     claims: VerifiedClaims,
     fingerprint: u64,
+    /// The issuer's key-set generation before the key was looked up (0 for HMAC).
+    key_generation: u64,
     inserted_ms: u64,
     /// Real-time lifetime in the cache (moka's eviction), never past `exp` nor `cache_ttl_s`.
     ttl: Duration,
@@ -339,6 +341,7 @@ impl TokenVerifier {
         {
             return Step::Done(Err(TokenError::TypeInvalid));
         }
+        let key_generation = rt.keys.as_ref().map_or(0, |k| k.generation());
         let key = match select_key(rt, header, may_wait) {
             Ok(k) => k,
             Err(KeyWait::Fail(e)) => return Step::Done(Err(e)),
@@ -349,7 +352,7 @@ impl TokenVerifier {
         }
         let result = validate_claims(rt, header, claims, now_ms / 1000);
         if let Ok(verified) = &result {
-            self.cache_put(token, verified, key.fingerprint, now_ms);
+            self.cache_put(token, verified, (key.fingerprint, key_generation), now_ms);
         }
         Step::Done(result)
     }
@@ -361,7 +364,7 @@ impl TokenVerifier {
         // INVARIANT: a cached result never outlives `exp`, the cache TTL, or its key.
         let fresh = now_ms < claims.expires_at().saturating_mul(1000)
             && now_ms < entry.inserted_ms.saturating_add(self.inner.cache_ttl_ms)
-            && self.key_still_current(claims, entry.fingerprint);
+            && self.key_still_current(claims, &entry, now_ms);
         if fresh {
             Some(entry.claims)
         } else {
@@ -370,11 +373,19 @@ impl TokenVerifier {
         }
     }
 
-    fn key_still_current(&self, claims: &VerifiedClaims, fingerprint: u64) -> bool {
+    fn key_still_current(&self, claims: &VerifiedClaims, entry: &CacheEntry, now_ms: u64) -> bool {
         let Some(rt) = self.inner.issuers.get(claims.issuer()) else {
             return false;
         };
+        let fingerprint = entry.fingerprint;
         let alg = claims.algorithm();
+        if !alg.is_hmac()
+            && let Some(keys) = &rt.keys
+            && keys.unchanged_since(entry.key_generation, now_ms)
+        {
+            // The set that held the key has not changed and needs no refresh yet.
+            return true;
+        }
         if alg.is_hmac() {
             return rt
                 .hmac
@@ -387,7 +398,13 @@ impl TokenVerifier {
         }
     }
 
-    fn cache_put(&self, token: &str, claims: &VerifiedClaims, fingerprint: u64, now_ms: u64) {
+    fn cache_put(
+        &self,
+        token: &str,
+        claims: &VerifiedClaims,
+        (fingerprint, key_generation): (u64, u64),
+        now_ms: u64,
+    ) {
         let Some(cache) = &self.inner.cache else {
             return;
         };
@@ -401,6 +418,7 @@ impl TokenVerifier {
             CacheEntry {
                 claims: claims.clone(),
                 fingerprint,
+                key_generation,
                 inserted_ms: now_ms,
                 ttl: Duration::from_millis(ttl_ms),
             },
