@@ -1,28 +1,105 @@
 //! The response future of [`Zt`](crate::Zt).
 
 use crate::body::ZtBody;
+use http::HeaderValue;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-type Inner<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<ZtBody<B>>, E>> + Send>>;
+type Boxed<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<ZtBody<B>>, E>> + Send>>;
 
-/// Resolves to the inner service's response, or to zt's denial.
-///
-/// Boxed: authorization may await one bounded key refresh before the inner call.
-pub struct ResponseFuture<B, E> {
-    pub(crate) inner: Inner<B, E>,
-}
-
-impl<B, E> Future for ResponseFuture<B, E> {
-    type Output = Result<http::Response<ZtBody<B>>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+pin_project_lite::pin_project! {
+    /// Resolves to the inner service's response, or to zt's denial.
+    ///
+    /// Not boxed when the decision is made at once (the usual case: cached keys): it is then
+    /// a ready denial or the inner service's future. Only a request that waits for a key
+    /// refresh is driven by a boxed future.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        state: State<F, B, E>,
     }
 }
 
-impl<B, E> std::fmt::Debug for ResponseFuture<B, E> {
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, B, E> {
+        Ready { response: Option<Result<http::Response<ZtBody<B>>, E>> },
+        Inner {
+            #[pin]
+            fut: F,
+            response_headers: Option<serde_json::Value>,
+            would_deny: Option<HeaderValue>,
+        },
+        Waiting { fut: Boxed<B, E> },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    pub(crate) fn ready(response: Result<http::Response<ZtBody<B>>, E>) -> Self {
+        Self {
+            state: State::Ready {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn inner(
+        fut: F,
+        response_headers: Option<serde_json::Value>,
+        would_deny: Option<HeaderValue>,
+    ) -> Self {
+        Self {
+            state: State::Inner {
+                fut,
+                response_headers,
+                would_deny,
+            },
+        }
+    }
+
+    pub(crate) fn waiting(fut: Boxed<B, E>) -> Self {
+        Self {
+            state: State::Waiting { fut },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<ZtBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Ready { response } => match response.take() {
+                Some(r) => Poll::Ready(r),
+                // Polled after completion: stay pending rather than panic.
+                None => Poll::Pending,
+            },
+            StateProj::Inner {
+                fut,
+                response_headers,
+                would_deny,
+            } => {
+                let resp = match fut.poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(r)) => r,
+                };
+                let mut resp = resp.map(ZtBody::inner);
+                crate::service::apply_headers(resp.headers_mut(), response_headers.as_ref());
+                if let Some(v) = would_deny.take() {
+                    resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
+                }
+                Poll::Ready(Ok(resp))
+            }
+            StateProj::Waiting { fut } => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, B, E> std::fmt::Debug for ResponseFuture<F, B, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ResponseFuture { .. }")
     }

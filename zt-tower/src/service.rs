@@ -8,6 +8,7 @@ use crate::response::{Denial, render};
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue};
 use std::sync::Arc;
+use std::future::Future as _;
 use std::task::{Context, Poll};
 use tracing::Instrument as _;
 use zt_core::http::HttpAnswer;
@@ -80,7 +81,7 @@ fn deny_response<B>(
 
 /// Apply an object of header name → string value; names or values that are not valid headers
 /// are skipped (and traced).
-fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::Value>) {
+pub(crate) fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::Value>) {
     let Some(serde_json::Value::Object(map)) = obligation else {
         return;
     };
@@ -97,6 +98,57 @@ fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::
     }
 }
 
+/// What to do with a request once its decision is known.
+enum Next<ReqBody, ResBody> {
+    /// Answer with zt's denial.
+    Deny(http::Response<ZtBody<ResBody>>),
+    /// Call the inner service with this request (obligations applied, decision in the
+    /// extensions) inside this span, then apply these response headers.
+    Proceed {
+        req: http::Request<ReqBody>,
+        span: tracing::Span,
+        response_headers: Option<serde_json::Value>,
+        would_deny: Option<HeaderValue>,
+    },
+}
+
+fn after_decision<ReqBody, ResBody>(
+    shared: &Shared,
+    decision: Decision,
+    grpc: bool,
+    mut req: http::Request<ReqBody>,
+) -> Next<ReqBody, ResBody> {
+    let span = tracing::info_span!(
+        "zt",
+        decision_id = %decision.id,
+        outcome = decision.evaluated.as_str(),
+        total_ns = decision.timings.total_ns,
+    );
+    let answer = HttpAnswer::with_mode(&decision, &shared.realm, shared.mode);
+    if !answer.proceed {
+        let resp = span.in_scope(|| deny_response(shared, &decision, answer, grpc));
+        return Next::Deny(resp);
+    }
+    let would_deny = answer
+        .header(zt_core::http::WOULD_DENY_HEADER)
+        .and_then(|v| HeaderValue::from_str(v).ok());
+    apply_headers(
+        req.headers_mut(),
+        decision.obligations.get("request_headers"),
+    );
+    let response_headers = decision.obligations.get("response_headers").cloned();
+    if let Some(claims) = decision.claims.clone() {
+        req.extensions_mut().insert(claims);
+    }
+    req.extensions_mut().insert::<Decision>(decision);
+    Next::Proceed {
+        req,
+        span,
+        response_headers,
+        would_deny,
+    }
+}
+
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Zt<S>
 where
     S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
@@ -110,7 +162,7 @@ where
 {
     type Response = http::Response<ZtBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<tracing::instrument::Instrumented<S::Future>, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -120,12 +172,11 @@ where
         // The ready service handles this request; a fresh clone waits for the next poll_ready.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
         if self.skipped(req.uri().path()) {
-            return ResponseFuture {
-                inner: Box::pin(async move { inner.call(req).await.map(|r| r.map(ZtBody::inner)) }),
-            };
+            let fut = inner.call(req).instrument(tracing::Span::none());
+            return ResponseFuture::inner(fut, None, None);
         }
+        let shared = &self.shared;
         let grpc = is_grpc(req.headers());
         // Every request is decided, a malformed `Authorization` header included, so that it
         // is counted and logged like any other.
@@ -133,40 +184,51 @@ where
         if let Some(v) = req.headers_mut().get_mut(AUTHORIZATION) {
             v.set_sensitive(true);
         }
-        ResponseFuture {
-            inner: Box::pin(async move {
-                let decision = shared.authz.authorize(&zreq).await;
-                drop(zreq);
-                let span = tracing::info_span!(
-                    "zt",
-                    decision_id = %decision.id,
-                    outcome = decision.evaluated.as_str(),
-                    total_ns = decision.timings.total_ns,
-                );
-                let answer = HttpAnswer::with_mode(&decision, &shared.realm, shared.mode);
-                if !answer.proceed {
-                    let resp = span.in_scope(|| deny_response(&shared, &decision, answer, grpc));
-                    return Ok(resp);
+        // Decide at once when the decision needs no key fetch (cached keys): one poll with a
+        // no-op waker. Otherwise drop that attempt and await the decision in a boxed future;
+        // the key fetch the attempt started is joined, not repeated.
+        let now = {
+            let attempt = std::pin::pin!(shared.authz.authorize(&zreq));
+            match attempt.poll(&mut Context::from_waker(std::task::Waker::noop())) {
+                Poll::Ready(d) => Some(d),
+                Poll::Pending => None,
+            }
+        };
+        if let Some(decision) = now {
+            drop(zreq);
+            return match after_decision(shared, decision, grpc, req) {
+                Next::Deny(resp) => ResponseFuture::ready(Ok(resp)),
+                Next::Proceed {
+                    req,
+                    span,
+                    response_headers,
+                    would_deny,
+                } => {
+                    let fut = span.in_scope(|| inner.call(req)).instrument(span);
+                    ResponseFuture::inner(fut, response_headers, would_deny)
                 }
-                let would_deny = answer
-                    .header(zt_core::http::WOULD_DENY_HEADER)
-                    .and_then(|v| HeaderValue::from_str(v).ok());
-                apply_headers(
-                    req.headers_mut(),
-                    decision.obligations.get("request_headers"),
-                );
-                let response_headers = decision.obligations.get("response_headers").cloned();
-                if let Some(claims) = decision.claims.clone() {
-                    req.extensions_mut().insert(claims);
-                }
-                req.extensions_mut().insert::<Decision>(decision);
-                let mut resp = inner.call(req).instrument(span).await?.map(ZtBody::inner);
-                apply_headers(resp.headers_mut(), response_headers.as_ref());
-                if let Some(v) = would_deny {
-                    resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
-                }
-                Ok(resp)
-            }),
+            };
         }
+        let shared = shared.clone();
+        ResponseFuture::waiting(Box::pin(async move {
+            let decision = shared.authz.authorize(&zreq).await;
+            drop(zreq);
+            match after_decision(&shared, decision, grpc, req) {
+                Next::Deny(resp) => Ok(resp),
+                Next::Proceed {
+                    req,
+                    span,
+                    response_headers,
+                    would_deny,
+                } => {
+                    let mut resp = inner.call(req).instrument(span).await?.map(ZtBody::inner);
+                    apply_headers(resp.headers_mut(), response_headers.as_ref());
+                    if let Some(v) = would_deny {
+                        resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
+                    }
+                    Ok(resp)
+                }
+            }
+        }))
     }
 }
