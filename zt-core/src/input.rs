@@ -428,15 +428,21 @@ fn opt_str(s: Option<&str>) -> RegoValue {
     s.map_or(RegoValue::Null, RegoValue::from)
 }
 
-fn str_list(items: Vec<String>) -> RegoValue {
-    RegoValue::from(items.into_iter().map(RegoValue::from).collect::<Vec<_>>())
+fn str_list(items: &[&str]) -> RegoValue {
+    RegoValue::from(
+        items
+            .iter()
+            .map(|s| RegoValue::from(*s))
+            .collect::<Vec<_>>(),
+    )
 }
 
-/// Strings from a claim holding a list of strings or one string (split on spaces when `split`).
-fn strings_from(v: Option<&Value>, split: bool, out: &mut Vec<String>) {
-    let mut push = |s: &str| {
-        if !s.is_empty() && !out.iter().any(|o| o == s) {
-            out.push(s.to_owned());
+/// Strings from a claim holding a list of strings or one string (split on spaces when `split`),
+/// borrowed from the claims, first occurrence kept.
+fn strings_from<'c>(v: Option<&'c Value>, split: bool, out: &mut Vec<&'c str>) {
+    let mut push = |s: &'c str| {
+        if !s.is_empty() && !out.contains(&s) {
+            out.push(s);
         }
     };
     match v {
@@ -476,12 +482,21 @@ pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
     object([
         ("id", opt_str(claims.subject())),
         ("issuer", RegoValue::from(claims.issuer())),
-        ("audience", str_list(claims.audience().to_vec())),
-        ("groups", str_list(groups)),
-        ("roles", str_list(roles)),
-        ("scopes", str_list(scopes)),
+        (
+            "audience",
+            str_list(
+                &claims
+                    .audience()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+        ("groups", str_list(&groups)),
+        ("roles", str_list(&roles)),
+        ("scopes", str_list(&scopes)),
         ("acr", opt_str(acr)),
-        ("amr", str_list(amr)),
+        ("amr", str_list(&amr)),
         (
             "auth_time",
             auth_time.map_or(RegoValue::Null, RegoValue::from),

@@ -153,6 +153,22 @@ fn main() {
         });
     }
 
+    // The verified-token cache's admission cost: 20,000 distinct ES256 tokens, each seen once,
+    // with the cache on (every decision inserts) and off.
+    let es = tokens(JwtAlg::ES256, 20_000);
+    let es_requests: Vec<Request> = es.iter().map(|t| request(t)).collect();
+    for (name, entries) in [
+        ("cache on, every token inserted", 100_000),
+        ("cache off", 0),
+    ] {
+        let authz = authorizer(entries, "none", Policy::Sample, None);
+        rows.push(Row {
+            name: format!("new ES256 token, {name}"),
+            samples: run(&authz, &es_requests, es_requests.len(), 1, None),
+            note: String::new(),
+        });
+    }
+
     // Decision logging: the same paced load with sink `none` and with a file sink.
     const RATE: u64 = 50_000;
     let dir = std::env::temp_dir().join(format!("zt-latency-{}", std::process::id()));
