@@ -108,6 +108,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.parse::<usize>().expect("-n takes a number"))
         .unwrap_or(200_000);
+    // `--only cached|new|cache|log`: one group of rows.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let want = |group: &str| only.as_deref().is_none_or(|o| o == group);
     let rs = tokens(JwtAlg::RS256, 512);
     let requests: Vec<Request> = rs.iter().map(|t| request(t)).collect();
     // `--profile sample|one-line|new`: only decide `n` requests, for a profiler
@@ -138,14 +145,14 @@ fn main() {
         assert!(cached.authorize_sync(r).is_allowed());
     }
     let mut rows = Vec::new();
-    for threads in [1, 2] {
+    for threads in [1, 2].into_iter().filter(|_| want("cached")) {
         rows.push(Row {
             name: format!("cached token, {threads} thread(s)"),
             samples: run(&cached, &requests, n, threads, None),
             note: String::new(),
         });
     }
-    for threads in [1, 2] {
+    for threads in [1, 2].into_iter().filter(|_| want("new")) {
         rows.push(Row {
             name: format!("new RS256 token, {threads} thread(s)"),
             samples: run(&uncached, &requests, n, threads, None),
@@ -178,7 +185,10 @@ fn main() {
     // the records still carry the whole input document.
     let none = authorizer(10_000, "none", Policy::OneLine, None);
     let file = authorizer(10_000, "file", Policy::OneLine, Some(&path));
-    for (name, authz) in [("sink none", &none), ("sink file", &file)] {
+    for (name, authz) in [("sink none", &none), ("sink file", &file)]
+        .into_iter()
+        .filter(|_| want("log"))
+    {
         for r in &requests {
             black_box(authz.authorize_sync(r));
         }

@@ -144,21 +144,6 @@ struct CacheEntry {
     /// The issuer's key-set generation before the key was looked up (0 for HMAC).
     key_generation: u64,
     inserted_ms: u64,
-    /// Real-time lifetime in the cache (moka's eviction), never past `exp` nor `cache_ttl_s`.
-    ttl: Duration,
-}
-
-struct EntryExpiry;
-
-impl moka::Expiry<Box<str>, CacheEntry> for EntryExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Box<str>,
-        value: &CacheEntry,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
 }
 
 /// One pass of verification either finishes or asks the caller to wait for a key fetch.
@@ -195,7 +180,12 @@ impl TokenVerifier {
         let cache = (config.token.cache_entries > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(config.token.cache_entries)
-                .expire_after(EntryExpiry)
+                // One lifetime for every entry: moka's per-entry expiry (a timer wheel) cost
+                // more than the rest of a new token's admission. `exp` is checked on every
+                // hit, so an entry past its token's `exp` is never used, only kept until then.
+                .time_to_live(Duration::from_millis(
+                    config.token.cache_ttl_s.max(1) * 1000,
+                ))
                 .build_with_hasher(rustc_hash::FxBuildHasher)
         });
         Ok(Self {
@@ -412,7 +402,6 @@ impl TokenVerifier {
         if now_ms >= exp_ms {
             return;
         }
-        let ttl_ms = (exp_ms - now_ms).min(self.inner.cache_ttl_ms);
         cache.insert(
             token.into(),
             CacheEntry {
@@ -420,7 +409,6 @@ impl TokenVerifier {
                 fingerprint,
                 key_generation,
                 inserted_ms: now_ms,
-                ttl: Duration::from_millis(ttl_ms),
             },
         );
     }
