@@ -71,6 +71,13 @@ fn run(
     all
 }
 
+/// One raw evaluation, not inlined so that a profiler can count it alone.
+#[inline(never)]
+fn raw_eval(vm: &mut regorus::rvm::RegoVM, doc: &regorus::Value) {
+    vm.set_input(doc.clone());
+    black_box(vm.execute().ok());
+}
+
 /// `--profile tower-on|tower-off`: `n` in-process round trips through an axum router with and
 /// without the layer (one-line policy), on a current-thread runtime.
 fn profile_tower(layer: bool, token: &str, n: usize) {
@@ -117,13 +124,27 @@ fn main() {
     let want = |group: &str| only.as_deref().is_none_or(|o| o == group);
     let rs = tokens(JwtAlg::RS256, 512);
     let requests: Vec<Request> = rs.iter().map(|t| request(t)).collect();
-    // `--profile sample|one-line|new`: only decide `n` requests, for a profiler
+    // `--profile sample|one-line|new|raw-sample|raw-one-line|tower-on|tower-off`: only decide
+    // `n` requests (or evaluate, or round-trip), for a profiler
     // (`valgrind --tool=callgrind`, `perf record`).
     if let Some(which) = args
         .iter()
         .position(|a| a == "--profile")
         .and_then(|i| args.get(i + 1))
     {
+        if let Some(policy) = which.strip_prefix("raw-") {
+            // regorus alone on the same document (for instruction counts: toggle on `raw_eval`).
+            let mut vm = zt_benches::raw_vm(if policy == "one-line" {
+                Policy::OneLine
+            } else {
+                Policy::Sample
+            });
+            let doc = regorus::Value::from(zt_benches::input_document());
+            for _ in 0..n {
+                raw_eval(&mut vm, &doc);
+            }
+            return;
+        }
         if which.starts_with("tower") {
             profile_tower(which == "tower-on", &rs[0], n);
             return;
