@@ -8,6 +8,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
 use std::sync::Arc;
+use zt_benches::{Policy, raw_regorus};
 use zt_core::{
     Algorithm, AuthorizerConfig, DeviceInput, InputContext, IssuerConfig, ManualClock,
     PolicyConfig, PolicyInput, PolicyStore, RequestInfo, TokenVerifier,
@@ -31,30 +32,7 @@ fn bench(c: &mut Criterion) {
     assert!(store.evaluate(&input).result.expect("defined").allow);
 
     // Raw regorus: the same bundle compiled the same way, one VM reused.
-    let mut engine = regorus::Engine::new();
-    for f in ["zt/authz.rego", "zt/authz_test.rego"] {
-        engine
-            .add_policy_from_file(sample_bundle_dir().join(f))
-            .expect("policy");
-    }
-    let data =
-        std::fs::read_to_string(sample_bundle_dir().join("zt/config/data.json")).expect("data");
-    engine
-        .add_data(
-            regorus::Value::from_json_str(&format!(r#"{{"zt": {{"config": {data}}}}}"#))
-                .expect("json"),
-        )
-        .expect("data");
-    let entry: regorus::Rc<str> = "data.zt.authz.decision".into();
-    let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
-    let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
-        &compiled,
-        &["data.zt.authz.decision"],
-    )
-    .expect("rvm");
-    let mut vm = regorus::rvm::RegoVM::new();
-    vm.load_program(program);
-    vm.set_data(engine.get_data()).expect("data");
+    let (mut engine, compiled, mut vm) = raw_regorus(Policy::Sample);
     let raw_input = regorus::Value::from(input_json());
 
     let mut g = c.benchmark_group("policy_sample_bundle");

@@ -99,15 +99,24 @@ pub fn input_document() -> serde_json::Value {
     })
 }
 
-/// Regorus's RVM with the same program zt runs (the sample bundle's entrypoint, or the one-line
-/// policy), data loaded: the raw-dependency baseline.
-pub fn raw_vm(policy: Policy) -> regorus::rvm::RegoVM {
+/// Regorus with the same program zt runs (the sample bundle's entrypoint, or the one-line
+/// policy), data loaded: the engine, its compiled entrypoint and an RVM with the compiled
+/// program: the raw-dependency baselines.
+pub fn raw_regorus(
+    policy: Policy,
+) -> (
+    regorus::Engine,
+    regorus::CompiledPolicy,
+    regorus::rvm::RegoVM,
+) {
     let mut engine = regorus::Engine::new();
     match policy {
         Policy::Sample => {
-            engine
-                .add_policy_from_file(sample_bundle_dir().join("zt/authz.rego"))
-                .expect("policy");
+            for f in ["zt/authz.rego", "zt/authz_test.rego"] {
+                engine
+                    .add_policy_from_file(sample_bundle_dir().join(f))
+                    .expect("policy");
+            }
             let data = std::fs::read_to_string(sample_bundle_dir().join("zt/config/data.json"))
                 .expect("data");
             engine
@@ -133,7 +142,12 @@ pub fn raw_vm(policy: Policy) -> regorus::rvm::RegoVM {
     let mut vm = regorus::rvm::RegoVM::new();
     vm.load_program(program);
     vm.set_data(engine.get_data()).expect("data");
-    vm
+    (engine, compiled, vm)
+}
+
+/// The RVM of [`raw_regorus`].
+pub fn raw_vm(policy: Policy) -> regorus::rvm::RegoVM {
+    raw_regorus(policy).2
 }
 
 /// Keys for the raw `jsonwebtoken::decode` baseline, with the validation zt applies.

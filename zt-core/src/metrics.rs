@@ -85,6 +85,23 @@ struct Shard {
     shadow_deny_to_allow: u64,
 }
 
+impl Shard {
+    /// Empty histograms and zero counters (`None` when a histogram cannot be allocated).
+    fn empty() -> Option<Self> {
+        Some(Self {
+            hists: new_hists()?,
+            evaluated: [0; 3],
+            outcome: [0; 3],
+            unenforced: 0,
+            warnings: 0,
+            reasons: vec![0; Reason::ALL.len()],
+            shadow_evaluations: 0,
+            shadow_allow_to_deny: 0,
+            shadow_deny_to_allow: 0,
+        })
+    }
+}
+
 /// Live counters and histograms of one authorizer.
 pub(crate) struct Metrics {
     shards: Vec<Padded<Mutex<Shard>>>,
@@ -94,17 +111,7 @@ impl Metrics {
     pub(crate) fn new() -> Option<Self> {
         let mut shards = Vec::with_capacity(SHARDS);
         for _ in 0..SHARDS {
-            shards.push(Padded(Mutex::new(Shard {
-                hists: new_hists()?,
-                evaluated: [0; 3],
-                outcome: [0; 3],
-                unenforced: 0,
-                warnings: 0,
-                reasons: vec![0; Reason::ALL.len()],
-                shadow_evaluations: 0,
-                shadow_allow_to_deny: 0,
-                shadow_deny_to_allow: 0,
-            })));
+            shards.push(Padded(Mutex::new(Shard::empty()?)));
         }
         Some(Self { shards })
     }
@@ -167,17 +174,7 @@ impl Metrics {
 
     /// All shards added up: histograms and counters.
     fn merged(&self) -> Option<Shard> {
-        let mut total = Shard {
-            hists: new_hists()?,
-            evaluated: [0; 3],
-            outcome: [0; 3],
-            unenforced: 0,
-            warnings: 0,
-            reasons: vec![0; Reason::ALL.len()],
-            shadow_evaluations: 0,
-            shadow_allow_to_deny: 0,
-            shadow_deny_to_allow: 0,
-        };
+        let mut total = Shard::empty()?;
         for shard in &self.shards {
             let s = shard.0.lock().unwrap_or_else(|p| p.into_inner());
             for (t, h) in total.hists.iter_mut().zip(s.hists.iter()) {

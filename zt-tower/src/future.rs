@@ -87,12 +87,11 @@ where
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Ready(Ok(r)) => r,
                 };
-                let mut resp = resp.map(ZtBody::inner);
-                crate::service::apply_headers(resp.headers_mut(), response_headers.as_ref());
-                if let Some(v) = would_deny.take() {
-                    resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
-                }
-                Poll::Ready(Ok(resp))
+                Poll::Ready(Ok(crate::service::finish_response(
+                    resp,
+                    response_headers.as_ref(),
+                    would_deny.take(),
+                )))
             }
             StateProj::Waiting { fut } => fut.as_mut().poll(cx),
         }

@@ -81,7 +81,7 @@ fn deny_response<B>(
 
 /// Apply an object of header name → string value; names or values that are not valid headers
 /// are skipped (and traced).
-pub(crate) fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::Value>) {
+fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::Value>) {
     let Some(serde_json::Value::Object(map)) = obligation else {
         return;
     };
@@ -96,6 +96,20 @@ pub(crate) fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&s
             }
         }
     }
+}
+
+/// The inner service's response with the obligation's response headers and the warn header.
+pub(crate) fn finish_response<B>(
+    resp: http::Response<B>,
+    response_headers: Option<&serde_json::Value>,
+    would_deny: Option<HeaderValue>,
+) -> http::Response<ZtBody<B>> {
+    let mut resp = resp.map(ZtBody::inner);
+    apply_headers(resp.headers_mut(), response_headers);
+    if let Some(v) = would_deny {
+        resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
+    }
+    resp
 }
 
 /// What to do with a request once its decision is known.
@@ -196,39 +210,39 @@ where
         };
         if let Some(decision) = now {
             drop(zreq);
-            return match after_decision(shared, decision, grpc, req) {
-                Next::Deny(resp) => ResponseFuture::ready(Ok(resp)),
-                Next::Proceed {
-                    req,
-                    span,
-                    response_headers,
-                    would_deny,
-                } => {
-                    let fut = span.in_scope(|| inner.call(req)).instrument(span);
-                    ResponseFuture::inner(fut, response_headers, would_deny)
-                }
-            };
+            return respond(shared, decision, grpc, req, inner);
         }
         let shared = shared.clone();
         ResponseFuture::waiting(Box::pin(async move {
             let decision = shared.authz.authorize(&zreq).await;
             drop(zreq);
-            match after_decision(&shared, decision, grpc, req) {
-                Next::Deny(resp) => Ok(resp),
-                Next::Proceed {
-                    req,
-                    span,
-                    response_headers,
-                    would_deny,
-                } => {
-                    let mut resp = inner.call(req).instrument(span).await?.map(ZtBody::inner);
-                    apply_headers(resp.headers_mut(), response_headers.as_ref());
-                    if let Some(v) = would_deny {
-                        resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
-                    }
-                    Ok(resp)
-                }
-            }
+            respond(&shared, decision, grpc, req, inner).await
         }))
+    }
+}
+
+/// The response future for a decided request: a ready denial, or the inner service's future
+/// (called here, inside the decision's span) with the response headers to apply.
+fn respond<S, ReqBody, ResBody>(
+    shared: &Shared,
+    decision: Decision,
+    grpc: bool,
+    req: http::Request<ReqBody>,
+    mut inner: S,
+) -> ResponseFuture<tracing::instrument::Instrumented<S::Future>, ResBody, S::Error>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+{
+    match after_decision(shared, decision, grpc, req) {
+        Next::Deny(resp) => ResponseFuture::ready(Ok(resp)),
+        Next::Proceed {
+            req,
+            span,
+            response_headers,
+            would_deny,
+        } => {
+            let fut = span.in_scope(|| inner.call(req)).instrument(span);
+            ResponseFuture::inner(fut, response_headers, would_deny)
+        }
     }
 }
