@@ -8,6 +8,14 @@
 //!   the bundle, whatever its packages, like `opa test`, prints each result and
 //!   `N passed, N failed`; exits 0 when all pass, 1 when any fails, 2 when the bundle does not
 //!   load or compile (or the entrypoint, when one is given or named by the config, is missing).
+//! - `zt policy eval BUNDLE --input FILE [--entrypoint E] [--config FILE]` prints the
+//!   entrypoint's raw value and zt's reading of it (like `opa eval`); exits 0, or 1 when the
+//!   evaluation fails.
+//! - `zt policy bench BUNDLE --input FILE [--entrypoint E] [-n N]` prints p50/p95/p99 of the
+//!   policy alone (like `opa bench`), with a note when a rule has many definitions.
+//! - `zt replay --config FILE --log DECISIONS.jsonl --candidate BUNDLE [--format table|json]
+//!   [--max-flips N]` reports the logged decisions the candidate would flip; exits 0 when the
+//!   flips are at most `--max-flips` (default 0), 1 otherwise.
 //!
 //! Usage and configuration errors exit 2 with `error: …` on stderr.
 
@@ -17,8 +25,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zt_core::{
-    Authorizer, AuthorizerConfig, DecisionLogSink, DeviceInput, PolicyConfig, Request,
-    TokenVerifier, test_bundle,
+    Authorizer, AuthorizerConfig, CompiledBundle, DecisionLogSink, DeviceInput, PolicyConfig,
+    ReplayOptions, ReplayReport, Request, TokenVerifier, test_bundle,
 };
 
 #[derive(Parser)]
@@ -49,6 +57,47 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Replay a decision log against a candidate bundle: which decisions would flip.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The configuration file: its `[policy]` (entrypoint, limits, tests) loads the candidate,
+    /// its `decision_log.mask` names the masked fields, and its `policy.bundle`, when set, is
+    /// the baseline the log's records are checked against.
+    #[arg(long)]
+    config: PathBuf,
+    /// The decision log (JSON lines, as the file, hash-chained or stdout sinks write it).
+    #[arg(long)]
+    log: PathBuf,
+    /// The candidate bundle (directory or OPA bundle .tar.gz).
+    #[arg(long)]
+    candidate: PathBuf,
+    /// `table` (default) or `json`.
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    format: String,
+    /// Exit 1 when more decisions than this flip (default 0).
+    #[arg(long, default_value_t = 0)]
+    max_flips: u64,
+    /// Decision ids shown per group.
+    #[arg(long, default_value_t = 3)]
+    examples: usize,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The bundle (directory or OPA bundle .tar.gz).
+    bundle: PathBuf,
+    /// The input document (JSON file, `-` for standard input).
+    #[arg(long)]
+    input: String,
+    /// The rule to evaluate (default: the config's, else `data.zt.authz.decision`).
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Take the entrypoint and the limits from this config's `[policy]`.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +158,16 @@ enum PolicyCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Evaluate the entrypoint on an input document and print its value (like `opa eval`).
+    Eval(EvalArgs),
+    /// Time the policy alone on an input document (like `opa bench`).
+    Bench {
+        #[command(flatten)]
+        eval: EvalArgs,
+        /// Evaluations to time.
+        #[arg(short = 'n', long = "count", default_value_t = 10_000)]
+        count: u64,
+    },
 }
 
 /// A usage or configuration error: exit 2.
@@ -145,6 +204,13 @@ fn main() -> ExitCode {
                     config,
                 },
         } => policy_test(&bundle, entrypoint, config.as_deref()),
+        Command::Policy {
+            command: PolicyCommand::Eval(args),
+        } => policy_eval(&args),
+        Command::Policy {
+            command: PolicyCommand::Bench { eval, count },
+        } => policy_bench(&eval, count),
+        Command::Replay(args) => replay(&args),
     };
     result.unwrap_or_else(|Usage(message)| {
         eprintln!("error: {message}");
@@ -274,4 +340,182 @@ fn policy_test(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The bundle (compiled, tests not run) and the input document of `policy eval` / `bench`.
+fn load_for_eval(a: &EvalArgs) -> Result<(std::sync::Arc<CompiledBundle>, Value), Usage> {
+    let mut policy = match &a.config {
+        Some(path) => AuthorizerConfig::from_path(path)?.policy,
+        None => PolicyConfig::default(),
+    };
+    if let Some(e) = &a.entrypoint {
+        policy.entrypoint.clone_from(e);
+    }
+    policy.run_tests_on_load = false;
+    let bundle = CompiledBundle::load(&a.bundle, &policy)?;
+    let text = if a.input == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(16 << 20)
+            .read_to_string(&mut s)
+            .map_err(|e| Usage(format!("cannot read the input from standard input: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(&a.input)
+            .map_err(|e| Usage(format!("cannot read `{}`: {}", a.input, e.kind())))?
+    };
+    let input: Value = serde_json::from_str(&text)
+        .map_err(|e| Usage(format!("`{}` is not JSON: {e}", a.input)))?;
+    Ok((bundle, input))
+}
+
+fn policy_eval(a: &EvalArgs) -> Result<ExitCode, Usage> {
+    let (bundle, input) = load_for_eval(a)?;
+    let raw = bundle.eval_json(&input);
+    let read = bundle.evaluate_json(&input);
+    let failed = raw.is_err();
+    let decision = match read {
+        Ok(out) => serde_json::to_value(out).unwrap_or(Value::Null),
+        Err(f) => json!({"error": f.reason().as_str(), "message": f.to_string()}),
+    };
+    let (value, error) = match raw {
+        Ok(v) => (v, None),
+        Err(e) => (None, Some(e)),
+    };
+    print_json(&json!({
+        "revision": bundle.revision(),
+        "undefined": value.is_none() && error.is_none(),
+        "value": value,
+        "error": error,
+        "decision": decision,
+    }));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn policy_bench(a: &EvalArgs, count: u64) -> Result<ExitCode, Usage> {
+    let (bundle, input) = load_for_eval(a)?;
+    let b = bundle
+        .bench(&input, count)
+        .map_err(|e| Usage(format!("the policy fails on this input: {e}")))?;
+    let us = |ns: u64| ns as f64 / 1000.0;
+    println!(
+        "revision {} · {} evaluations",
+        bundle.revision(),
+        b.iterations
+    );
+    println!(
+        "p50 {:.2} µs · p95 {:.2} µs · p99 {:.2} µs · max {:.2} µs · mean {:.2} µs",
+        us(b.p50_ns),
+        us(b.p95_ns),
+        us(b.p99_ns),
+        us(b.max_ns),
+        us(b.mean_ns)
+    );
+    if let Some((rule, n)) = bundle.rule_definitions().first()
+        && *n >= 20
+    {
+        println!(
+            "note: rule `{rule}` has {n} definitions. Each is evaluated in turn on every \
+             decision, so this policy's cost grows linearly with them; a lookup in data \
+             (for example `data.routes[input.request.path]`) keeps it constant."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(a: &ReplayArgs) -> Result<ExitCode, Usage> {
+    let config = AuthorizerConfig::from_path(&a.config)?;
+    let candidate = CompiledBundle::load(&a.candidate, &config.policy)?;
+    let baseline = match &config.policy.bundle {
+        Some(path) => match CompiledBundle::load(path, &config.policy) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("warning: no baseline check: the config's bundle does not load: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let file = std::fs::File::open(&a.log)
+        .map_err(|e| Usage(format!("cannot read `{}`: {}", a.log.display(), e.kind())))?;
+    let mut opts = ReplayOptions::default();
+    opts.mask.clone_from(&config.decision_log.mask);
+    opts.baseline = baseline.as_deref();
+    opts.examples = a.examples;
+    let report = zt_core::replay(std::io::BufReader::new(file), &candidate, &opts);
+    if a.format == "json" {
+        print_json(&serde_json::to_value(&report).unwrap_or(Value::Null));
+    } else {
+        print_replay_table(&report);
+    }
+    for d in &report.damaged {
+        eprintln!("warning: line {} skipped: {}", d.line, d.error);
+    }
+    Ok(if report.flips <= a.max_flips {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_replay_table(r: &ReplayReport) {
+    println!(
+        "candidate {} · {} records: {} replayed, {} decided before the policy, {} events, {} damaged lines · {} records/s",
+        r.candidate_revision,
+        r.records,
+        r.replayed,
+        r.not_evaluated,
+        r.events,
+        r.damaged_count,
+        r.records_per_second()
+    );
+    let kinds: Vec<String> = r.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    if r.flips == 0 {
+        println!("flips: 0");
+    } else {
+        println!("flips: {} ({})", r.flips, kinds.join(", "));
+    }
+    for (dim, groups) in &r.groups {
+        println!("\nby {dim}");
+        println!("  {:<16} {:>7}  {:<32} examples", "flip", "count", dim);
+        for g in groups {
+            println!(
+                "  {:<16} {:>7}  {:<32} {}",
+                g.kind,
+                g.count,
+                g.key,
+                g.examples.join(", ")
+            );
+        }
+    }
+    if r.masked_reads.records > 0 {
+        let fields: Vec<String> = r
+            .masked_reads
+            .fields
+            .iter()
+            .map(|(f, n)| format!("{f} ({n})"))
+            .collect();
+        println!(
+            "\nmasked fields the candidate reads: {} in {} records; their replayed results may differ from the real values'",
+            fields.join(", "),
+            r.masked_reads.records
+        );
+    }
+    if let Some(b) = &r.baseline {
+        println!(
+            "baseline {}: {} records checked, {} do not reproduce{}",
+            b.revision,
+            b.checked,
+            b.mismatches,
+            if b.examples.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", b.examples.join(", "))
+            }
+        );
+    }
 }

@@ -34,13 +34,18 @@
 //!   cache, a per-thread policy VM, atomics, one per-thread metrics shard and a bounded queue.
 
 use crate::clock::Clock;
+use crate::config::EnforcementMode;
 use crate::config::{AuthorizerConfig, DecisionLogSink};
-use crate::decision::{self, Decision, Enforcement, Outcome, ShadowResult, Timings};
+use crate::decision::{self, Decision, Outcome, ShadowResult, Timings, Verdict};
+use crate::enforcement::{
+    EnforcementOverride, EnforcementStatus, OverrideWatcher, RuntimeEnforcement,
+};
 use crate::error::{BuildError, Reason, RuntimeError};
 use crate::input::PolicyInput;
 use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, LoggedOutput, Logger};
 use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
-use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, StepUp};
+use crate::policy::rollout::{Observed, Side};
+use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, RolloutStatus};
 use crate::posture::{self, Found, PostureAssessor};
 use crate::request::Request;
 use crate::token::{TokenVerifier, VerifiedClaims};
@@ -60,7 +65,7 @@ impl std::fmt::Debug for Authorizer {
         f.debug_struct("Authorizer")
             .field("verifier", &self.inner.verifier)
             .field("policy", &self.inner.policy)
-            .field("mode", &self.inner.enforcement.mode)
+            .field("enforcement", &self.enforcement())
             .finish_non_exhaustive()
     }
 }
@@ -69,7 +74,8 @@ struct Inner {
     verifier: TokenVerifier,
     policy: Arc<PolicyStore>,
     posture: PostureAssessor,
-    enforcement: Enforcement,
+    enforcement: Arc<RuntimeEnforcement>,
+    override_watcher: Option<OverrideWatcher>,
     headers: Arc<[String]>,
     service: Option<String>,
     // Its Drop shuts the log writer down within a bound (see `Authorizer::shutdown`).
@@ -162,6 +168,14 @@ impl AuthorizerBuilder {
             .map(|h| h.to_ascii_lowercase())
             .filter(|h| Some(h) != excluded.as_ref())
             .collect();
+        if c.enforcement.rollout.is_some() {
+            policy.set_rollout(c.enforcement.rollout.clone());
+        }
+        let enforcement = Arc::new(RuntimeEnforcement::new(&c.enforcement));
+        let override_watcher = OverrideWatcher::start(
+            &enforcement,
+            std::time::Duration::from_millis(c.enforcement.override_poll_ms),
+        );
         let mut prefix = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut prefix);
         Ok(Authorizer {
@@ -169,7 +183,8 @@ impl AuthorizerBuilder {
                 verifier,
                 policy,
                 posture,
-                enforcement: Enforcement::new(c.enforcement.mode, c.enforcement.canary_percent),
+                enforcement,
+                override_watcher,
                 headers,
                 service: c.service.clone(),
                 logger,
@@ -347,7 +362,7 @@ impl Authorizer {
             outcome: evaluated,
             evaluated,
             enforced: true,
-            mode: crate::config::EnforcementMode::Enforce,
+            mode: EnforcementMode::Enforce,
             reasons,
             policy_reasons: Vec::new(),
             step_up: None,
@@ -363,6 +378,8 @@ impl Authorizer {
         let inner = &*self.inner;
         let now_ms = inner.clock.now_unix_ms();
         let now = now_ms / 1000;
+        // One resolved setting for the whole decision (see `enforcement`).
+        let enforcement = inner.enforcement.current(inner.policy.bundle_enforcement());
         let mut timings = Timings {
             token_ns: v.token_ns,
             ..Timings::default()
@@ -371,7 +388,7 @@ impl Authorizer {
         let claims = match claims {
             Ok(c) => c,
             Err(reason) => {
-                let mode = inner.enforcement.mode_for(None);
+                let mode = enforcement.mode_for(None);
                 let (outcome, enforced) = decision::enforce(Outcome::Deny, mode);
                 let mut d = self.bare(Outcome::Deny, vec![reason]);
                 d.outcome = outcome;
@@ -409,17 +426,19 @@ impl Authorizer {
         );
         timings.input_ns = elapsed(ti);
 
-        // Policy.
+        // Policy: the active bundle, or the cohort's side of a rollout.
         let tq = Instant::now();
-        let evaluation = inner.policy.evaluate(&input);
+        let (issuer, subject) = (claims.issuer(), claims.subject().unwrap_or(""));
+        let (evaluation, ticket) = inner.policy.evaluate_routed(&input, issuer, subject);
         timings.policy_ns = elapsed(tq);
         let mut reasons: Vec<Reason> = assessment.reason.into_iter().collect();
         let verdict = interpret(&evaluation.result, &claims, now);
         reasons.extend(verdict.reasons.iter().copied());
 
-        // Shadow candidate.
+        // Shadow candidate (the operator's; else the rollout's candidate in its shadow stage).
         let ts = Instant::now();
-        let shadow = inner.policy.evaluate_shadow(&input).map(|s| {
+        let user_shadow = inner.policy.evaluate_shadow(&input);
+        let mut shadow = user_shadow.map(|s| {
             let cand = interpret(&s.result, &claims, now);
             let active_allows = verdict.outcome == Outcome::Allow;
             let cand_allows = cand.outcome == Outcome::Allow;
@@ -431,13 +450,37 @@ impl Authorizer {
                 diverged: active_allows != cand_allows,
             }
         });
+        if let Some(t) = ticket {
+            let seen = |outcome, result: &Result<PolicyOutput, PolicyFailure>| Observed {
+                outcome,
+                policy_error: result.is_err(),
+            };
+            let this = seen(verdict.outcome, &evaluation.result);
+            let (control, candidate) = match (t.side, &t.shadow) {
+                (Side::Both, Some(s)) => {
+                    let cand = interpret(&s.result, &claims, now);
+                    let observed = seen(cand.outcome, &s.result);
+                    if shadow.is_none() {
+                        shadow = Some(ShadowResult {
+                            revision: s.revision.clone(),
+                            diverged: (cand.outcome == Outcome::Allow)
+                                != (verdict.outcome == Outcome::Allow),
+                            outcome: cand.outcome,
+                            reasons: cand.reasons,
+                        });
+                    }
+                    (Some(this), Some(observed))
+                }
+                (Side::Candidate, _) => (None, Some(this)),
+                _ => (Some(this), None),
+            };
+            inner.policy.observe(&t, control, candidate, now_ms);
+        }
         if shadow.is_some() {
             timings.shadow_ns = elapsed(ts);
         }
 
-        let mode = inner
-            .enforcement
-            .mode_for(Some((claims.issuer(), claims.subject().unwrap_or(""))));
+        let mode = enforcement.mode_for(Some((issuer, subject)));
         let (outcome, enforced) = decision::enforce(verdict.outcome, mode);
         // The log keeps the policy's result: copy its parts only when there is a log.
         let logged_result = inner.logger.enabled().then(|| match &evaluation.result {
@@ -504,6 +547,12 @@ impl Authorizer {
             &d.reasons,
             &d.timings,
         );
+        let events = inner.policy.take_rollout_events();
+        for (at_ms, event) in events {
+            inner
+                .logger
+                .enqueue_event(if at_ms == 0 { now_ms } else { at_ms }, event);
+        }
         if inner.logger.enabled() {
             let mut logged = d.clone();
             logged.claims = None;
@@ -554,6 +603,78 @@ impl Authorizer {
         inner.any_revoked.store(any, Ordering::Release);
         drop(r);
         inner.verifier.clear_cache();
+    }
+
+    /// Switch the enforcement mode at runtime, for every later decision (each decision is
+    /// decided under one mode and records it). This is the operator's override: it wins over
+    /// the active bundle's `data.zt.enforcement`, which wins over `[enforcement]` in the
+    /// config; `enforcement.override_file` writes the same override when its content changes
+    /// (the later of the two wins). [`Authorizer::clear_enforcement_override`] lifts it.
+    ///
+    /// ```
+    /// # use zt_core::{Authorizer, AuthorizerConfig, EnforcementMode, EnforcementSource, Request};
+    /// # let config = AuthorizerConfig::from_toml_str(r#"
+    /// #     [[issuers]]
+    /// #     issuer = "https://idp.example.com"
+    /// #     audiences = ["api"]
+    /// #     algorithms = ["ES256"]
+    /// #     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+    /// #              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    /// #              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+    /// #     [decision_log]
+    /// #     sink = "none"
+    /// # "#)?;
+    /// let authz = Authorizer::builder(config)
+    ///     .policy_files(vec![("a.rego".into(), b"package zt.authz\ndecision := false".to_vec())])
+    ///     .build()?;
+    /// authz.set_mode(EnforcementMode::LogOnly);
+    /// let d = authz.authorize_sync(&Request::new("GET", "/"));
+    /// assert!(d.is_allowed()); // missing token: would deny, logged only
+    /// assert_eq!(authz.enforcement().mode_source, EnforcementSource::Override);
+    /// authz.clear_enforcement_override();
+    /// assert!(!authz.authorize_sync(&Request::new("GET", "/")).is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_mode(&self, mode: EnforcementMode) {
+        self.inner.enforcement.edit(|o| o.mode = Some(mode));
+    }
+
+    /// Set the enforcement canary percentage at runtime (the operator's override, like
+    /// [`Authorizer::set_mode`]). More than 100 is an error that names the range.
+    pub fn set_canary_percent(&self, percent: u64) -> Result<(), crate::error::ConfigError> {
+        if percent > 100 {
+            return Err(crate::error::ConfigError::OutOfRange {
+                file: None,
+                key: "enforcement.canary_percent".to_owned(),
+                value: percent,
+                min: 0,
+                max: 100,
+            });
+        }
+        self.inner
+            .enforcement
+            .edit(|o| o.canary_percent = Some(percent));
+        Ok(())
+    }
+
+    /// Lift the operator's override: the bundle's `data.zt.enforcement` and the config apply
+    /// again (until the override file changes).
+    pub fn clear_enforcement_override(&self) {
+        self.inner
+            .enforcement
+            .edit(|o| *o = EnforcementOverride::default());
+    }
+
+    /// The enforcement settings in force, and where each comes from.
+    pub fn enforcement(&self) -> EnforcementStatus {
+        self.inner
+            .enforcement
+            .status(self.inner.policy.bundle_enforcement())
+    }
+
+    /// The rollout gate's state (also in [`Authorizer::metrics`]).
+    pub fn rollout(&self) -> RolloutStatus {
+        self.inner.policy.rollout_status()
     }
 
     /// The policy store: reload, roll back, set a shadow candidate, watch a directory.
@@ -617,6 +738,9 @@ impl Authorizer {
     /// ```
     pub fn shutdown(&self, timeout: std::time::Duration) -> ShutdownReport {
         let inner = &*self.inner;
+        if let Some(w) = &inner.override_watcher {
+            w.stop();
+        }
         let completed = inner.logger.shutdown(timeout);
         inner.verifier.shutdown();
         let log = inner.logger.stats();
@@ -647,9 +771,13 @@ impl Authorizer {
                 })
             })
             .collect();
-        inner
+        let mut s = inner
             .metrics
-            .snapshot(v.cache_stats(), jwks, inner.logger.stats())
+            .snapshot(v.cache_stats(), jwks, inner.logger.stats());
+        s.rollout = self.rollout();
+        s.enforcement = Some(self.enforcement());
+        s.enforcement_override_file_errors = inner.enforcement.file_errors.load(Ordering::Relaxed);
+        s
     }
 
     /// The metrics in the Prometheus text exposition format.
@@ -667,73 +795,18 @@ fn presented_token(request: &Request) -> Result<&str, Reason> {
     }
 }
 
-/// The policy's verdict with zt's step-up check applied.
-struct Verdict {
-    outcome: Outcome,
-    reasons: Vec<Reason>,
-    step_up: Option<StepUp>,
-}
-
-/// Turn a policy result into an outcome.
-///
-/// - `allow: true` without `step_up` → `Allow`.
-/// - `allow: true` with `step_up` → zt checks the token's `acr` against `acr_values` and
-///   `auth_time` against `max_age`: met → `Allow`, unmet → `StepUp`.
-/// - `allow: false` with `step_up` → `StepUp`.
-/// - otherwise → `Deny` (`policy_denied`, or the failure's reason).
+/// The policy's verdict for a verified token (see [`decision::interpret`]).
 fn interpret(
     result: &Result<PolicyOutput, PolicyFailure>,
     claims: &VerifiedClaims,
     now: u64,
 ) -> Verdict {
-    match result {
-        Err(f) => Verdict {
-            outcome: Outcome::Deny,
-            reasons: vec![f.reason()],
-            step_up: None,
-        },
-        Ok(out) => match (&out.step_up, out.allow) {
-            (None, true) => Verdict {
-                outcome: Outcome::Allow,
-                reasons: Vec::new(),
-                step_up: None,
-            },
-            (Some(s), true) if step_up_satisfied(s, claims, now) => Verdict {
-                outcome: Outcome::Allow,
-                reasons: Vec::new(),
-                step_up: None,
-            },
-            (Some(s), _) => Verdict {
-                outcome: Outcome::StepUp,
-                reasons: vec![Reason::StepUpRequired],
-                step_up: Some(s.clone()),
-            },
-            (None, false) => Verdict {
-                outcome: Outcome::Deny,
-                reasons: vec![Reason::PolicyDenied],
-                step_up: None,
-            },
-        },
-    }
-}
-
-/// Whether the token already meets the step-up requirements (RFC 9470).
-fn step_up_satisfied(s: &StepUp, claims: &VerifiedClaims, now: u64) -> bool {
-    let acr_ok = match &s.acr_values {
-        None => true,
-        Some(values) => claims
-            .get("acr")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|acr| values.split(' ').any(|v| v == acr)),
-    };
-    let age_ok = match s.max_age {
-        None => true,
-        Some(max) => claims
-            .get("auth_time")
-            .and_then(serde_json::Value::as_u64)
-            .is_some_and(|t| t <= now.saturating_add(60) && now.saturating_sub(t) <= max),
-    };
-    acr_ok && age_ok
+    decision::interpret(
+        result,
+        claims.get("acr").and_then(serde_json::Value::as_str),
+        claims.get("auth_time").and_then(serde_json::Value::as_u64),
+        now,
+    )
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex) from a prefix and a sequence number, without

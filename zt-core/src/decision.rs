@@ -23,7 +23,7 @@
 
 use crate::config::EnforcementMode;
 use crate::error::Reason;
-use crate::policy::StepUp;
+use crate::policy::{PolicyFailure, PolicyOutput, StepUp};
 use crate::token::VerifiedClaims;
 use serde_json::{Map, Value};
 
@@ -212,6 +212,74 @@ impl Decision {
     }
 }
 
+/// The policy's verdict with zt's step-up check applied.
+pub(crate) struct Verdict {
+    pub(crate) outcome: Outcome,
+    pub(crate) reasons: Vec<Reason>,
+    pub(crate) step_up: Option<StepUp>,
+}
+
+/// Turn a policy result into an outcome.
+///
+/// - `allow: true` without `step_up` → `Allow`.
+/// - `allow: true` with `step_up` → zt checks the token's `acr` against `acr_values` and
+///   `auth_time` against `max_age`: met → `Allow`, unmet → `StepUp`.
+/// - `allow: false` with `step_up` → `StepUp`.
+/// - otherwise → `Deny` (`policy_denied`, or the failure's reason).
+///
+/// `acr` and `auth_time` are the token's (`input.subject.acr` / `auth_time` in a replay).
+pub(crate) fn interpret(
+    result: &Result<PolicyOutput, PolicyFailure>,
+    acr: Option<&str>,
+    auth_time: Option<u64>,
+    now: u64,
+) -> Verdict {
+    match result {
+        Err(f) => Verdict {
+            outcome: Outcome::Deny,
+            reasons: vec![f.reason()],
+            step_up: None,
+        },
+        Ok(out) => match (&out.step_up, out.allow) {
+            (None, true) => Verdict {
+                outcome: Outcome::Allow,
+                reasons: Vec::new(),
+                step_up: None,
+            },
+            (Some(s), true) if step_up_satisfied(s, acr, auth_time, now) => Verdict {
+                outcome: Outcome::Allow,
+                reasons: Vec::new(),
+                step_up: None,
+            },
+            (Some(s), _) => Verdict {
+                outcome: Outcome::StepUp,
+                reasons: vec![Reason::StepUpRequired],
+                step_up: Some(s.clone()),
+            },
+            (None, false) => Verdict {
+                outcome: Outcome::Deny,
+                reasons: vec![Reason::PolicyDenied],
+                step_up: None,
+            },
+        },
+    }
+}
+
+/// Whether the token already meets the step-up requirements (RFC 9470).
+fn step_up_satisfied(s: &StepUp, acr: Option<&str>, auth_time: Option<u64>, now: u64) -> bool {
+    let acr_ok = match &s.acr_values {
+        None => true,
+        Some(values) => acr.is_some_and(|acr| values.split(' ').any(|v| v == acr)),
+    };
+    let age_ok = match s.max_age {
+        None => true,
+        Some(max) => {
+            auth_time.is_some_and(|t| t <= now.saturating_add(60) && now.saturating_sub(t) <= max)
+        }
+    };
+    acr_ok && age_ok
+}
+
 /// Enforcement settings resolved for quick use on the hot path.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Enforcement {
@@ -226,6 +294,11 @@ impl Enforcement {
             mode,
             canary_bp: canary_percent.min(100) * 100,
         }
+    }
+
+    /// The canary percentage.
+    pub(crate) fn canary_percent(&self) -> u64 {
+        self.canary_bp / 100
     }
 
     /// The mode for a request: `subject` is `Some((iss, sub))` only for a verified token.
@@ -246,10 +319,26 @@ impl Enforcement {
 
 /// A stable bucket in 0..10000 for an issuer and subject (FNV-1a 64).
 pub fn canary_bucket(issuer: &str, subject: &str) -> u64 {
+    fnv_bucket(b"", issuer, subject)
+}
+
+/// The rollout gate's bucket: the same hash salted, so that the subjects on a policy
+/// candidate are not the same as those inside the enforcement canary.
+pub(crate) fn rollout_bucket(issuer: &str, subject: &str) -> u64 {
+    fnv_bucket(b"zt-rollout\0", issuer, subject)
+}
+
+fn fnv_bucket(salt: &[u8], issuer: &str, subject: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
-    for b in issuer.bytes().chain([0u8]).chain(subject.bytes()) {
+    for b in salt
+        .iter()
+        .copied()
+        .chain(issuer.bytes())
+        .chain([0u8])
+        .chain(subject.bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(PRIME);
     }

@@ -504,6 +504,12 @@ pub enum PolicyError {
         /// The requested revision.
         revision: String,
     },
+    /// The revision was rolled back by the rollout gate; it is not rolled out again.
+    #[error("revision `{revision}` was rolled back by the rollout gate; load a changed bundle")]
+    RolledBack {
+        /// The refused revision.
+        revision: String,
+    },
     /// The entrypoint names no rule of the bundle.
     #[error("entrypoint `{entrypoint}` is not defined; the bundle's packages are: {}", if packages.is_empty() { "none".to_owned() } else { packages.join(", ") })]
     EntrypointMissing {
@@ -841,6 +847,7 @@ impl PolicyError {
             PolicyError::Compile { .. } => "policy_compile",
             PolicyError::TestsFailed { .. } => "policy_tests_failed",
             PolicyError::UnknownRevision { .. } => "policy_unknown_revision",
+            PolicyError::RolledBack { .. } => "policy_rolled_back",
             PolicyError::EntrypointMissing { .. } => "policy_entrypoint_missing",
         }
     }
@@ -859,7 +866,9 @@ impl PolicyError {
     /// The revision the problem is about (`rollback` to an unknown revision).
     pub fn revision(&self) -> Option<&str> {
         match self {
-            PolicyError::UnknownRevision { revision } => Some(revision),
+            PolicyError::UnknownRevision { revision } | PolicyError::RolledBack { revision } => {
+                Some(revision)
+            }
             _ => None,
         }
     }
@@ -1106,6 +1115,7 @@ pub(crate) fn all_error_codes() -> Vec<&'static str> {
         pol(PolicyError::Compile { message: s() }),
         pol(PolicyError::TestsFailed { failed: Vec::new() }),
         pol(PolicyError::UnknownRevision { revision: s() }),
+        pol(PolicyError::RolledBack { revision: s() }),
         pol(PolicyError::EntrypointMissing {
             entrypoint: s(),
             packages: Vec::new(),

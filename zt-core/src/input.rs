@@ -204,7 +204,7 @@ impl PolicyInput {
     /// verified input.
     pub(crate) fn from_json_unverified(doc: &Value) -> Self {
         Self {
-            value: RegoValue::from(doc.clone()),
+            value: json_value_to_rego(doc),
         }
     }
 
@@ -408,7 +408,7 @@ fn json_to_rego(m: &Map<String, Value>) -> RegoValue {
     RegoValue::from(map)
 }
 
-fn json_value_to_rego(v: &Value) -> RegoValue {
+pub(crate) fn json_value_to_rego(v: &Value) -> RegoValue {
     match v {
         Value::Null => RegoValue::Null,
         Value::Bool(b) => RegoValue::from(*b),

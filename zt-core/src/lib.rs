@@ -44,6 +44,7 @@ mod authorizer;
 mod clock;
 mod config;
 mod decision;
+mod enforcement;
 mod error;
 pub mod http;
 mod input;
@@ -53,6 +54,7 @@ mod log;
 mod metrics;
 mod policy;
 mod posture;
+mod replay;
 mod request;
 mod token;
 
@@ -65,11 +67,12 @@ pub mod internal;
 pub use config::{
     AuthorizerConfig, ConfigFormat, DecisionLogConfig, DecisionLogSink, EnforcementConfig,
     EnforcementMode, IssuerConfig, JwksConfig, PolicyConfig, PostureBinding, PostureConfig,
-    PostureSource, RequestConfig, Secret, TokenConfig,
+    PostureSource, RequestConfig, RolloutConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
+pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus};
 pub use request::Request;
 // HTTP: the same status, challenge and problem body on every surface (module `http`).
 pub use http::{HttpAnswer, Problem};
@@ -84,8 +87,12 @@ pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
 pub use posture::DeviceInput;
 // Policy evaluation and lifecycle.
 pub use policy::{
-    CompiledBundle, PolicyEvaluation, PolicyFailure, PolicyOutput, PolicyStore, PolicyWatcher,
-    StepUp, TestResult, test_bundle,
+    CohortStats, CompiledBundle, PolicyBench, PolicyEvaluation, PolicyFailure, PolicyOutput,
+    PolicyStore, PolicyWatcher, RolloutStatus, StepUp, TestResult, test_bundle,
+};
+// Replaying decision logs against a candidate policy.
+pub use replay::{
+    BaselineCheck, DamagedLine, FlipGroup, MaskedReads, ReplayOptions, ReplayReport, replay,
 };
 // Time.
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -78,6 +78,8 @@ pub(crate) struct Entry {
 
 enum Msg {
     Record(Box<Entry>),
+    /// A rollout-gate event: `(at_ms, {"event": …, …})`.
+    Event(Box<(u64, Value)>),
     Flush(SyncSender<()>),
     /// Flush, acknowledge and stop.
     Stop(SyncSender<()>),
@@ -216,6 +218,20 @@ impl Logger {
                 false
             }
         }
+    }
+
+    /// Queue an event record (`{"timestamp", "service", "event", …}`); counted like a
+    /// decision record. Never blocks.
+    pub(crate) fn enqueue_event(&self, at_ms: u64, event: Value) -> bool {
+        let Some(tx) = &self.tx else { return false };
+        self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        if self.counters.closed.load(Ordering::Acquire)
+            || tx.try_send(Msg::Event(Box::new((at_ms, event)))).is_err()
+        {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     /// Wait until every record queued before this call is written. Not bounded: a stuck
@@ -374,11 +390,23 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
         let mut stops = Vec::new();
         for m in batch {
             match m {
-                Msg::Record(_) if counters.abandon.load(Ordering::Relaxed) => {
+                Msg::Record(_) | Msg::Event(_) if counters.abandon.load(Ordering::Relaxed) => {
                     counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 Msg::Record(entry) => {
-                    match sink.write(&fmt, &entry) {
+                    let render =
+                        |prev: Option<&str>, out: &mut Vec<u8>| fmt.render_into(&entry, prev, out);
+                    match sink.write(render) {
+                        Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
+                        Err(()) => counters.failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+                Msg::Event(event) => {
+                    let (at_ms, body) = &*event;
+                    let render = |prev: Option<&str>, out: &mut Vec<u8>| {
+                        fmt.render_event_into(*at_ms, body, prev, out)
+                    };
+                    match sink.write(render) {
                         Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
                         Err(()) => counters.failed.fetch_add(1, Ordering::Relaxed),
                     };
@@ -392,7 +420,7 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
             // Records that raced past the `closed` check are dropped, and counted.
             while let Ok(m) = rx.try_recv() {
                 match m {
-                    Msg::Record(_) => {
+                    Msg::Record(_) | Msg::Event(_) => {
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                     Msg::Flush(ack) => acks.push(ack),
@@ -481,31 +509,63 @@ impl Formatter {
         serde_json::to_writer(out, &record).map_err(|_| ())
     }
 
-    /// The record as one line of JSON (no newline).
-    fn render(&self, e: &Entry, prev_hash: Option<&str>) -> Result<String, ()> {
-        let mut out = Vec::with_capacity(1024);
-        self.render_into(e, prev_hash, &mut out)?;
-        String::from_utf8(out).map_err(|_| ())
+    /// An event record: `timestamp`, `service`, then the event's own fields.
+    fn render_event_into(
+        &self,
+        at_ms: u64,
+        body: &Value,
+        prev_hash: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ()> {
+        #[derive(serde::Serialize)]
+        struct EventRecord<'a> {
+            timestamp: String,
+            service: Option<&'a str>,
+            #[serde(flatten)]
+            body: &'a Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prev_hash: Option<&'a str>,
+        }
+        let record = EventRecord {
+            timestamp: rfc3339(at_ms),
+            service: self.service.as_deref(),
+            body,
+            prev_hash,
+        };
+        serde_json::to_writer(out, &record).map_err(|_| ())
     }
 }
 
+/// Renders one line (no newline) into the buffer, given the chain's previous hash.
+type Render<'a> = dyn Fn(Option<&str>, &mut Vec<u8>) -> Result<(), ()> + 'a;
+
+fn render_string(render: &Render<'_>, prev_hash: Option<&str>) -> Result<String, ()> {
+    let mut out = Vec::with_capacity(1024);
+    render(prev_hash, &mut out)?;
+    String::from_utf8(out).map_err(|_| ())
+}
+
 impl Sink {
-    fn write(&mut self, fmt: &Formatter, entry: &Entry) -> Result<(), ()> {
+    fn write(
+        &mut self,
+        render: impl Fn(Option<&str>, &mut Vec<u8>) -> Result<(), ()>,
+    ) -> Result<(), ()> {
+        let render: &Render<'_> = &render;
         match self {
             Sink::Stdout => {
-                let line = fmt.render(entry, None)?;
+                let line = render_string(render, None)?;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{line}").map_err(|_| ())
             }
             Sink::File { out, buf } => {
                 // One reused buffer: no allocation per record for the line itself.
                 buf.clear();
-                fmt.render_into(entry, None, buf)?;
+                render(None, buf)?;
                 buf.push(b'\n');
                 out.write_all(buf).map_err(|_| ())
             }
             Sink::Chained { out, last_hash } => {
-                let body = fmt.render(entry, Some(last_hash))?;
+                let body = render_string(render, Some(last_hash))?;
                 let hash = sha256_hex(body.as_bytes());
                 let open = body.strip_suffix('}').ok_or(())?;
                 writeln!(out, "{open},\"hash\":\"{hash}\"}}").map_err(|_| ())?;
@@ -513,7 +573,7 @@ impl Sink {
                 Ok(())
             }
             Sink::Callback(f) => {
-                let line = fmt.render(entry, None)?;
+                let line = render_string(render, None)?;
                 // A panicking callback must not take the log worker down with it.
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&line))).map_err(|_| ())
             }

@@ -255,6 +255,7 @@ impl Metrics {
             },
             decision_log,
             buckets,
+            ..MetricsSnapshot::default()
         }
     }
 }
@@ -380,6 +381,12 @@ pub struct MetricsSnapshot {
     pub shadow: ShadowStats,
     /// Decision-log counters (including dropped records).
     pub decision_log: DecisionLogStats,
+    /// The rollout gate.
+    pub rollout: crate::policy::RolloutStatus,
+    /// The enforcement settings in force (filled by the authorizer).
+    pub enforcement: Option<crate::enforcement::EnforcementStatus>,
+    /// Times the enforcement override file was refused (it did not parse).
+    pub enforcement_override_file_errors: u64,
     #[serde(skip)]
     buckets: BTreeMap<&'static str, PromHistogram>,
 }
@@ -431,6 +438,20 @@ fn counter_family<'a>(
     for (labels, v) in rows {
         let family = metric.encode_family(&labels)?;
         ConstCounter::new(v).encode(family)?;
+    }
+    Ok(())
+}
+
+fn gauge_family<'a>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (Vec<(&'a str, &'a str)>, i64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in rows {
+        let family = metric.encode_family(&labels)?;
+        prometheus_client::metrics::gauge::ConstGauge::new(v).encode(family)?;
     }
     Ok(())
 }
@@ -529,6 +550,51 @@ impl prometheus_client::collector::Collector for Exporter {
                 (vec![("state", "dropped")], s.decision_log.dropped),
                 (vec![("state", "failed")], s.decision_log.failed),
             ],
+        )?;
+        counter_family(
+            &mut encoder,
+            "zt_rollout_rollbacks",
+            "Rollout candidates rolled back by the gate or aborted by an operator",
+            [(vec![], s.rollout.rollbacks)],
+        )?;
+        counter_family(
+            &mut encoder,
+            "zt_rollout_promotions",
+            "Rollout candidates promoted to 100 %",
+            [(vec![], s.rollout.promotions)],
+        )?;
+        gauge_family(
+            &mut encoder,
+            "zt_rollout_stage",
+            "Current rollout stage, 1-based (0: no rollout in progress)",
+            [(vec![], s.rollout.stage.map_or(0, |i| i as i64 + 1))],
+        )?;
+        gauge_family(
+            &mut encoder,
+            "zt_rollout_candidate_percent",
+            "Percent of subjects on the rollout candidate (0: shadow or none)",
+            [(vec![], s.rollout.candidate_percent.unwrap_or(0) as i64)],
+        )?;
+        if let Some(e) = &s.enforcement {
+            gauge_family(
+                &mut encoder,
+                "zt_enforcement_mode",
+                "The enforcement mode in force (1 for the current mode)",
+                ["enforce", "warn", "log_only"]
+                    .map(|m| (vec![("mode", m)], i64::from(e.mode.as_str() == m))),
+            )?;
+            gauge_family(
+                &mut encoder,
+                "zt_enforcement_canary_percent",
+                "The enforcement canary percentage in force",
+                [(vec![], e.canary_percent as i64)],
+            )?;
+        }
+        counter_family(
+            &mut encoder,
+            "zt_enforcement_override_file_errors",
+            "Times the enforcement override file was refused",
+            [(vec![], s.enforcement_override_file_errors)],
         )?;
         let mut metric = encoder.encode_descriptor(
             "zt_stage_duration_seconds",

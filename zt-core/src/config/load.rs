@@ -127,6 +127,7 @@ impl AuthorizerConfig {
         }
         self.policy.bundle.as_mut().map(fix);
         self.decision_log.path.as_mut().map(fix);
+        self.enforcement.override_file.as_mut().map(fix);
     }
 }
 

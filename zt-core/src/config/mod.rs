@@ -363,7 +363,7 @@ pub enum EnforcementMode {
     LogOnly,
 }
 
-/// Enforcement mode and canary.
+/// Enforcement mode and canary, the operator's override file, and the rollout gate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
@@ -373,6 +373,17 @@ pub struct EnforcementConfig {
     /// Percentage of subjects (stable hash of issuer and subject) enforced; the rest run as
     /// `log_only` (0..=100, default 100).
     pub canary_percent: u64,
+    /// A small JSON or TOML file (`{"mode": "log_only", "canary_percent": 50}`, either key
+    /// optional) polled every `override_poll_ms`: while it exists its values override the
+    /// bundle's `data.zt.enforcement` and this section; deleting it lifts the override. See
+    /// [`Authorizer::set_mode`](crate::Authorizer::set_mode) for the precedence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_file: Option<PathBuf>,
+    /// How often `override_file` is read, in milliseconds (50..=60000, default 1000).
+    pub override_poll_ms: u64,
+    /// The automated rollout gate for new policy revisions (off unless the section is present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutConfig>,
 }
 
 impl Default for EnforcementConfig {
@@ -380,6 +391,53 @@ impl Default for EnforcementConfig {
         Self {
             mode: EnforcementMode::Enforce,
             canary_percent: 100,
+            override_file: None,
+            override_poll_ms: 1000,
+            rollout: None,
+        }
+    }
+}
+
+/// `[enforcement.rollout]`: how a new policy revision is promoted.
+///
+/// A revision loaded while this section is present does not become active at once: it is the
+/// *candidate* and the active revision is the *control*. Each stage sends `stages[i]` percent of
+/// subjects (a stable hash of issuer and subject, independent of `canary_percent`) to the
+/// candidate; stage `0` is shadow (the candidate is evaluated next to the control on every
+/// decision and never decides). A stage is judged once it has seen `min_decisions` candidate
+/// decisions and `min_duration_s` have passed (on the authorizer's clock): the candidate
+/// cohort's deny rate, step-up rate and `policy_error` rate are compared with the control
+/// cohort's. Any increase above its threshold rolls the candidate back (the control stays
+/// active); otherwise the next stage starts, and passing the last stage below 100 activates
+/// the candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct RolloutConfig {
+    /// Percent of subjects on the candidate per stage, increasing, ending at 100; `0` (first
+    /// only) is shadow. Default `[0, 5, 25, 100]`.
+    pub stages: Vec<u64>,
+    /// Candidate decisions a stage must see before it is judged (1..=10000000, default 200).
+    pub min_decisions: u64,
+    /// Seconds a stage lasts at least, from its first decision (0..=604800, default 300).
+    pub min_duration_s: u64,
+    /// Largest allowed increase of the deny rate, candidate minus control (0..=1, default 0.05).
+    pub max_deny_rate_increase: f64,
+    /// Largest allowed increase of the step-up rate (0..=1, default 0.05).
+    pub max_step_up_rate_increase: f64,
+    /// Largest allowed increase of the `policy_error` rate (0..=1, default 0.001).
+    pub max_policy_error_rate_increase: f64,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self {
+            stages: vec![0, 5, 25, 100],
+            min_decisions: 200,
+            min_duration_s: 300,
+            max_deny_rate_increase: 0.05,
+            max_step_up_rate_increase: 0.05,
+            max_policy_error_rate_increase: 0.001,
         }
     }
 }

@@ -190,6 +190,15 @@ impl AuthorizerConfig {
             0,
             100,
         )?;
+        range(
+            "enforcement.override_poll_ms",
+            self.enforcement.override_poll_ms,
+            50,
+            60_000,
+        )?;
+        if let Some(r) = &self.enforcement.rollout {
+            validate_rollout(r)?;
+        }
         let d = &self.decision_log;
         range(
             "decision_log.queue_capacity",
@@ -217,6 +226,57 @@ impl AuthorizerConfig {
         }
         Ok(())
     }
+}
+
+fn validate_rollout(r: &crate::config::RolloutConfig) -> Result<(), ConfigError> {
+    const STAGES: &str = "enforcement.rollout.stages";
+    if r.stages.len() < 2 || r.stages.last() != Some(&100) {
+        return Err(invalid(
+            STAGES,
+            "needs at least one stage below 100 and must end with 100",
+        ));
+    }
+    for (i, pair) in r.stages.windows(2).enumerate() {
+        if let [a, b] = pair
+            && a >= b
+        {
+            return Err(invalid(
+                &format!("{STAGES}[{}]", i + 1),
+                "stages must increase strictly (0 = shadow, first only)",
+            ));
+        }
+    }
+    for (i, s) in r.stages.iter().enumerate() {
+        range(&format!("{STAGES}[{i}]"), *s, 0, 100)?;
+    }
+    range(
+        "enforcement.rollout.min_decisions",
+        r.min_decisions,
+        1,
+        10_000_000,
+    )?;
+    range(
+        "enforcement.rollout.min_duration_s",
+        r.min_duration_s,
+        0,
+        604_800,
+    )?;
+    for (key, v) in [
+        ("max_deny_rate_increase", r.max_deny_rate_increase),
+        ("max_step_up_rate_increase", r.max_step_up_rate_increase),
+        (
+            "max_policy_error_rate_increase",
+            r.max_policy_error_rate_increase,
+        ),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(invalid(
+                &format!("enforcement.rollout.{key}"),
+                "must be a fraction in 0..=1",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn invalid(key: &str, message: &str) -> ConfigError {

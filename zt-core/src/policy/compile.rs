@@ -25,6 +25,30 @@ pub struct CompiledBundle {
     data: RegoValue,
     max_instructions: usize,
     pub(super) tests: Vec<TestResult>,
+    /// `data.zt.enforcement`, packed (see `EnforcementOverride::pack`); 0 when absent.
+    pub(crate) enforcement: u64,
+    /// The static paths of the `input` references of its policies (test files left out).
+    input_refs: Vec<Vec<String>>,
+    /// Definitions per rule name, most first (test files left out).
+    rule_definitions: Vec<(String, usize)>,
+}
+
+/// Latency of the policy alone over many evaluations of one input ([`CompiledBundle::bench`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct PolicyBench {
+    /// Evaluations timed (after a warm-up of a tenth as many).
+    pub iterations: u64,
+    /// Median, nanoseconds.
+    pub p50_ns: u64,
+    /// 95th percentile, nanoseconds.
+    pub p95_ns: u64,
+    /// 99th percentile, nanoseconds.
+    pub p99_ns: u64,
+    /// Slowest, nanoseconds.
+    pub max_ns: u64,
+    /// Mean, nanoseconds.
+    pub mean_ns: u64,
 }
 
 impl std::fmt::Debug for CompiledBundle {
@@ -57,6 +81,9 @@ impl CompiledBundle {
             .map_err(|e| PolicyError::Compile {
                 message: one_line(&e.to_string()),
             })?;
+        let enforcement = bundle_enforcement(&b.data)?;
+        let input_refs = super::reads::input_refs(&b.modules);
+        let rule_definitions = super::reads::rule_definitions(&b.modules);
         let tests = if run_tests {
             run_bundle_tests(&mut engine, &b)
         } else {
@@ -69,6 +96,9 @@ impl CompiledBundle {
             data: RegoValue::from(b.data),
             max_instructions: opts.max_instructions_usize(),
             tests,
+            enforcement,
+            input_refs,
+            rule_definitions,
         };
         // Evaluate once on an empty input: missing builtins and VM errors that only show at
         // evaluation time surface now, not on the first request. Undefined is fine here.
@@ -114,12 +144,92 @@ impl CompiledBundle {
         })
     }
 
+    /// Whether the bundle's policies (tests left out) may read the input at the JSON pointer
+    /// `pointer` (`/subject/claims/email`): a lexical, conservative answer (see `zt replay`).
+    pub fn reads_input(&self, pointer: &str) -> bool {
+        super::reads::reads_pointer(&self.input_refs, pointer)
+    }
+
+    /// The entrypoint's raw value on a JSON input document (like `opa eval`), with no
+    /// interpretation: `Ok(None)` when it is undefined, `Err` with the engine's message.
+    /// For tooling; decisions go through [`CompiledBundle::evaluate`].
+    pub fn eval_json(
+        &self,
+        input: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, String> {
+        let v = self.eval_raw(&crate::input::json_value_to_rego(input))?;
+        if v == RegoValue::Undefined {
+            return Ok(None);
+        }
+        v.to_json_str()
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .map(Some)
+            .ok_or_else(|| "the result is not representable as JSON".to_owned())
+    }
+
+    /// The entrypoint's output as zt reads it, on a JSON input document (tooling: `zt policy
+    /// eval`; decisions build their input from verified tokens).
+    pub fn evaluate_json(&self, input: &serde_json::Value) -> Result<PolicyOutput, PolicyFailure> {
+        self.evaluate(&PolicyInput::from_json_unverified(input))
+    }
+
+    /// Definitions per rule name, most first (test files left out; a lexical count). Each
+    /// definition of a rule is evaluated in turn, so a rule defined hundreds of times (one
+    /// per route, say) makes every decision's cost grow with their number.
+    pub fn rule_definitions(&self) -> &[(String, usize)] {
+        &self.rule_definitions
+    }
+
+    /// Time the policy alone on one input (like `opa bench`): `iterations` evaluations after a
+    /// warm-up; an evaluation error is returned at once.
+    pub fn bench(&self, input: &serde_json::Value, iterations: u64) -> Result<PolicyBench, String> {
+        let input = PolicyInput::from_json_unverified(input);
+        let n = iterations.max(1);
+        for _ in 0..(n / 10).max(1) {
+            self.eval_raw(input.as_rego())?;
+        }
+        let mut ns: Vec<u64> = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            let v = self.eval_raw(input.as_rego())?;
+            ns.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            drop(v);
+        }
+        ns.sort_unstable();
+        let at = |p: f64| {
+            let i = ((ns.len().saturating_sub(1)) as f64 * p).round() as usize;
+            ns.get(i).copied().unwrap_or(0)
+        };
+        let sum: u128 = ns.iter().map(|&x| u128::from(x)).sum();
+        Ok(PolicyBench {
+            iterations: n,
+            p50_ns: at(0.50),
+            p95_ns: at(0.95),
+            p99_ns: at(0.99),
+            max_ns: ns.last().copied().unwrap_or(0),
+            mean_ns: u64::try_from(sum / u128::from(n)).unwrap_or(u64::MAX),
+        })
+    }
+
     /// Evaluate the entrypoint on `input`.
     pub fn evaluate(&self, input: &PolicyInput) -> Result<PolicyOutput, PolicyFailure> {
         match self.eval_raw(input.as_rego()) {
             Ok(v) => PolicyOutput::from_value(&v),
             Err(e) => Err(PolicyFailure::Error(e)),
         }
+    }
+}
+
+/// `data.zt.enforcement` of a bundle, checked.
+fn bundle_enforcement(data: &serde_json::Value) -> Result<u64, PolicyError> {
+    match data.pointer("/zt/enforcement") {
+        None => Ok(0),
+        Some(v) => crate::enforcement::EnforcementOverride::from_json(v)
+            .map(crate::enforcement::EnforcementOverride::pack)
+            .map_err(|e| PolicyError::Bundle {
+                detail: format!("`data.zt.enforcement`: {e}"),
+            }),
     }
 }
 

@@ -36,12 +36,16 @@ mod compile;
 mod guards;
 mod options;
 mod output;
+mod reads;
+pub(crate) mod rollout;
 mod store;
 mod testing;
 mod watch;
 
-pub use compile::CompiledBundle;
+pub(crate) use compile::one_line;
+pub use compile::{CompiledBundle, PolicyBench};
 pub use output::{PolicyFailure, PolicyOutput, StepUp};
+pub use rollout::{CohortStats, RolloutStatus};
 pub use store::{PolicyEvaluation, PolicyStore};
 pub use testing::{TestResult, test_bundle};
 pub use watch::PolicyWatcher;

@@ -3,7 +3,8 @@
 use super::bundle::{self, Bundle};
 use super::compile::CompiledBundle;
 use super::output::{PolicyFailure, PolicyOutput};
-use crate::config::PolicyConfig;
+use super::rollout::{Gate, Observed, RolloutStatus, Run, Side, Ticket};
+use crate::config::{PolicyConfig, RolloutConfig};
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
 use std::collections::VecDeque;
@@ -29,6 +30,11 @@ pub struct PolicyStore {
     active: RwLock<Arc<CompiledBundle>>,
     kept: Mutex<VecDeque<Arc<CompiledBundle>>>,
     shadow: RwLock<Option<Arc<CompiledBundle>>>,
+    /// The candidate being rolled out, when the gate is on and one is.
+    rollout: RwLock<Option<Arc<Run>>>,
+    gate: Gate,
+    /// The active bundle's `data.zt.enforcement`, packed.
+    bundle_enforcement: AtomicU64,
     /// Identifies this store in the per-thread cache of its bundles.
     id: u64,
     /// Bumped after every change of the active bundle or the shadow candidate.
@@ -41,6 +47,7 @@ struct Seen {
     generation: u64,
     active: Arc<CompiledBundle>,
     shadow: Option<Arc<CompiledBundle>>,
+    rollout: Option<Arc<Run>>,
 }
 
 thread_local! {
@@ -55,6 +62,22 @@ impl std::fmt::Debug for PolicyStore {
         f.debug_struct("PolicyStore")
             .field("active", &self.active_revision())
             .finish_non_exhaustive()
+    }
+}
+
+impl CompiledBundle {
+    /// Load, compile and (with `run_tests_on_load`) test the bundle at `path` through the same
+    /// gate as a store, without activating it anywhere (replay, `zt policy eval`).
+    pub fn load(path: &Path, opts: &PolicyConfig) -> Result<Arc<Self>, PolicyError> {
+        PolicyStore::candidate(bundle::load(path, opts.limits())?, opts)
+    }
+
+    /// [`CompiledBundle::load`] from in-memory files `(path inside the bundle, bytes)`.
+    pub fn from_files(
+        files: Vec<(String, Vec<u8>)>,
+        opts: &PolicyConfig,
+    ) -> Result<Arc<Self>, PolicyError> {
+        PolicyStore::candidate(bundle::from_files(files, opts.limits())?, opts)
     }
 }
 
@@ -87,9 +110,12 @@ impl PolicyStore {
     fn with_active(first: Arc<CompiledBundle>, opts: PolicyConfig) -> Self {
         Self {
             opts,
+            bundle_enforcement: AtomicU64::new(first.enforcement),
             kept: Mutex::new(VecDeque::from([first.clone()])),
             active: RwLock::new(first),
             shadow: RwLock::new(None),
+            rollout: RwLock::new(None),
+            gate: Gate::default(),
             id: NEXT_STORE.fetch_add(1, Ordering::Relaxed),
             generation: AtomicU64::new(0),
         }
@@ -116,16 +142,53 @@ impl PolicyStore {
     }
 
     /// Load a new bundle through the gate and activate it; on any error the active bundle is
-    /// unchanged. Returns the new revision.
+    /// unchanged. Returns the new revision. With the rollout gate on
+    /// ([`PolicyStore::set_rollout`]) the revision becomes the rollout candidate instead and
+    /// is activated when it has passed every stage.
     pub fn reload(&self, path: &Path) -> Result<String, PolicyError> {
         let c = Self::candidate(bundle::load(path, self.opts.limits())?, &self.opts)?;
-        Ok(self.activate(c))
+        self.adopt(c)
     }
 
     /// [`PolicyStore::reload`] from in-memory files.
     pub fn reload_files(&self, files: Vec<(String, Vec<u8>)>) -> Result<String, PolicyError> {
         let c = Self::candidate(bundle::from_files(files, self.opts.limits())?, &self.opts)?;
-        Ok(self.activate(c))
+        self.adopt(c)
+    }
+
+    /// Activate a compiled candidate, or start its rollout when the gate is on.
+    pub(super) fn adopt(&self, c: Arc<CompiledBundle>) -> Result<String, PolicyError> {
+        let rev = c.revision.clone();
+        let Some(config) = self.gate.config() else {
+            return Ok(self.activate(c));
+        };
+        if self.gate.is_rejected(&rev) {
+            return Err(PolicyError::RolledBack { revision: rev });
+        }
+        let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let control = self.active_revision();
+        let current = self.current_rollout();
+        if rev == control {
+            // Loading the active revision again ends a rollout in favour of it.
+            if let Some(run) = current {
+                self.set_rollout_run(None);
+                self.gate.push(0, run.event("rollout_aborted", &[], 0));
+            }
+            return Ok(rev);
+        }
+        if current
+            .as_ref()
+            .is_some_and(|r| r.candidate.revision == rev)
+        {
+            return Ok(rev);
+        }
+        if let Some(old) = &current {
+            self.gate.push(0, old.event("rollout_superseded", &[], 0));
+        }
+        let run = Arc::new(Run::new(c, control, 0, config));
+        self.gate.push(0, run.event("rollout_started", &[], 0));
+        self.set_rollout_run(Some(run));
+        Ok(rev)
     }
 
     pub(super) fn activate(&self, c: Arc<CompiledBundle>) -> String {
@@ -138,9 +201,142 @@ impl PolicyStore {
                 kept.pop_front();
             }
         }
+        self.bundle_enforcement
+            .store(c.enforcement, Ordering::Release);
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
         self.generation.fetch_add(1, Ordering::Release);
         rev
+    }
+
+    fn set_rollout_run(&self, run: Option<Arc<Run>>) {
+        *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = run;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn current_rollout(&self) -> Option<Arc<Run>> {
+        self.rollout
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Turn the rollout gate on (or off with `None`; a rollout in progress is then aborted
+    /// and the control stays active). Checked like the config section.
+    pub fn set_rollout(&self, config: Option<RolloutConfig>) {
+        *self.gate.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        if config.is_none() {
+            self.rollout_abort();
+        }
+    }
+
+    /// The rollout gate's state.
+    pub fn rollout_status(&self) -> RolloutStatus {
+        let mut s = RolloutStatus {
+            enabled: self.gate.config().is_some(),
+            stages: self.gate.config().map(|c| c.stages).unwrap_or_default(),
+            rollbacks: self.gate.rollbacks.load(Ordering::Relaxed),
+            promotions: self.gate.promotions.load(Ordering::Relaxed),
+            last_event: self.gate.last_event(),
+            ..RolloutStatus::default()
+        };
+        if let Some(run) = self.current_rollout() {
+            run.fill(&mut s);
+        }
+        s
+    }
+
+    /// Promote the rollout candidate now, skipping the remaining stages (an operator's call).
+    /// Returns its revision, or `None` when no rollout is in progress.
+    pub fn rollout_promote(&self) -> Option<String> {
+        let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let run = self.current_rollout()?;
+        self.gate
+            .push(0, run.event("rollout_promoted", &["operator"], 0));
+        self.gate.promotions.fetch_add(1, Ordering::Relaxed);
+        *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = None;
+        Some(self.activate(run.candidate.clone()))
+    }
+
+    /// Abort the rollout: the control stays active and the candidate's revision is not rolled
+    /// out again. Returns the candidate's revision, or `None` when no rollout is in progress.
+    pub fn rollout_abort(&self) -> Option<String> {
+        let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let run = self.current_rollout()?;
+        self.gate.reject(&run.candidate.revision);
+        self.gate.rollbacks.fetch_add(1, Ordering::Relaxed);
+        self.gate
+            .push(0, run.event("rollout_aborted", &["operator"], 0));
+        self.set_rollout_run(None);
+        Some(run.candidate.revision.clone())
+    }
+
+    /// Judge a stage that is ready: roll back, promote, or start the next stage.
+    fn judge(&self, run: &Arc<Run>, now_ms: u64) {
+        // Another decision is judging: it sees the same counters.
+        let Ok(_transition) = self.gate.lock.try_lock() else {
+            return;
+        };
+        match self.current_rollout() {
+            Some(current) if Arc::ptr_eq(&current, run) => {}
+            _ => return,
+        }
+        let breached = run.breaches();
+        if !breached.is_empty() {
+            self.gate.reject(&run.candidate.revision);
+            self.gate.rollbacks.fetch_add(1, Ordering::Relaxed);
+            self.gate
+                .push(now_ms, run.event("rollout_rolled_back", &breached, now_ms));
+            self.set_rollout_run(None);
+            return;
+        }
+        match run.next_stage() {
+            Some(stage) => {
+                self.gate
+                    .push(now_ms, run.event("rollout_stage_passed", &[], now_ms));
+                self.set_rollout_run(Some(Arc::new(run.next(stage))));
+            }
+            None => {
+                self.gate
+                    .push(now_ms, run.event("rollout_promoted", &[], now_ms));
+                self.gate.promotions.fetch_add(1, Ordering::Relaxed);
+                *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = None;
+                self.activate(run.candidate.clone());
+            }
+        }
+    }
+
+    /// Count a routed decision into its run, and judge the stage when it is ready.
+    pub(crate) fn observe(
+        &self,
+        t: &Ticket,
+        control: Option<Observed>,
+        candidate: Option<Observed>,
+        now_ms: u64,
+    ) {
+        if t.run.observe(control, candidate, now_ms) {
+            self.judge(&t.run, now_ms);
+        }
+    }
+
+    /// Events of the rollout gate not yet written to a decision log: `(at_ms, event)`, with
+    /// `at_ms` 0 for events that happened outside a decision.
+    pub(crate) fn take_rollout_events(&self) -> Vec<(u64, serde_json::Value)> {
+        self.gate.take_events()
+    }
+
+    /// The active bundle's `data.zt.enforcement`, packed.
+    pub(crate) fn bundle_enforcement(&self) -> u64 {
+        self.bundle_enforcement.load(Ordering::Acquire)
+    }
+
+    /// Whether `revision` is active, being rolled out, or was rolled back (a watcher need
+    /// not load it again).
+    pub(super) fn knows(&self, revision: &str) -> bool {
+        revision == self.active_revision()
+            || self
+                .current_rollout()
+                .is_some_and(|r| r.candidate.revision == revision)
+            || (self.gate.config().is_some() && self.gate.is_rejected(revision))
     }
 
     /// Make a kept revision active again.
@@ -154,6 +350,15 @@ impl PolicyStore {
             .cloned();
         match found {
             Some(c) => {
+                // An operator's rollback ends a rollout in progress (its candidate is dropped).
+                let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(run) = self.current_rollout() {
+                    self.gate
+                        .push(0, run.event("rollout_aborted", &["rollback"], 0));
+                    *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+                self.bundle_enforcement
+                    .store(c.enforcement, Ordering::Release);
                 *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
                 self.generation.fetch_add(1, Ordering::Release);
                 Ok(())
@@ -205,6 +410,18 @@ impl PolicyStore {
         Ok(rev)
     }
 
+    /// Promote the shadow candidate: it is cleared and activated, or, with the rollout gate
+    /// on, rolled out. Returns its revision, or `None` when no shadow candidate is set.
+    pub fn promote_shadow(&self) -> Result<Option<String>, PolicyError> {
+        let c = self
+            .shadow
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.generation.fetch_add(1, Ordering::Release);
+        c.map(|c| self.adopt(c)).transpose()
+    }
+
     /// Set the shadow candidate from a directory or archive.
     pub fn set_shadow(&self, path: &Path) -> Result<String, PolicyError> {
         let c = Self::candidate(bundle::load(path, self.opts.limits())?, &self.opts)?;
@@ -218,7 +435,7 @@ impl PolicyStore {
     /// cache (see `SEEN`).
     fn with_current<R>(
         &self,
-        f: impl FnOnce(&Arc<CompiledBundle>, Option<&Arc<CompiledBundle>>) -> R,
+        f: impl FnOnce(&Arc<CompiledBundle>, Option<&Arc<CompiledBundle>>, Option<&Arc<Run>>) -> R,
     ) -> R {
         let generation = self.generation.load(Ordering::Acquire);
         SEEN.with(|cell| {
@@ -230,7 +447,7 @@ impl PolicyStore {
             if let Some(s) = fresh {
                 // Evaluation never re-enters the store, so the borrow can be held (a panic
                 // in `f` releases it while unwinding).
-                return f(&s.active, s.shadow.as_ref());
+                return f(&s.active, s.shadow.as_ref(), s.rollout.as_ref());
             }
             let entry = Seen {
                 store: self.id,
@@ -241,8 +458,13 @@ impl PolicyStore {
                     .read()
                     .unwrap_or_else(|p| p.into_inner())
                     .clone(),
+                rollout: self.current_rollout(),
             };
-            let (active, shadow) = (entry.active.clone(), entry.shadow.clone());
+            let (active, shadow, rollout) = (
+                entry.active.clone(),
+                entry.shadow.clone(),
+                entry.rollout.clone(),
+            );
             match at {
                 Some(i) => {
                     if let Some(slot) = seen.get_mut(i) {
@@ -258,21 +480,53 @@ impl PolicyStore {
                 }
             }
             drop(seen);
-            f(&active, shadow.as_ref())
+            f(&active, shadow.as_ref(), rollout.as_ref())
         })
     }
 
     /// Evaluate the active bundle.
     pub fn evaluate(&self, input: &PolicyInput) -> PolicyEvaluation {
-        self.with_current(|active, _| PolicyEvaluation {
+        self.with_current(|active, _, _| PolicyEvaluation {
             revision: active.revision.clone(),
             result: active.evaluate(input),
         })
     }
 
+    /// Evaluate for a verified subject: the active bundle, or, during a rollout, the bundle
+    /// the subject's cohort is routed to (plus the candidate in the shadow stage).
+    pub(crate) fn evaluate_routed(
+        &self,
+        input: &PolicyInput,
+        issuer: &str,
+        subject: &str,
+    ) -> (PolicyEvaluation, Option<Ticket>) {
+        let eval = |b: &Arc<CompiledBundle>| PolicyEvaluation {
+            revision: b.revision.clone(),
+            result: b.evaluate(input),
+        };
+        self.with_current(|active, _, rollout| {
+            let Some(run) = rollout else {
+                return (eval(active), None);
+            };
+            let ticket = |side, shadow| Ticket {
+                run: run.clone(),
+                side,
+                shadow,
+            };
+            if run.bp == 0 {
+                let shadow = eval(&run.candidate);
+                (eval(active), Some(ticket(Side::Both, Some(shadow))))
+            } else if crate::decision::rollout_bucket(issuer, subject) < run.bp {
+                (eval(&run.candidate), Some(ticket(Side::Candidate, None)))
+            } else {
+                (eval(active), Some(ticket(Side::Control, None)))
+            }
+        })
+    }
+
     /// Evaluate the shadow candidate, if one is set (never enforced).
     pub fn evaluate_shadow(&self, input: &PolicyInput) -> Option<PolicyEvaluation> {
-        self.with_current(|_, shadow| {
+        self.with_current(|_, shadow, _| {
             shadow.map(|s| PolicyEvaluation {
                 revision: s.revision.clone(),
                 result: s.evaluate(input),

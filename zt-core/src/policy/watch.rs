@@ -32,17 +32,20 @@ impl PolicyStore {
                     let Some(store) = weak.upgrade() else { break };
                     let loaded = bundle::load(&path, store.opts.limits());
                     let outcome = match loaded {
-                        Ok(b) if b.revision == store.active_revision() => Ok(false),
+                        Ok(b) if store.knows(&b.revision) => Ok(false),
                         Ok(b) if failed_revision.as_deref() == Some(b.revision.as_str()) => {
                             Ok(false)
                         }
                         Ok(b) => {
                             let rev = b.revision.clone();
                             match Self::candidate(b, &store.opts) {
-                                Ok(c) => {
-                                    store.activate(c);
-                                    Ok(true)
-                                }
+                                Ok(c) => match store.adopt(c) {
+                                    Ok(_) => Ok(true),
+                                    Err(e) => {
+                                        failed_revision = Some(rev);
+                                        Err(e)
+                                    }
+                                },
                                 Err(e) => {
                                     failed_revision = Some(rev);
                                     Err(e)
