@@ -399,3 +399,223 @@ fn the_sample_bundle_passes() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(" passed, 0 failed"), "{out}");
 }
+
+// ---- zt replay / zt policy eval / zt policy bench ------------------------------------------
+
+/// A copy of the sample bundle without its tests, with `edit` applied to its data.
+fn sample_variant(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let src = sample_bundle_dir();
+    let dir = std::env::temp_dir().join(format!("zt-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("zt/config")).unwrap();
+    std::fs::copy(src.join("zt/authz.rego"), dir.join("zt/authz.rego")).unwrap();
+    let mut data: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("zt/config/data.json")).unwrap()).unwrap();
+    edit(&mut data);
+    std::fs::write(dir.join("zt/config/data.json"), data.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn replay_reports_flips_and_exits_by_max_flips() {
+    let dir = config_dir("replay");
+    let log = dir.join("decisions.jsonl");
+    let full = std::fs::read_to_string(dir.join("full.toml")).unwrap();
+    let cfg = dir.join("log.toml");
+    std::fs::write(
+        &cfg,
+        format!("{full}\n[decision_log]\nsink = \"file\"\npath = \"decisions.jsonl\"\nmask = [\"/subject/claims/email\"]\n"),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let device = format!(
+        r#"{{"managed": true, "disk_encrypted": true, "jailbroken": false, "patch_age_days": 1, "assessed_at": {}}}"#,
+        now()
+    );
+    for (groups, method, path) in [
+        (&["dev"][..], "GET", "/orders/1"),
+        (&["viewer"][..], "GET", "/orders/2"),
+        (&["viewer"][..], "POST", "/orders"),
+    ] {
+        let token = persona(groups, serde_json::json!({}));
+        let (code, out, err) = zt(&[
+            "decide",
+            "--config",
+            cfg,
+            "--token",
+            &token,
+            "--method",
+            method,
+            "--path",
+            path,
+            "--device-json",
+            &device,
+        ]);
+        assert!(code == 0 || code == 1, "{out}{err}");
+    }
+    // A damaged line in the middle of the log.
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("{\"decision_id\": \"cut\n");
+    std::fs::write(&log, text).unwrap();
+    let log = log.to_str().unwrap();
+
+    let no_dev = sample_variant("replay-nodev", |d| {
+        d["grants"].as_object_mut().unwrap().remove("dev");
+    });
+    let args = |candidate: &str, extra: &[&str]| {
+        let mut v = vec![
+            "replay",
+            "--config",
+            cfg,
+            "--log",
+            log,
+            "--candidate",
+            candidate,
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| zt(&a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let (code, out, err) = run(args(no_dev.to_str().unwrap(), &["--format", "json"]));
+    assert_eq!(code, 1, "{out}{err}");
+    let r = json_of(&out);
+    assert_eq!(r["records"], 3);
+    assert_eq!(r["flips"], 1);
+    assert_eq!(r["by_kind"]["allow->deny"], 1);
+    assert_eq!(r["groups"]["path"][0]["key"], "/orders");
+    assert_eq!(r["groups"]["reason"][0]["key"], "rbac_not_permitted");
+    assert_eq!(r["baseline"]["mismatches"], 0);
+    assert_eq!(r["damaged"][0]["line"], 4);
+    assert!(err.contains("line 4 skipped"), "{err}");
+
+    let (code, _, _) = run(args(no_dev.to_str().unwrap(), &["--max-flips", "1"]));
+    assert_eq!(code, 0);
+
+    let same = sample_bundle_dir();
+    let (code, out, err) = run(args(same.to_str().unwrap(), &[]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("flips: 0"), "{out}");
+    assert!(out.contains("3 records: 3 replayed"), "{out}");
+
+    let (code, _, err) = zt(&[
+        "replay",
+        "--config",
+        cfg,
+        "--log",
+        "/nonexistent/log",
+        "--candidate",
+        same.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn policy_eval_prints_the_value_and_zts_reading() {
+    let dir = config_dir("eval");
+    let input = dir.join("input.json");
+    std::fs::write(
+        &input,
+        r#"{"request": {"method": "GET", "path": "/healthz"}}"#,
+    )
+    .unwrap();
+    let bundle = sample_bundle_dir();
+    let (code, out, err) = zt(&[
+        "policy",
+        "eval",
+        bundle.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json_of(&out);
+    assert_eq!(v["value"]["allow"], true);
+    assert_eq!(
+        v["value"]["reasons"],
+        serde_json::json!(["public_endpoint"])
+    );
+    assert_eq!(v["decision"]["allow"], true);
+    assert_eq!(v["undefined"], false);
+
+    let undefined = temp_bundle(
+        "eval-undef",
+        &[(
+            "p.rego",
+            "package zt.authz\nimport rego.v1\ndecision if false\n",
+        )],
+    );
+    let (code, out, _) = zt(&[
+        "policy",
+        "eval",
+        undefined.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let v = json_of(&out);
+    assert_eq!(
+        (v["undefined"].clone(), v["decision"]["error"].clone()),
+        (true.into(), "policy_undefined".into())
+    );
+
+    let (code, _, err) = zt(&[
+        "policy",
+        "eval",
+        bundle.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--entrypoint",
+        "data.zt.nope",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("data.zt.nope"), "{err}");
+    let (code, _, err) = zt(&[
+        "policy",
+        "eval",
+        bundle.to_str().unwrap(),
+        "--input",
+        "/nonexistent.json",
+    ]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn policy_bench_prints_percentiles_and_a_note_on_many_definitions() {
+    let dir = config_dir("bench");
+    let input = dir.join("input.json");
+    std::fs::write(&input, r#"{"request": {"method": "GET", "path": "/r7"}}"#).unwrap();
+    let (code, out, err) = zt(&[
+        "policy",
+        "bench",
+        sample_bundle_dir().to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "-n",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("300 evaluations"), "{out}");
+    assert!(out.contains("p50 ") && out.contains("p99 "), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+
+    let mut rules = String::from("package zt.authz\nimport rego.v1\n");
+    for i in 0..25 {
+        rules.push_str(&format!("decision if input.request.path == \"/r{i}\"\n"));
+    }
+    let many = temp_bundle("bench-many", &[("p.rego", &rules)]);
+    let (code, out, _) = zt(&[
+        "policy",
+        "bench",
+        many.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "-n",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("note: rule `decision` has 25 definitions"),
+        "{out}"
+    );
+}

@@ -7,6 +7,8 @@
 //!    writing a hash-chained decision log to a temporary file.
 //! 3. Mints tokens for a few personas and prints a table of decisions with their reasons.
 //! 4. Prints latency percentiles of `authorize` over a short loop, and verifies the log chain.
+//! 5. Replays the log against a candidate policy without the developers' grants (`zt replay`)
+//!    and prints which decisions would flip.
 //!
 //! Run: `cargo run --release --example quickstart`
 
@@ -18,6 +20,15 @@ use jsonwebtoken::{Algorithm as JwtAlg, EncodingKey, Header};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zt_core::{Authorizer, AuthorizerConfig, Request};
+use zt_testkit::{PersonaToken, healthy_developers, quickstart_personas, tamper};
+
+fn alg_of(name: &str) -> JwtAlg {
+    if name == "ES256" {
+        JwtAlg::ES256
+    } else {
+        JwtAlg::RS256
+    }
+}
 
 const RSA_PEM: &str = include_str!("../tests/data/keys/rsa2048-a.pem");
 const RSA_JWK: &str = include_str!("../tests/data/keys/rsa2048-a.jwk.json");
@@ -132,102 +143,19 @@ async fn main() -> Result<(), BoxError> {
         log.display()
     );
 
-    // 3. Personas.
+    // 3. Personas (shared with the replay tests through the test kit).
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let healthy = json!({"id": "mbp-7", "managed": true, "os": "macOS", "disk_encrypted": true,
-                         "firewall_enabled": true, "jailbroken": false, "patch_age_days": 4,
-                         "assessed_at": now - 120});
-    let unencrypted = json!({"id": "tp-2", "managed": true, "os": "Linux", "disk_encrypted": false,
-                             "jailbroken": false, "patch_age_days": 9, "assessed_at": now - 60});
-    let stale = json!({"id": "mbp-9", "managed": true, "disk_encrypted": true,
-                       "assessed_at": now - 7200});
-    let claims = |sub: &str, groups: &[&str], device: &Value, extra: Value| {
-        let mut c = json!({"iss": issuer, "sub": sub, "aud": "orders-api", "iat": now,
-                           "exp": now + 900, "groups": groups, "email": format!("{sub}@example.com"),
-                           "device": device});
-        if let (Some(c), Value::Object(extra)) = (c.as_object_mut(), extra) {
-            c.extend(extra);
-        }
-        c
-    };
-    let mfa = json!({"acr": "urn:zt:acr:mfa", "amr": ["pwd", "mfa"], "auth_time": now - 30});
-    let alice = signer.sign(
-        JwtAlg::RS256,
-        &claims("alice", &["admin"], &healthy, json!({})),
-    )?;
-    let alice_mfa = signer.sign(JwtAlg::RS256, &claims("alice", &["admin"], &healthy, mfa))?;
-    let bob = signer.sign(
-        JwtAlg::ES256,
-        &claims("bob", &["dev"], &unencrypted, json!({})),
-    )?;
-    let carol = signer.sign(
-        JwtAlg::ES256,
-        &claims(
-            "carol",
-            &["dev"],
-            &healthy,
-            json!({"iat": now - 7200, "exp": now - 3600}),
-        ),
-    )?;
-    let dave = signer.sign(JwtAlg::RS256, &claims("dave", &["dev"], &stale, json!({})))?;
-    let vic = signer.sign(
-        JwtAlg::ES256,
-        &claims("vic", &["viewer"], &healthy, json!({})),
-    )?;
-    let erin = signer.sign(
-        JwtAlg::RS256,
-        &claims(
-            "erin",
-            &["admin"],
-            &healthy,
-            json!({"iss": "https://evil.example"}),
-        ),
-    )?;
-    let tampered = {
-        let forged =
-            URL_SAFE_NO_PAD.encode(claims("bob", &["admin"], &healthy, json!({})).to_string());
-        let mut parts = bob.split('.');
-        let header = parts.next().unwrap_or_default();
-        let signature = parts.nth(1).unwrap_or_default();
-        format!("{header}.{forged}.{signature}")
-    };
-    let personas: Vec<(&str, &str, &str, Option<&String>)> = vec![
-        (
-            "alice, admin, healthy laptop",
-            "GET",
-            "/orders/42",
-            Some(&alice),
-        ),
-        (
-            "alice, admin, no recent MFA",
-            "POST",
-            "/admin/deploy",
-            Some(&alice),
-        ),
-        (
-            "alice, admin, after MFA",
-            "POST",
-            "/admin/deploy",
-            Some(&alice_mfa),
-        ),
-        (
-            "bob, developer, unencrypted disk",
-            "GET",
-            "/orders/42",
-            Some(&bob),
-        ),
-        ("carol, expired token", "GET", "/orders/42", Some(&carol)),
-        ("dave, posture 2 h old", "GET", "/orders/42", Some(&dave)),
-        ("vic, viewer, writes", "POST", "/orders", Some(&vic)),
-        ("erin, unknown issuer", "GET", "/orders/42", Some(&erin)),
-        (
-            "mallory, tampered token",
-            "GET",
-            "/orders/42",
-            Some(&tampered),
-        ),
-        ("anonymous, no token", "GET", "/orders/42", None),
-    ];
+    let mut personas: Vec<(&str, &str, &str, Option<String>)> = Vec::new();
+    for p in quickstart_personas(&issuer, now) {
+        let token = match &p.token {
+            PersonaToken::Signed { alg, claims } => Some(signer.sign(alg_of(alg), claims)?),
+            PersonaToken::Tampered { signed_as, forged } => {
+                Some(tamper(&signer.sign(JwtAlg::ES256, signed_as)?, forged))
+            }
+            _ => None,
+        };
+        personas.push((p.name, p.method, p.path, token));
+    }
     println!(
         "{:<34} {:<20} {:<8} reasons",
         "persona", "request", "outcome"
@@ -258,13 +186,9 @@ async fn main() -> Result<(), BoxError> {
 
     // 4. Latency over a short loop: tokens seen before (verified-token cache), and new tokens.
     let fresh = |alg: JwtAlg, n: usize| -> Result<Vec<String>, BoxError> {
-        (0..n)
-            .map(|i| {
-                signer.sign(
-                    alg,
-                    &claims(&format!("user-{i}"), &["dev"], &healthy, json!({})),
-                )
-            })
+        healthy_developers(&issuer, now, n)
+            .iter()
+            .map(|c| signer.sign(alg, c))
             .collect()
     };
     let mut rows = Vec::new();
@@ -323,6 +247,52 @@ async fn main() -> Result<(), BoxError> {
         stats.dropped,
         last.get(..16).unwrap_or_default()
     );
+
+    // 5. Before changing the policy: replay the log against a candidate that takes the `dev`
+    //    group's grants away, and see which decisions it would flip.
+    let mut files = Vec::new();
+    for (name, path) in [
+        ("zt/authz.rego", bundle.join("zt/authz.rego")),
+        ("zt/config/data.json", bundle.join("zt/config/data.json")),
+    ] {
+        files.push((name.to_owned(), std::fs::read(path)?));
+    }
+    let mut data: Value = serde_json::from_slice(&files[1].1)?;
+    if let Some(grants) = data.pointer_mut("/grants").and_then(Value::as_object_mut) {
+        grants.remove("dev");
+    }
+    files[1].1 = serde_json::to_vec(&data)?;
+    let mut policy = zt_core::PolicyConfig::default();
+    policy.run_tests_on_load = false;
+    let candidate = zt_core::CompiledBundle::from_files(files, &policy)?;
+    let mut opts = zt_core::ReplayOptions::default();
+    opts.mask = vec!["/subject/claims/email".to_owned()];
+    let report = zt_core::replay(
+        std::io::BufReader::new(std::fs::File::open(&log)?),
+        &candidate,
+        &opts,
+    );
+    println!(
+        "\nreplay (`zt replay`) of that log against a candidate without the dev grants: {} records, {} re-evaluated, {} would flip ({} records/s)",
+        report.records,
+        report.replayed,
+        report.flips,
+        report.records_per_second()
+    );
+    for (dim, groups) in &report.groups {
+        let top: Vec<String> = groups
+            .iter()
+            .take(3)
+            .map(|g| format!("{} {} ×{}", g.key, g.kind, g.count))
+            .collect();
+        let more = groups.len().saturating_sub(3);
+        let more = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
+        println!("  by {dim:<8} {}{more}", top.join(" · "));
+    }
     let _ = std::fs::remove_file(&log);
     let _ = stop.send(());
     server.await??;

@@ -208,6 +208,11 @@ impl PolicyInput {
         }
     }
 
+    /// A policy input from a regorus value, bypassing token verification (replay).
+    pub(crate) fn from_rego_unverified(value: RegoValue) -> Self {
+        Self { value }
+    }
+
     /// A copy with the values at the given JSON pointers replaced by `"[masked]"`.
     pub(crate) fn masked(&self, pointers: &[String]) -> RegoValue {
         let mut v = self.value.clone();

@@ -39,7 +39,7 @@
 use crate::decision::{Outcome, interpret};
 use crate::input::{MASKED, PolicyInput};
 use crate::policy::CompiledBundle;
-use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
@@ -149,23 +149,56 @@ impl ReplayReport {
 
 const MAX_DAMAGED: usize = 100;
 const DIMENSIONS: [&str; 4] = ["path", "subject", "reason", "method"];
+/// Lines handed to a worker at a time.
+const CHUNK: usize = 1024;
 
 /// Replay the decision log read from `log` against `candidate`. Never fails: unreadable or
-/// damaged lines are reported in [`ReplayReport::damaged`].
+/// damaged lines are reported in [`ReplayReport::damaged`]. Records are evaluated on every
+/// core (`std::thread::available_parallelism`, at most 8 threads).
 pub fn replay(
     log: impl BufRead,
     candidate: &CompiledBundle,
     opts: &ReplayOptions<'_>,
 ) -> ReplayReport {
     let started = std::time::Instant::now();
-    let examples = if opts.examples == 0 { 3 } else { opts.examples };
-    // The masked pointers the candidate refers to, decided once.
-    let read_masks: Vec<&str> = opts
-        .mask
-        .iter()
-        .map(String::as_str)
-        .filter(|p| candidate.reads_input(p))
-        .collect();
+    let ctx = Context {
+        candidate,
+        baseline: opts.baseline,
+        examples: if opts.examples == 0 { 3 } else { opts.examples },
+        // The masked pointers the candidate refers to, decided once.
+        read_masks: opts
+            .mask
+            .iter()
+            .filter(|p| candidate.reads_input(p))
+            .cloned()
+            .collect(),
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<u8>)>>(workers * 2);
+    let rx = std::sync::Mutex::new(rx);
+    let (parts, read_error) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut part = Partial::default();
+                    loop {
+                        let next = rx.lock().map(|r| r.recv());
+                        let Ok(Ok(chunk)) = next else { break };
+                        for (line_no, bytes) in chunk {
+                            part.line(&ctx, line_no, &bytes);
+                        }
+                    }
+                    part
+                })
+            })
+            .collect();
+        let read_error = feed(log, &tx);
+        drop(tx);
+        let parts: Vec<Partial> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        (parts, read_error)
+    });
     let mut r = ReplayReport {
         candidate_revision: candidate.revision().to_owned(),
         baseline: opts.baseline.map(|b| BaselineCheck {
@@ -175,131 +208,51 @@ pub fn replay(
         ..ReplayReport::default()
     };
     let mut groups: BTreeMap<(&'static str, String, String), (u64, Vec<String>)> = BTreeMap::new();
-    let damaged = |r: &mut ReplayReport, line: usize, error: String| {
+    let mut damaged: Vec<DamagedLine> = Vec::new();
+    if let Some(e) = read_error {
         r.damaged_count += 1;
-        if r.damaged.len() < MAX_DAMAGED {
-            r.damaged.push(DamagedLine { line, error });
+        damaged.push(e);
+    }
+    for p in parts {
+        r.records += p.records;
+        r.replayed += p.replayed;
+        r.not_evaluated += p.not_evaluated;
+        r.events += p.events;
+        r.flips += p.flips;
+        r.damaged_count += p.damaged_count;
+        damaged.extend(p.damaged);
+        for (k, n) in p.by_kind {
+            *r.by_kind.entry(k).or_default() += n;
         }
-    };
-    let mut buf = Vec::new();
-    let mut reader = log;
-    let mut line_no = 0usize;
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                damaged(&mut r, line_no + 1, format!("cannot read: {}", e.kind()));
-                break;
-            }
+        for (k, n) in p.recorded_revisions {
+            *r.recorded_revisions.entry(k).or_default() += n;
         }
-        line_no += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        r.masked_reads.records += p.masked_records;
+        for (k, n) in p.masked_fields {
+            *r.masked_reads.fields.entry(k).or_default() += n;
         }
-        let record: Value = match serde_json::from_slice(&buf) {
-            Ok(v) => v,
-            Err(e) if e.is_eof() => {
-                damaged(&mut r, line_no, "truncated JSON".to_owned());
-                continue;
-            }
-            Err(e) => {
-                damaged(&mut r, line_no, format!("not JSON: {e}"));
-                continue;
-            }
-        };
-        if record.get("event").is_some() {
-            r.events += 1;
-            continue;
+        if let Some(b) = r.baseline.as_mut() {
+            b.checked += p.baseline_checked;
+            b.mismatches += p.baseline_mismatches;
+            b.examples.extend(p.baseline_examples);
+            b.examples.truncate(ctx.examples);
         }
-        let rec = match Record::read(&record) {
-            Ok(rec) => rec,
-            Err(e) => {
-                damaged(&mut r, line_no, e);
-                continue;
-            }
-        };
-        r.records += 1;
-        if let Some(rev) = rec.revision {
-            *r.recorded_revisions.entry(rev.to_owned()).or_default() += 1;
-        }
-        if rec.result_null {
-            r.not_evaluated += 1;
-            continue;
-        }
-        r.replayed += 1;
-        let input = PolicyInput::from_json_unverified(rec.input);
-        let subject = rec.input.get("subject");
-        let acr = subject.and_then(|s| s.get("acr")).and_then(Value::as_str);
-        let auth_time = subject
-            .and_then(|s| s.get("auth_time"))
-            .and_then(Value::as_u64);
-        let now = rec
-            .input
-            .pointer("/context/now")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-
-        if let (Some(b), Some(check)) = (opts.baseline, r.baseline.as_mut())
-            && rec.revision == Some(b.revision())
-        {
-            check.checked += 1;
-            let again = interpret(&b.evaluate(&input), acr, auth_time, now).outcome;
-            if again != rec.evaluated {
-                check.mismatches += 1;
-                if check.examples.len() < examples {
-                    check.examples.push(rec.id.to_owned());
-                }
-            }
-        }
-
-        let mut any_masked = false;
-        for p in &read_masks {
-            if rec.input.pointer(p).and_then(Value::as_str) == Some(MASKED) {
-                any_masked = true;
-                *r.masked_reads.fields.entry((*p).to_owned()).or_default() += 1;
-            }
-        }
-        if any_masked {
-            r.masked_reads.records += 1;
-        }
-
-        let result = candidate.evaluate(&input);
-        let verdict = interpret(&result, acr, auth_time, now);
-        if verdict.outcome == rec.evaluated {
-            continue;
-        }
-        r.flips += 1;
-        let kind = format!("{}->{}", rec.evaluated.as_str(), verdict.outcome.as_str());
-        *r.by_kind.entry(kind.clone()).or_default() += 1;
-        let reason = match &result {
-            Ok(out) if !out.reasons.is_empty() => out.reasons.join(","),
-            _ => verdict.reasons.first().map_or_else(
-                || verdict.outcome.as_str().to_owned(),
-                |x| x.as_str().to_owned(),
-            ),
-        };
-        let keys = [
-            path_prefix(rec.input.pointer("/request/path").and_then(Value::as_str)),
-            text(rec.input.pointer("/subject/id")),
-            reason,
-            text(rec.input.pointer("/request/method")),
-        ];
-        for (dim, key) in DIMENSIONS.into_iter().zip(keys) {
-            let g = groups.entry((dim, key, kind.clone())).or_default();
-            g.0 += 1;
-            if g.1.len() < examples {
-                g.1.push(rec.id.to_owned());
-            }
+        for (k, (n, ex)) in p.groups {
+            let g = groups.entry(k).or_default();
+            g.0 += n;
+            g.1.extend(ex);
+            g.1.truncate(ctx.examples);
         }
     }
-    for ((dim, key, kind), (count, ex)) in groups {
+    damaged.sort_by_key(|d| d.line);
+    damaged.truncate(MAX_DAMAGED);
+    r.damaged = damaged;
+    for ((dim, key, kind), (count, examples)) in groups {
         r.groups.entry(dim).or_default().push(FlipGroup {
             key,
             kind,
             count,
-            examples: ex,
+            examples,
         });
     }
     for g in r.groups.values_mut() {
@@ -309,38 +262,227 @@ pub fn replay(
     r
 }
 
-/// The parts of a decision record replay needs.
-struct Record<'a> {
-    id: &'a str,
-    evaluated: Outcome,
-    revision: Option<&'a str>,
-    input: &'a Value,
-    result_null: bool,
+/// Read `log` in chunks of numbered lines; a read error ends the log and is returned.
+fn feed(
+    mut log: impl BufRead,
+    tx: &std::sync::mpsc::SyncSender<Vec<(usize, Vec<u8>)>>,
+) -> Option<DamagedLine> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut line_no = 0usize;
+    let mut error = None;
+    loop {
+        let mut buf = Vec::new();
+        match log.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                error = Some(DamagedLine {
+                    line: line_no + 1,
+                    error: format!("cannot read: {}", e.kind()),
+                });
+                break;
+            }
+        }
+        line_no += 1;
+        chunk.push((line_no, buf));
+        if chunk.len() == CHUNK
+            && tx
+                .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                .is_err()
+        {
+            return error;
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(chunk);
+    }
+    error
 }
 
-impl<'a> Record<'a> {
-    fn read(v: &'a Value) -> Result<Self, String> {
+struct Context<'a> {
+    candidate: &'a CompiledBundle,
+    baseline: Option<&'a CompiledBundle>,
+    examples: usize,
+    read_masks: Vec<String>,
+}
+
+/// One worker's share of the report.
+#[derive(Default)]
+struct Partial {
+    records: u64,
+    replayed: u64,
+    not_evaluated: u64,
+    events: u64,
+    flips: u64,
+    damaged_count: u64,
+    damaged: Vec<DamagedLine>,
+    by_kind: BTreeMap<String, u64>,
+    recorded_revisions: BTreeMap<String, u64>,
+    masked_records: u64,
+    masked_fields: BTreeMap<String, u64>,
+    baseline_checked: u64,
+    baseline_mismatches: u64,
+    baseline_examples: Vec<String>,
+    groups: BTreeMap<(&'static str, String, String), (u64, Vec<String>)>,
+}
+
+/// The fields of a decision-log line replay reads; the input stays raw JSON until regorus
+/// parses it into its compact form.
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    #[serde(default, borrow)]
+    event: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    decision_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    evaluated: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    policy_revision: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    input: Option<&'a serde_json::value::RawValue>,
+    /// `null` when the policy did not run: present, unlike a missing key.
+    #[serde(default, borrow, deserialize_with = "present")]
+    result: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A present key as `Some`, even when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de serde_json::value::RawValue>, D::Error> {
+    <&serde_json::value::RawValue as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl Partial {
+    fn damaged(&mut self, line: usize, error: String) {
+        self.damaged_count += 1;
+        if self.damaged.len() < MAX_DAMAGED {
+            self.damaged.push(DamagedLine { line, error });
+        }
+    }
+
+    fn line(&mut self, ctx: &Context<'_>, line_no: usize, bytes: &[u8]) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let line: Line<'_> = match serde_json::from_slice(bytes) {
+            Ok(l) => l,
+            Err(e) if e.is_eof() => return self.damaged(line_no, "truncated JSON".to_owned()),
+            Err(e) => return self.damaged(line_no, format!("not a JSON object: {e}")),
+        };
+        if line.event.is_some() {
+            self.events += 1;
+            return;
+        }
         let missing = |k: &str| format!("not a decision record: no `{k}`");
-        let id = v
-            .get("decision_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| missing("decision_id"))?;
-        let evaluated = match v.get("evaluated").and_then(Value::as_str) {
+        let (Some(id), Some(input), Some(result)) = (line.decision_id, line.input, line.result)
+        else {
+            return self.damaged(line_no, missing("decision_id`, `input` or `result"));
+        };
+        let recorded = match line.evaluated.as_deref() {
             Some("allow") => Outcome::Allow,
             Some("deny") => Outcome::Deny,
             Some("step_up") => Outcome::StepUp,
-            _ => return Err(missing("evaluated")),
+            _ => return self.damaged(line_no, missing("evaluated")),
         };
-        let input = v.get("input").ok_or_else(|| missing("input"))?;
-        let result = v.get("result").ok_or_else(|| missing("result"))?;
-        Ok(Self {
-            id,
-            evaluated,
-            revision: v.get("policy_revision").and_then(Value::as_str),
-            input,
-            result_null: result.is_null(),
-        })
+        let revision = line.policy_revision;
+        if result.get() == "null" {
+            self.records += 1;
+            self.count_revision(revision.as_deref());
+            self.not_evaluated += 1;
+            return;
+        }
+        let Ok(doc) = regorus::Value::from_json_str(input.get()) else {
+            return self.damaged(line_no, "`input` is not a JSON document".to_owned());
+        };
+        self.records += 1;
+        self.count_revision(revision.as_deref());
+        self.replayed += 1;
+        let subject = &doc["subject"];
+        let acr = str_at(&subject["acr"]);
+        let auth_time = subject["auth_time"].as_u64().ok();
+        let now = doc["context"]["now"].as_u64().unwrap_or(0);
+        let input = PolicyInput::from_rego_unverified(doc.clone());
+
+        if let Some(b) = ctx.baseline
+            && revision.as_deref() == Some(b.revision())
+        {
+            self.baseline_checked += 1;
+            let again = interpret(&b.evaluate(&input), acr, auth_time, now).outcome;
+            if again != recorded {
+                self.baseline_mismatches += 1;
+                if self.baseline_examples.len() < ctx.examples {
+                    self.baseline_examples.push(id.to_string());
+                }
+            }
+        }
+
+        let mut any_masked = false;
+        for p in &ctx.read_masks {
+            if str_at(pointer(&doc, p)) == Some(MASKED) {
+                any_masked = true;
+                *self.masked_fields.entry(p.clone()).or_default() += 1;
+            }
+        }
+        self.masked_records += u64::from(any_masked);
+
+        let result = ctx.candidate.evaluate(&input);
+        let verdict = interpret(&result, acr, auth_time, now);
+        if verdict.outcome == recorded {
+            return;
+        }
+        self.flips += 1;
+        let kind = format!("{}->{}", recorded.as_str(), verdict.outcome.as_str());
+        *self.by_kind.entry(kind.clone()).or_default() += 1;
+        let reason = match &result {
+            Ok(out) if !out.reasons.is_empty() => out.reasons.join(","),
+            _ => verdict.reasons.first().map_or_else(
+                || verdict.outcome.as_str().to_owned(),
+                |x| x.as_str().to_owned(),
+            ),
+        };
+        let request = &doc["request"];
+        let keys = [
+            path_prefix(str_at(&request["path"])),
+            str_at(&subject["id"]).unwrap_or("-").to_owned(),
+            reason,
+            str_at(&request["method"]).unwrap_or("-").to_owned(),
+        ];
+        for (dim, key) in DIMENSIONS.into_iter().zip(keys) {
+            let g = self.groups.entry((dim, key, kind.clone())).or_default();
+            g.0 += 1;
+            if g.1.len() < ctx.examples {
+                g.1.push(id.to_string());
+            }
+        }
     }
+
+    fn count_revision(&mut self, revision: Option<&str>) {
+        if let Some(rev) = revision {
+            match self.recorded_revisions.get_mut(rev) {
+                Some(n) => *n += 1,
+                None => {
+                    self.recorded_revisions.insert(rev.to_owned(), 1);
+                }
+            }
+        }
+    }
+}
+
+fn str_at(v: &regorus::Value) -> Option<&str> {
+    v.as_string().ok().map(|s| &**s)
+}
+
+/// The value at a JSON pointer (`Undefined` when absent).
+fn pointer<'v>(doc: &'v regorus::Value, ptr: &str) -> &'v regorus::Value {
+    let mut v = doc;
+    for seg in ptr.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        v = match (v, seg.parse::<u64>()) {
+            (regorus::Value::Array(_), Ok(i)) => &v[&regorus::Value::from(i)],
+            _ => &v[seg.as_str()],
+        };
+    }
+    v
 }
 
 /// `/orders/42` → `/orders`; `/` and a missing path → `/`.
@@ -348,14 +490,6 @@ fn path_prefix(path: Option<&str>) -> String {
     let p = path.unwrap_or("/");
     let first = p.trim_start_matches('/').split('/').next().unwrap_or("");
     format!("/{first}")
-}
-
-fn text(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".to_owned(),
-        Some(other) => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -77,7 +77,10 @@ impl Harness {
         let tokens = (0..400)
             .map(|i| {
                 let mut c = claims(IDP);
-                merge(&mut c, json!({"sub": format!("user-{i}"), "jti": format!("t-{i}")}));
+                merge(
+                    &mut c,
+                    json!({"sub": format!("user-{i}"), "jti": format!("t-{i}")}),
+                );
                 mint("ec-p256", "ES256", &c)
             })
             .collect();
@@ -94,9 +97,8 @@ impl Harness {
     fn decide(&self, i: usize) -> zt_core::Decision {
         let t = &self.tokens[i % self.tokens.len()];
         let path = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-        self.authz.authorize_sync(
-            &Request::new("GET", format!("/p{}", path % 10)).bearer(t.as_str()),
-        )
+        self.authz
+            .authorize_sync(&Request::new("GET", format!("/p{}", path % 10)).bearer(t.as_str()))
     }
 
     /// Decide `n` requests, 100 ms apart on the manual clock.
@@ -160,7 +162,10 @@ fn a_candidate_that_denies_more_is_rolled_back_at_its_first_stage() {
     assert_eq!(s.stage, None);
 
     let events = h.events();
-    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["rollout_started", "rollout_rolled_back"]);
     let rb = &events[1];
     assert_eq!(rb["rollout"]["stage"], 0);
@@ -170,14 +175,20 @@ fn a_candidate_that_denies_more_is_rolled_back_at_its_first_stage() {
     assert!((0.15..0.45).contains(&cand_rate), "{rb}");
     assert_eq!(rb["rollout"]["control"]["deny_rate"], 0.0);
     assert!(rb["timestamp"].as_str().unwrap().starts_with("2027-01-15T"));
-    assert_eq!(s.last_event.as_ref().map(|e| &e["rollout"]), Some(&rb["rollout"]));
+    assert_eq!(
+        s.last_event.as_ref().map(|e| &e["rollout"]),
+        Some(&rb["rollout"])
+    );
 
     // Everyone is on the control again; the refused revision is not rolled out again.
     for i in 0..50 {
         assert_eq!(h.decide(i).policy_revision.as_deref(), Some(rev_a.as_str()));
     }
     let again = h.authz.policy().reload_files(denies_thirty_percent("b"));
-    assert!(matches!(again, Err(PolicyError::RolledBack { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(PolicyError::RolledBack { .. })),
+        "{again:?}"
+    );
     let prom = h.authz.prometheus();
     assert!(prom.contains("zt_rollout_rollbacks_total{} 1"), "{prom}");
     assert!(prom.contains("zt_rollout_stage{} 0"), "{prom}");
@@ -193,7 +204,10 @@ fn a_harmless_candidate_is_promoted_through_every_stage() {
         if seen_stages.last() != Some(&stage) {
             seen_stages.push(stage);
             let prom = h.authz.prometheus();
-            assert!(prom.contains(&format!("zt_rollout_stage{{}} {}", stage + 1)), "{prom}");
+            assert!(
+                prom.contains(&format!("zt_rollout_stage{{}} {}", stage + 1)),
+                "{prom}"
+            );
         }
         h.traffic(i, 100);
         i += 100;
@@ -361,7 +375,11 @@ fn mode_switch_under_load_records_the_mode_each_decision_used() {
                     // The mode must be one that was in force at some point during the call.
                     let possible: Vec<EnforcementMode> =
                         (before..=after + 1).map(|k| modes[k % 3]).collect();
-                    assert!(possible.contains(&d.mode), "{:?} not in {possible:?}", d.mode);
+                    assert!(
+                        possible.contains(&d.mode),
+                        "{:?} not in {possible:?}",
+                        d.mode
+                    );
                     assert_eq!(d.evaluated, Outcome::Deny);
                     match d.mode {
                         EnforcementMode::Enforce => {
@@ -393,7 +411,11 @@ fn mode_switch_under_load_records_the_mode_each_decision_used() {
         };
         assert_eq!(r["outcome"], expect, "{r}");
     }
-    assert!(h.authz.prometheus().contains("zt_enforcement_mode{mode=\"enforce\"} 1"));
+    assert!(
+        h.authz
+            .prometheus()
+            .contains("zt_enforcement_mode{mode=\"enforce\"} 1")
+    );
 }
 
 #[test]
@@ -406,10 +428,16 @@ fn set_canary_percent_and_clearing_the_override() {
     let err = h.authz.set_canary_percent(101).unwrap_err();
     assert_eq!(err.code(), "config_out_of_range");
     let s = h.authz.enforcement();
-    assert_eq!((s.canary_percent, s.canary_source), (0, EnforcementSource::Override));
+    assert_eq!(
+        (s.canary_percent, s.canary_source),
+        (0, EnforcementSource::Override)
+    );
     h.authz.clear_enforcement_override();
     assert!(!h.decide(1).is_allowed());
-    assert_eq!(h.authz.enforcement().canary_source, EnforcementSource::Config);
+    assert_eq!(
+        h.authz.enforcement().canary_source,
+        EnforcementSource::Config
+    );
 }
 
 #[test]
@@ -424,14 +452,20 @@ fn bundle_data_sets_enforcement_and_bad_values_are_refused() {
     };
     let h = Harness::new(json!({}), with_data(json!({"mode": "warn"})));
     let s = h.authz.enforcement();
-    assert_eq!((s.mode, s.mode_source), (EnforcementMode::Warn, EnforcementSource::Bundle));
+    assert_eq!(
+        (s.mode, s.mode_source),
+        (EnforcementMode::Warn, EnforcementSource::Bundle)
+    );
     assert!(h.decide(0).warning());
     // The operator's override wins over the bundle.
     h.authz.set_mode(EnforcementMode::Enforce);
     assert!(!h.decide(0).is_allowed());
     h.authz.clear_enforcement_override();
     // A new active bundle without the key: back to the config.
-    h.authz.policy().reload_files(rego("decision := false")).unwrap();
+    h.authz
+        .policy()
+        .reload_files(rego("decision := false"))
+        .unwrap();
     assert_eq!(h.authz.enforcement().mode_source, EnforcementSource::Config);
     let bad = h
         .authz

@@ -32,6 +32,7 @@
 
 mod error;
 mod keys;
+mod personas;
 mod samples;
 mod server;
 mod token;
@@ -39,6 +40,10 @@ mod token;
 // The public interface, in one place.
 pub use error::Error;
 pub use keys::{KEY_NAMES, encoding_key, jwk, jwks, pem, try_encoding_key, try_jwk, try_jwks};
+pub use personas::{
+    Persona, PersonaToken, healthy_developers, healthy_device, persona_claims, quickstart_personas,
+    tamper,
+};
 pub use samples::{AUD, ISS, data_dir, keys_dir, sample_bundle_dir, workspace_dir};
 pub use server::{DEFAULT_LIFETIME, JwksServer, Served, serve, serve_for};
 pub use token::{
