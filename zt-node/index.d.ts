@@ -72,6 +72,25 @@ export declare class Authorizer {
   revisions(): Array<string>
   /** Evaluate a shadow candidate bundle next to the active one (never enforced). */
   setShadow(path: string): string
+  /**
+   * Promote the shadow candidate (activated, or rolled out when the rollout gate is on);
+   * its revision, or null when none is set.
+   */
+  promoteShadow(): string | null
+  /** Switch the enforcement mode at runtime (the operator's override). */
+  setMode(mode: string): void
+  /** Set the enforcement canary percentage at runtime (0..=100). */
+  setCanaryPercent(percent: number): void
+  /** Lift the operator's override. */
+  clearEnforcementOverride(): void
+  /** The enforcement settings in force and where each comes from. */
+  enforcement(): any
+  /** The rollout gate's state. */
+  rollout(): any
+  /** Abort the rollout in progress; the candidate's revision, or null. */
+  rolloutAbort(): string | null
+  /** Promote the rollout candidate now; its revision, or null. */
+  rolloutPromote(): string | null
 }
 
 /**
@@ -95,3 +114,10 @@ export interface HttpOptions {
   /** `"enforce"`, `"warn"` or `"log_only"`: override the configured mode for these routes. */
   mode?: string
 }
+
+/**
+ * Start the async decision and poll it once: ready at once with cached keys (no thread hop);
+ * otherwise the future, to be finished by [`PendingDecision::wait`].
+ * Replay a decision log against a candidate bundle, as `zt replay` does.
+ */
+export declare function replay(configPath: string, logPath: string, candidatePath: string, examples?: number | undefined | null): any

@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Authorizer = nativeBinding.Authorizer
 module.exports.PendingDecision = nativeBinding.PendingDecision
+module.exports.replay = nativeBinding.replay

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zt_core::{
     Authorizer, AuthorizerConfig, CompiledBundle, DecisionLogSink, DeviceInput, PolicyConfig,
-    ReplayOptions, ReplayReport, Request, TokenVerifier, test_bundle,
+    ReplayReport, Request, TokenVerifier, test_bundle,
 };
 
 #[derive(Parser)]
@@ -429,24 +429,10 @@ fn policy_bench(a: &EvalArgs, count: u64) -> Result<ExitCode, Usage> {
 
 fn replay(a: &ReplayArgs) -> Result<ExitCode, Usage> {
     let config = AuthorizerConfig::from_path(&a.config)?;
-    let candidate = CompiledBundle::load(&a.candidate, &config.policy)?;
-    let baseline = match &config.policy.bundle {
-        Some(path) => match CompiledBundle::load(path, &config.policy) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                eprintln!("warning: no baseline check: the config's bundle does not load: {e}");
-                None
-            }
-        },
-        None => None,
-    };
-    let file = std::fs::File::open(&a.log)
-        .map_err(|e| Usage(format!("cannot read `{}`: {}", a.log.display(), e.kind())))?;
-    let mut opts = ReplayOptions::default();
-    opts.mask.clone_from(&config.decision_log.mask);
-    opts.baseline = baseline.as_deref();
-    opts.examples = a.examples;
-    let report = zt_core::replay(std::io::BufReader::new(file), &candidate, &opts);
+    let report = zt_core::replay_file(&config, &a.log, &a.candidate, a.examples)?;
+    if let Some(e) = &report.baseline_error {
+        eprintln!("warning: no baseline check: the config's bundle does not load: {e}");
+    }
     if a.format == "json" {
         print_json(&serde_json::to_value(&report).unwrap_or(Value::Null));
     } else {

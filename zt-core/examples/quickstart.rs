@@ -250,18 +250,18 @@ async fn main() -> Result<(), BoxError> {
 
     // 5. Before changing the policy: replay the log against a candidate that takes the `dev`
     //    group's grants away, and see which decisions it would flip.
-    let mut files = Vec::new();
-    for (name, path) in [
-        ("zt/authz.rego", bundle.join("zt/authz.rego")),
-        ("zt/config/data.json", bundle.join("zt/config/data.json")),
-    ] {
-        files.push((name.to_owned(), std::fs::read(path)?));
-    }
-    let mut data: Value = serde_json::from_slice(&files[1].1)?;
+    let mut data: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("zt/config/data.json"))?)?;
     if let Some(grants) = data.pointer_mut("/grants").and_then(Value::as_object_mut) {
         grants.remove("dev");
     }
-    files[1].1 = serde_json::to_vec(&data)?;
+    let files = vec![
+        (
+            "zt/authz.rego".to_owned(),
+            std::fs::read(bundle.join("zt/authz.rego"))?,
+        ),
+        ("zt/config/data.json".to_owned(), serde_json::to_vec(&data)?),
+    ];
     let mut policy = zt_core::PolicyConfig::default();
     policy.run_tests_on_load = false;
     let candidate = zt_core::CompiledBundle::from_files(files, &policy)?;

@@ -93,7 +93,7 @@ impl EnforcementOverride {
     }
 
     pub(crate) fn unpack(w: u64) -> Self {
-        let mode = (w & 1 == 1).then(|| match (w >> 1) & 0b11 {
+        let mode = (w & 1 == 1).then_some(match (w >> 1) & 0b11 {
             1 => EnforcementMode::Warn,
             2 => EnforcementMode::LogOnly,
             _ => EnforcementMode::Enforce,

@@ -93,6 +93,7 @@ pub use policy::{
 // Replaying decision logs against a candidate policy.
 pub use replay::{
     BaselineCheck, DamagedLine, FlipGroup, MaskedReads, ReplayOptions, ReplayReport, replay,
+    replay_file,
 };
 // Time.
 pub use clock::{Clock, ManualClock, SystemClock};

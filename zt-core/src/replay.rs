@@ -134,6 +134,8 @@ pub struct ReplayReport {
     pub masked_reads: MaskedReads,
     /// The baseline check, when a baseline was given.
     pub baseline: Option<BaselineCheck>,
+    /// Why the config's bundle could not serve as the baseline ([`replay_file`]), if it could not.
+    pub baseline_error: Option<String>,
     /// Wall-clock time of the replay, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -145,6 +147,39 @@ impl ReplayReport {
             .checked_div(self.elapsed_ms)
             .unwrap_or(0)
     }
+}
+
+/// Replay the log at `log` against the bundle at `candidate` as `zt replay` does: the
+/// candidate is loaded through the config's `[policy]` gate (entrypoint, limits, tests), the
+/// masked fields are the config's `decision_log.mask`, and the config's `policy.bundle`, when
+/// set, is the baseline (when it does not load, the report says why in `baseline_error`).
+/// `examples` decision ids are kept per group (3 when 0). One call for the CLI and the bindings.
+pub fn replay_file(
+    config: &crate::AuthorizerConfig,
+    log: &std::path::Path,
+    candidate: &std::path::Path,
+    examples: usize,
+) -> Result<ReplayReport, crate::PolicyError> {
+    let cand = CompiledBundle::load(candidate, &config.policy)?;
+    let (baseline, baseline_error) = match &config.policy.bundle {
+        Some(path) => match CompiledBundle::load(path, &config.policy) {
+            Ok(b) => (Some(b), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        None => (None, None),
+    };
+    let file = std::fs::File::open(log).map_err(|e| crate::PolicyError::Io {
+        path: log.display().to_string(),
+        kind: e.kind().to_string(),
+    })?;
+    let opts = ReplayOptions {
+        mask: config.decision_log.mask.clone(),
+        baseline: baseline.as_deref(),
+        examples,
+    };
+    let mut report = replay(std::io::BufReader::new(file), &cand, &opts);
+    report.baseline_error = baseline_error;
+    Ok(report)
 }
 
 const MAX_DAMAGED: usize = 100;

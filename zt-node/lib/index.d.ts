@@ -135,7 +135,42 @@ export class Authorizer {
   rollback(revision: string): void
   revisions(): string[]
   setShadow(path: string): string
+  /** Promote the shadow candidate (activated, or rolled out with the rollout gate on). */
+  promoteShadow(): string | null
+  /** Switch the enforcement mode at runtime (the operator's override). */
+  setMode(mode: Mode): void
+  /** Set the enforcement canary percentage at runtime (0..=100). */
+  setCanaryPercent(percent: number): void
+  /** Lift the operator's override: the bundle's `data.zt.enforcement` and the config apply. */
+  clearEnforcementOverride(): void
+  /** The enforcement settings in force and where each comes from (snake_case keys). */
+  enforcement(): EnforcementStatus
+  /** The rollout gate's state (snake_case keys). */
+  rollout(): Record<string, unknown>
+  /** Abort the rollout in progress; the candidate's revision, or null. */
+  rolloutAbort(): string | null
+  /** Promote the rollout candidate now; its revision, or null. */
+  rolloutPromote(): string | null
 }
+
+export type EnforcementSource = 'override' | 'bundle' | 'config'
+export interface EnforcementStatus {
+  mode: Mode
+  mode_source: EnforcementSource
+  canary_percent: number
+  canary_source: EnforcementSource
+  operator: { mode: Mode | null; canary_percent: number | null }
+  override_file: string | null
+  override_file_error: string | null
+}
+
+/** Replay a decision log against a candidate bundle, as `zt replay` does (snake_case report). */
+export function replay(
+  configPath: string,
+  logPath: string,
+  candidatePath: string,
+  options?: { examples?: number },
+): Record<string, unknown>
 
 export interface MiddlewareOptions {
   /** The `realm` of `WWW-Authenticate` challenges (default `zt`). */

@@ -169,6 +169,44 @@ class Authorizer {
   setShadow(path) {
     return rethrowing(() => this.#n.setShadow(path))
   }
+
+  promoteShadow() {
+    return rethrowing(() => this.#n.promoteShadow())
+  }
+
+  setMode(mode) {
+    rethrowing(() => this.#n.setMode(mode))
+  }
+
+  setCanaryPercent(percent) {
+    rethrowing(() => this.#n.setCanaryPercent(percent))
+  }
+
+  clearEnforcementOverride() {
+    this.#n.clearEnforcementOverride()
+  }
+
+  enforcement() {
+    return this.#n.enforcement()
+  }
+
+  rollout() {
+    return this.#n.rollout()
+  }
+
+  rolloutAbort() {
+    return this.#n.rolloutAbort()
+  }
+
+  rolloutPromote() {
+    return this.#n.rolloutPromote()
+  }
+}
+
+/** Replay a decision log against a candidate bundle, as `zt replay` does. */
+function replay(configPath, logPath, candidatePath, options = {}) {
+  const { examples = 3 } = options
+  return rethrowing(() => native.replay(configPath, logPath, candidatePath, examples))
 }
 
 function opts(options) {
@@ -299,6 +337,7 @@ fastify[Symbol.for('fastify.display-name')] = 'zt'
 
 module.exports = {
   Authorizer,
+  replay,
   ZtError,
   ZtDeniedError,
   express,

@@ -502,6 +502,65 @@ impl Authorizer {
             .map_err(|e| zt_error("ZT_POLICY", &e))
     }
 
+    /// Promote the shadow candidate (activated, or rolled out when the rollout gate is on);
+    /// its revision, or null when none is set.
+    #[napi]
+    pub fn promote_shadow(&self) -> Result<Option<String>> {
+        self.inner
+            .policy()
+            .promote_shadow()
+            .map_err(|e| zt_error("ZT_POLICY", &e))
+    }
+
+    /// Switch the enforcement mode at runtime (the operator's override).
+    #[napi]
+    pub fn set_mode(&self, mode: String) -> Result<()> {
+        if let Some(m) = parse_mode(Some(&mode))? {
+            self.inner.set_mode(m);
+        }
+        Ok(())
+    }
+
+    /// Set the enforcement canary percentage at runtime (0..=100).
+    #[napi]
+    pub fn set_canary_percent(&self, percent: u32) -> Result<()> {
+        self.inner
+            .set_canary_percent(u64::from(percent))
+            .map_err(|e| zt_error("ZT_CONFIG", &e))
+    }
+
+    /// Lift the operator's override.
+    #[napi]
+    pub fn clear_enforcement_override(&self) {
+        self.inner.clear_enforcement_override();
+    }
+
+    /// The enforcement settings in force and where each comes from.
+    #[napi]
+    pub fn enforcement(&self) -> Result<Value> {
+        serde_json::to_value(self.inner.enforcement())
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    /// The rollout gate's state.
+    #[napi]
+    pub fn rollout(&self) -> Result<Value> {
+        serde_json::to_value(self.inner.rollout())
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    /// Abort the rollout in progress; the candidate's revision, or null.
+    #[napi]
+    pub fn rollout_abort(&self) -> Option<String> {
+        self.inner.policy().rollout_abort()
+    }
+
+    /// Promote the rollout candidate now; its revision, or null.
+    #[napi]
+    pub fn rollout_promote(&self) -> Option<String> {
+        self.inner.policy().rollout_promote()
+    }
+
     fn http_request(
         &self,
         method: &str,
@@ -531,6 +590,26 @@ impl Authorizer {
 
 /// Start the async decision and poll it once: ready at once with cached keys (no thread hop);
 /// otherwise the future, to be finished by [`PendingDecision::wait`].
+/// Replay a decision log against a candidate bundle, as `zt replay` does.
+#[napi]
+pub fn replay(
+    config_path: String,
+    log_path: String,
+    candidate_path: String,
+    examples: Option<u32>,
+) -> Result<Value> {
+    let config =
+        AuthorizerConfig::from_path(&config_path).map_err(|e| zt_error("ZT_CONFIG", &e))?;
+    let report = zt_core::replay_file(
+        &config,
+        std::path::Path::new(&log_path),
+        std::path::Path::new(&candidate_path),
+        examples.map_or(3, |n| n as usize),
+    )
+    .map_err(|e| zt_error("ZT_POLICY", &e))?;
+    serde_json::to_value(report).map_err(|e| napi::Error::from_reason(e.to_string()))
+}
+
 fn begin(
     authz: &zt_core::Authorizer,
     request: Request,

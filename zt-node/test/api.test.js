@@ -254,3 +254,40 @@ test('decisions match the Rust CLI (`zt decide`) on the same inputs', () => {
   }
   a.close()
 })
+
+test('runtime mode switch, rollout status and replay', () => {
+  const a = zt.Authorizer.fromConfig(config(), { policyFiles: { 'a.rego': 'package zt.authz\ndecision := false' } })
+  const t = mint()
+  assert.equal(a.authorizeSync({ method: 'GET', path: '/', token: t }).allowed, false)
+  a.setMode('warn')
+  const d = a.authorizeSync({ method: 'GET', path: '/', token: t })
+  assert.equal(d.allowed, true)
+  assert.equal(d.warning, true)
+  assert.deepEqual([a.enforcement().mode, a.enforcement().mode_source], ['warn', 'override'])
+  assert.throws(() => a.setMode('off'), /unknown mode `off`/)
+  assert.throws(() => a.setCanaryPercent(101), (e) => e instanceof zt.ZtError && e.code === 'ZT_CONFIG')
+  a.clearEnforcementOverride()
+  assert.equal(a.authorizeSync({ method: 'GET', path: '/', token: t }).allowed, false)
+  assert.equal(a.rollout().enabled, false)
+  assert.equal(a.rolloutAbort(), null)
+  a.close()
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-replay-'))
+  const log = path.join(dir, 'decisions.jsonl')
+  for (const [name, body] of [['allow', 'decision := true'], ['deny', 'decision := false']]) {
+    fs.mkdirSync(path.join(dir, name))
+    fs.writeFileSync(path.join(dir, name, 'p.rego'), `package zt.authz\n${body}\n`)
+  }
+  const cfg = path.join(dir, 'zt.json')
+  fs.writeFileSync(cfg, JSON.stringify(config({
+    policy: { bundle: path.join(dir, 'allow') },
+    decision_log: { sink: 'file', path: log },
+  })))
+  const b = zt.Authorizer.fromFile(cfg)
+  for (const sub of ['ann', 'ben']) assert.equal(b.authorizeSync({ method: 'GET', path: '/x', token: mint({ sub }) }).allowed, true)
+  b.close()
+  const r = zt.replay(cfg, log, path.join(dir, 'deny'))
+  assert.deepEqual([r.records, r.flips, r.by_kind], [2, 2, { 'allow->deny': 2 }])
+  assert.equal(zt.replay(cfg, log, path.join(dir, 'allow')).flips, 0)
+  assert.throws(() => zt.replay(cfg, path.join(dir, 'missing'), path.join(dir, 'deny')), (e) => e.code === 'ZT_POLICY')
+})

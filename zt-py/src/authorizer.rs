@@ -1,7 +1,7 @@
 //! `Authorizer`: builds from the one config schema and decides requests.
 
 use crate::convert::{header_pairs, string, text_headers, to_py, to_value};
-use crate::decision::{Decision, begin};
+use crate::decision::{Decision, begin, parse_mode};
 use crate::{build_error, raise};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -456,4 +456,69 @@ impl Authorizer {
         py.detach(|| self.inner.policy().set_shadow(&path))
             .map_err(|e| raise(py, "PolicyError", &e))
     }
+
+    /// Promote the shadow candidate (activated, or rolled out when the rollout gate is on);
+    /// returns its revision, or None when no shadow candidate is set.
+    fn promote_shadow(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        py.detach(|| self.inner.policy().promote_shadow())
+            .map_err(|e| raise(py, "PolicyError", &e))
+    }
+
+    /// Switch the enforcement mode at runtime: "enforce", "warn" or "log_only" (the operator's
+    /// override: it wins over the bundle's `data.zt.enforcement` and the config).
+    fn set_mode(&self, mode: &str) -> PyResult<()> {
+        self.inner.set_mode(parse_mode(mode)?);
+        Ok(())
+    }
+
+    /// Set the enforcement canary percentage at runtime (0..=100; `ConfigError` beyond).
+    fn set_canary_percent(&self, py: Python<'_>, percent: u64) -> PyResult<()> {
+        self.inner
+            .set_canary_percent(percent)
+            .map_err(|e| raise(py, "ConfigError", &e))
+    }
+
+    /// Lift the operator's override: the bundle's `data.zt.enforcement` and the config apply.
+    fn clear_enforcement_override(&self) {
+        self.inner.clear_enforcement_override();
+    }
+
+    /// The enforcement settings in force and where each comes from, as a dict.
+    fn enforcement<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.enforcement())
+    }
+
+    /// The rollout gate's state as a dict.
+    fn rollout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.rollout())
+    }
+
+    /// Abort the rollout in progress (the control stays active); returns the candidate's
+    /// revision, or None when no rollout is in progress.
+    fn rollout_abort(&self) -> Option<String> {
+        self.inner.policy().rollout_abort()
+    }
+
+    /// Promote the rollout candidate now, skipping the remaining stages.
+    fn rollout_promote(&self) -> Option<String> {
+        self.inner.policy().rollout_promote()
+    }
+}
+
+/// Replay a decision log against a candidate bundle, as `zt replay` does; returns the report
+/// as a dict (`flips`, `by_kind`, `groups`, `damaged`, `masked_reads`, `baseline`, ...).
+#[pyfunction]
+#[pyo3(signature = (config, log, candidate, *, examples=3))]
+pub(crate) fn replay<'py>(
+    py: Python<'py>,
+    config: PathBuf,
+    log: PathBuf,
+    candidate: PathBuf,
+    examples: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let config = AuthorizerConfig::from_path(&config).map_err(|e| raise(py, "ConfigError", &e))?;
+    let report = py
+        .detach(|| zt_core::replay_file(&config, &log, &candidate, examples))
+        .map_err(|e| raise(py, "PolicyError", &e))?;
+    to_py(py, &report)
 }

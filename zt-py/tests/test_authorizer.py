@@ -211,3 +211,46 @@ def test_stubs_match_the_runtime_module():
             got = [p for p in sig.parameters if p not in ("self", "args")]
             if f.args.vararg is None:
                 assert got == want, (name, f.name, got, want)
+
+
+def test_runtime_mode_switch_and_rollout_status():
+    a = zt.Authorizer.from_dict(config(), policy_files={"a.rego": "package zt.authz\ndecision := false"})
+    t = mint()
+    assert not a.authorize(t, method="GET", path="/").allowed
+    a.set_mode("log_only")
+    d = a.authorize(t, method="GET", path="/")
+    assert d.allowed and d.mode == "log_only" and not d.enforced
+    e = a.enforcement()
+    assert (e["mode"], e["mode_source"]) == ("log_only", "override")
+    with pytest.raises(ValueError):
+        a.set_mode("off")
+    with pytest.raises(zt.ConfigError) as err:
+        a.set_canary_percent(101)
+    assert err.value.code == "config_out_of_range"
+    a.clear_enforcement_override()
+    assert not a.authorize(t, method="GET", path="/").allowed
+    assert a.rollout()["enabled"] is False and a.rollout_abort() is None
+    assert a.metrics()["enforcement"]["mode"] == "enforce"
+    a.close()
+
+
+def test_replay_flags_the_flips_of_a_candidate(tmp_path):
+    log = tmp_path / "decisions.jsonl"
+    allow = tmp_path / "allow"
+    deny = tmp_path / "deny"
+    for d, body in [(allow, "decision := true"), (deny, "decision := false")]:
+        d.mkdir()
+        (d / "p.rego").write_text(f"package zt.authz\n{body}\n")
+    cfg = tmp_path / "zt.json"
+    cfg.write_text(
+        json.dumps(config(policy={"bundle": str(allow)}, decision_log={"sink": "file", "path": str(log)}))
+    )
+    with zt.Authorizer.from_file(str(cfg)) as a:
+        for sub in ["ann", "ben"]:
+            assert a.authorize(mint(sub=sub), method="GET", path="/x").allowed
+    r = zt.replay(cfg, log, deny)
+    assert (r["records"], r["flips"], r["by_kind"]) == (2, 2, {"allow->deny": 2})
+    assert {g["key"] for g in r["groups"]["subject"]} == {"ann", "ben"}
+    assert zt.replay(cfg, log, allow)["flips"] == 0
+    with pytest.raises(zt.PolicyError):
+        zt.replay(cfg, tmp_path / "missing.jsonl", deny)

@@ -5,6 +5,8 @@
 //!
 //! `cargo run --release -p zt-benches --bin replay [-- -n RECORDS]`
 
+#![expect(clippy::expect_used, reason = "bench setup fails loudly")]
+
 use std::io::BufRead as _;
 use std::time::Instant;
 use zt_benches::{Policy, authorizer, request, tokens};

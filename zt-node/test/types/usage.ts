@@ -21,4 +21,7 @@ try {
     void code
   }
 }
-void [outcome, reasons, status, step, later, mw, plugin]
+authz.setMode('log_only')
+const source: zt.EnforcementSource = authz.enforcement().mode_source
+const flips = zt.replay('zt.toml', 'decisions.jsonl', 'candidate/', { examples: 5 }).flips
+void [outcome, reasons, status, step, later, mw, plugin, source, flips]

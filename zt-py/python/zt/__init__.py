@@ -10,7 +10,7 @@ decisions, reason codes, error codes and HTTP mapping as every other zt surface.
 """
 
 from ._errors import ConfigError, PolicyError, TokenError, ZtError, ZtRuntimeError
-from ._zt import Authorizer, Decision, __version__
+from ._zt import Authorizer, Decision, __version__, replay
 
 __all__ = [
     "Authorizer",
@@ -21,4 +21,5 @@ __all__ = [
     "ZtError",
     "ZtRuntimeError",
     "__version__",
+    "replay",
 ]
