@@ -398,6 +398,16 @@ fn watching_a_directory_reloads_through_the_gate() {
     });
     assert_eq!(store.active_revision(), second);
     assert_eq!(watcher.reloads(), 1);
+    // An operator's rollback holds: the watcher does not bring the newer revision back while
+    // the bundle on disk is unchanged, and takes the next change as usual.
+    write("decision := false");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    store.rollback(&first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(store.active_revision(), first);
+    write("decision := input.x == 1");
+    wait("the next change", &|| store.active_revision() != first);
+    assert_eq!(watcher.reloads(), 2);
     drop(watcher);
 }
 

@@ -329,17 +329,20 @@ impl PolicyStore {
         self.bundle_enforcement.load(Ordering::Acquire)
     }
 
-    /// Whether `revision` is active, being rolled out, or was rolled back (a watcher need
-    /// not load it again).
+    /// Whether `revision` is active, being rolled out, or was rolled back by the gate or by
+    /// an operator's [`PolicyStore::rollback`] (a watcher does not load it again; a changed
+    /// bundle has another revision).
     pub(super) fn knows(&self, revision: &str) -> bool {
         revision == self.active_revision()
             || self
                 .current_rollout()
                 .is_some_and(|r| r.candidate.revision == revision)
-            || (self.gate.config().is_some() && self.gate.is_rejected(revision))
+            || self.gate.is_rejected(revision)
     }
 
-    /// Make a kept revision active again.
+    /// Make a kept revision active again. A [`PolicyStore::watch`]er then leaves the revision
+    /// rolled away from alone until the bundle on disk changes (an explicit `reload` of it
+    /// still works, except through the rollout gate).
     pub fn rollback(&self, revision: &str) -> Result<(), PolicyError> {
         let found = self
             .kept
@@ -350,8 +353,13 @@ impl PolicyStore {
             .cloned();
         match found {
             Some(c) => {
-                // An operator's rollback ends a rollout in progress (its candidate is dropped).
+                // An operator's rollback ends a rollout in progress (its candidate is dropped),
+                // and a bundle watcher does not bring the revision rolled away from back.
                 let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
+                let leaving = self.active_revision();
+                if leaving != c.revision {
+                    self.gate.reject(&leaving);
+                }
                 if let Some(run) = self.current_rollout() {
                     self.gate
                         .push(0, run.event("rollout_aborted", &["rollback"], 0));
