@@ -116,8 +116,7 @@ export interface HttpOptions {
 }
 
 /**
- * Start the async decision and poll it once: ready at once with cached keys (no thread hop);
- * otherwise the future, to be finished by [`PendingDecision::wait`].
- * Replay a decision log against a candidate bundle, as `zt replay` does.
+ * Replay a decision log against a candidate bundle, as `zt replay` does: a promise of the
+ * report as JSON text (`lib/index.js` parses it).
  */
-export declare function replay(configPath: string, logPath: string, candidatePath: string, examples?: number | undefined | null): any
+export declare function replay(configPath: string, logPath: string, candidatePath: string, examples?: number | undefined | null): Promise<string>

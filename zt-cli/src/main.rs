@@ -164,8 +164,9 @@ enum PolicyCommand {
     Bench {
         #[command(flatten)]
         eval: EvalArgs,
-        /// Evaluations to time.
-        #[arg(short = 'n', long = "count", default_value_t = 10_000)]
+        /// Evaluations to time (1..=10000000).
+        #[arg(short = 'n', long = "count", default_value_t = 10_000,
+              value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
         count: u64,
     },
 }
@@ -433,6 +434,21 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode, Usage> {
     if let Some(e) = &report.baseline_error {
         eprintln!("warning: no baseline check: the config's bundle does not load: {e}");
     }
+    // A gate that saw nothing vouches for nothing: an unreadable, empty or rotated log is an
+    // input error, not "0 flips".
+    if let Some(e) = &report.read_error {
+        return Err(Usage(format!(
+            "cannot read `{}` to the end ({e})",
+            a.log.display()
+        )));
+    }
+    if report.records == 0 {
+        return Err(Usage(format!(
+            "`{}` holds no decision records ({} damaged lines)",
+            a.log.display(),
+            report.damaged_count
+        )));
+    }
     if a.format == "json" {
         print_json(&serde_json::to_value(&report).unwrap_or(Value::Null));
     } else {
@@ -468,7 +484,7 @@ fn print_replay_table(r: &ReplayReport) {
     for (dim, groups) in &r.groups {
         println!("\nby {dim}");
         println!("  {:<16} {:>7}  {:<32} examples", "flip", "count", dim);
-        for g in groups {
+        for g in groups.iter().take(20) {
             println!(
                 "  {:<16} {:>7}  {:<32} {}",
                 g.kind,
@@ -477,6 +493,23 @@ fn print_replay_table(r: &ReplayReport) {
                 g.examples.join(", ")
             );
         }
+    }
+    let omitted: Vec<String> = r
+        .groups
+        .iter()
+        .map(|(dim, g)| {
+            let more =
+                g.len().saturating_sub(20) as u64 + r.groups_omitted.get(dim).copied().unwrap_or(0);
+            (dim, more)
+        })
+        .filter(|(_, n)| *n > 0)
+        .map(|(dim, n)| format!("{n} more by {dim}"))
+        .collect();
+    if !omitted.is_empty() {
+        println!(
+            "\n({}; --format json shows up to 100 per dimension)",
+            omitted.join(", ")
+        );
     }
     if r.masked_reads.records > 0 {
         let fields: Vec<String> = r

@@ -509,6 +509,31 @@ fn replay_reports_flips_and_exits_by_max_flips() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot read"), "{err}");
+    // A gate that read nothing vouches for nothing: a directory, an empty log.
+    let same = same.to_str().unwrap();
+    let (code, _, err) = zt(&[
+        "replay",
+        "--config",
+        cfg,
+        "--log",
+        dir.to_str().unwrap(),
+        "--candidate",
+        same,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let (code, _, err) = zt(&[
+        "replay",
+        "--config",
+        cfg,
+        "--log",
+        empty.to_str().unwrap(),
+        "--candidate",
+        same,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no decision records"), "{err}");
 }
 
 #[test]

@@ -169,7 +169,7 @@ impl AuthorizerBuilder {
             .filter(|h| Some(h) != excluded.as_ref())
             .collect();
         if c.enforcement.rollout.is_some() {
-            policy.set_rollout(c.enforcement.rollout.clone());
+            policy.set_rollout(c.enforcement.rollout.clone())?;
         }
         let enforcement = Arc::new(RuntimeEnforcement::new(&c.enforcement));
         let override_watcher = OverrideWatcher::start(
@@ -378,8 +378,6 @@ impl Authorizer {
         let inner = &*self.inner;
         let now_ms = inner.clock.now_unix_ms();
         let now = now_ms / 1000;
-        // One resolved setting for the whole decision (see `enforcement`).
-        let enforcement = inner.enforcement.current(inner.policy.bundle_enforcement());
         let mut timings = Timings {
             token_ns: v.token_ns,
             ..Timings::default()
@@ -388,6 +386,7 @@ impl Authorizer {
         let claims = match claims {
             Ok(c) => c,
             Err(reason) => {
+                let enforcement = inner.enforcement.current(inner.policy.active_enforcement());
                 let mode = enforcement.mode_for(None);
                 let (outcome, enforced) = decision::enforce(Outcome::Deny, mode);
                 let mut d = self.bare(Outcome::Deny, vec![reason]);
@@ -429,7 +428,11 @@ impl Authorizer {
         // Policy: the active bundle, or the cohort's side of a rollout.
         let tq = Instant::now();
         let (issuer, subject) = (claims.issuer(), claims.subject().unwrap_or(""));
-        let (evaluation, ticket) = inner.policy.evaluate_routed(&input, issuer, subject);
+        let (evaluation, ticket, bundle_enforcement) =
+            inner.policy.evaluate_routed(&input, issuer, subject);
+        // One resolved setting for the whole decision: the operator's override, else the
+        // deciding bundle's `data.zt.enforcement`, else the config.
+        let enforcement = inner.enforcement.current(bundle_enforcement);
         timings.policy_ns = elapsed(tq);
         let mut reasons: Vec<Reason> = assessment.reason.into_iter().collect();
         let verdict = interpret(&evaluation.result, &claims, now);
@@ -547,12 +550,7 @@ impl Authorizer {
             &d.reasons,
             &d.timings,
         );
-        let events = inner.policy.take_rollout_events();
-        for (at_ms, event) in events {
-            inner
-                .logger
-                .enqueue_event(if at_ms == 0 { now_ms } else { at_ms }, event);
-        }
+        self.log_rollout_events(now_ms);
         if inner.logger.enabled() {
             let mut logged = d.clone();
             logged.claims = None;
@@ -564,6 +562,14 @@ impl Authorizer {
             });
         }
         d
+    }
+
+    /// Queue the rollout gate's pending events in the decision log (`at_ms` 0: now).
+    fn log_rollout_events(&self, now_ms: u64) {
+        for (at_ms, event) in self.inner.policy.take_rollout_events() {
+            let at = if at_ms == 0 { now_ms } else { at_ms };
+            self.inner.logger.enqueue_event(at, event);
+        }
     }
 
     /// Revoke a token by its `jti`: every later decision on a token with this id is a deny
@@ -669,7 +675,7 @@ impl Authorizer {
     pub fn enforcement(&self) -> EnforcementStatus {
         self.inner
             .enforcement
-            .status(self.inner.policy.bundle_enforcement())
+            .status(self.inner.policy.active_enforcement())
     }
 
     /// The rollout gate's state (also in [`Authorizer::metrics`]).
@@ -700,6 +706,7 @@ impl Authorizer {
 
     /// Wait until every decision-log record queued so far is written.
     pub fn flush(&self) {
+        self.log_rollout_events(self.inner.clock.now_unix_ms());
         self.inner.logger.flush();
     }
 
@@ -741,6 +748,7 @@ impl Authorizer {
         if let Some(w) = &inner.override_watcher {
             w.stop();
         }
+        self.log_rollout_events(inner.clock.now_unix_ms());
         let completed = inner.logger.shutdown(timeout);
         inner.verifier.shutdown();
         let log = inner.logger.stats();

@@ -211,11 +211,18 @@ impl RuntimeEnforcement {
             });
     }
 
-    /// Read the override file and apply it when its content changed: an absent or empty file
-    /// lifts the override; a file that does not parse changes nothing and is reported.
+    /// Read the override file and apply it when its content changed. Only a file that does
+    /// not exist lifts the override; an empty file (an editor between truncating and writing),
+    /// a file that cannot be read or does not parse changes nothing and is reported.
     pub(crate) fn poll_file(&self) {
         let Some(path) = &self.file else { return };
-        let content = read_small(path);
+        let content = match read_small(path) {
+            Ok(c) => c,
+            Err(kind) => {
+                self.refuse(format!("override file `{}`: {kind}", path.display()));
+                return;
+            }
+        };
         let mut seen = self.file_seen.lock().unwrap_or_else(|p| p.into_inner());
         if *seen == content {
             return;
@@ -223,7 +230,8 @@ impl RuntimeEnforcement {
         let parsed = match &content {
             None => Ok(EnforcementOverride::default()),
             Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
-                Ok(EnforcementOverride::default())
+                // Not remembered: the same bytes later (the editor's write) are applied.
+                return;
             }
             Some(bytes) => parse_file(path, bytes),
         };
@@ -242,18 +250,33 @@ impl RuntimeEnforcement {
         }
     }
 
+    fn refuse(&self, why: String) {
+        let mut err = self.file_error.lock().unwrap_or_else(|p| p.into_inner());
+        if err.as_deref() != Some(why.as_str()) {
+            self.file_errors.fetch_add(1, Ordering::Relaxed);
+            *err = Some(why);
+        }
+    }
+
     pub(crate) fn watches_file(&self) -> bool {
         self.file.is_some()
     }
 }
 
-fn read_small(path: &Path) -> Option<Vec<u8>> {
+/// The file's bytes, `None` when it does not exist, or the I/O error's kind.
+fn read_small(path: &Path) -> Result<Option<Vec<u8>>, String> {
     use std::io::Read as _;
-    let f = std::fs::File::open(path).ok()?;
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.kind().to_string()),
+    };
     let mut buf = Vec::new();
     // An override is a few bytes; anything longer than 64 KiB is cut and then fails to parse.
-    f.take(64 * 1024).read_to_end(&mut buf).ok()?;
-    Some(buf)
+    f.take(64 * 1024)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.kind().to_string())?;
+    Ok(Some(buf))
 }
 
 fn parse_file(path: &Path, bytes: &[u8]) -> Result<EnforcementOverride, String> {

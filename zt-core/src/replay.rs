@@ -126,8 +126,14 @@ pub struct ReplayReport {
     /// Flips by kind (`allow->deny`, ...).
     pub by_kind: BTreeMap<String, u64>,
     /// Flips grouped by `path` (first segment), `subject`, `reason` (the candidate's) and
-    /// `method`, largest groups first.
+    /// `method`, largest groups first: at most 100 per dimension (see `groups_omitted`); past
+    /// 10,000 distinct keys per dimension and thread, further keys count as `(other)`.
     pub groups: BTreeMap<&'static str, Vec<FlipGroup>>,
+    /// Groups left out of `groups` per dimension (beyond the 100 largest).
+    pub groups_omitted: BTreeMap<&'static str, u64>,
+    /// Why reading the log stopped early (an I/O error), if it did: the report covers only
+    /// the lines before it.
+    pub read_error: Option<String>,
     /// Records per recorded policy revision.
     pub recorded_revisions: BTreeMap<String, u64>,
     /// Masked fields the candidate refers to.
@@ -184,6 +190,16 @@ pub fn replay_file(
 
 const MAX_DAMAGED: usize = 100;
 const DIMENSIONS: [&str; 4] = ["path", "subject", "reason", "method"];
+/// Groups kept per dimension in the report.
+const MAX_GROUPS: usize = 100;
+/// Distinct keys per dimension and worker before further keys count as `(other)`.
+const MAX_KEYS: usize = 10_000;
+const OTHER: &str = "(other)";
+/// Longest line read; a longer one is reported and skipped.
+const MAX_LINE: usize = 16 << 20;
+
+/// A numbered line, or `None` for one longer than [`MAX_LINE`].
+type Chunk = Vec<(usize, Option<Vec<u8>>)>;
 /// Lines handed to a worker at a time.
 const CHUNK: usize = 1024;
 
@@ -211,7 +227,7 @@ pub fn replay(
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, 8);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<u8>)>>(workers * 2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(workers * 2);
     let rx = std::sync::Mutex::new(rx);
     let (parts, read_error) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
@@ -222,7 +238,18 @@ pub fn replay(
                         let next = rx.lock().map(|r| r.recv());
                         let Ok(Ok(chunk)) = next else { break };
                         for (line_no, bytes) in chunk {
-                            part.line(&ctx, line_no, &bytes);
+                            let Some(bytes) = bytes else {
+                                part.damaged(line_no, "longer than 16 MiB".to_owned());
+                                continue;
+                            };
+                            // A panic in the engine on one record must not lose the others
+                            // (nor stop this worker, which would stall the reader).
+                            let one = std::panic::AssertUnwindSafe(|| {
+                                part.line(&ctx, line_no, &bytes);
+                            });
+                            if std::panic::catch_unwind(one).is_err() {
+                                part.damaged(line_no, "evaluating this record failed".to_owned());
+                            }
                         }
                     }
                     part
@@ -231,7 +258,15 @@ pub fn replay(
             .collect();
         let read_error = feed(log, &tx);
         drop(tx);
-        let parts: Vec<Partial> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        let failed = joined.iter().filter(|j| j.is_err()).count();
+        let parts: Vec<Partial> = joined.into_iter().filter_map(Result::ok).collect();
+        let read_error = read_error.or_else(|| {
+            (failed > 0).then(|| DamagedLine {
+                line: 0,
+                error: format!("{failed} replay worker(s) failed: the report is incomplete"),
+            })
+        });
         (parts, read_error)
     });
     let mut r = ReplayReport {
@@ -245,6 +280,7 @@ pub fn replay(
     let mut groups: BTreeMap<(&'static str, String, String), (u64, Vec<String>)> = BTreeMap::new();
     let mut damaged: Vec<DamagedLine> = Vec::new();
     if let Some(e) = read_error {
+        r.read_error = Some(format!("line {}: {}", e.line, e.error));
         r.damaged_count += 1;
         damaged.push(e);
     }
@@ -290,24 +326,28 @@ pub fn replay(
             examples,
         });
     }
-    for g in r.groups.values_mut() {
+    for (dim, g) in &mut r.groups {
         g.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+        if g.len() > MAX_GROUPS {
+            r.groups_omitted.insert(dim, (g.len() - MAX_GROUPS) as u64);
+            g.truncate(MAX_GROUPS);
+        }
     }
     r.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     r
 }
 
-/// Read `log` in chunks of numbered lines; a read error ends the log and is returned.
-fn feed(
-    mut log: impl BufRead,
-    tx: &std::sync::mpsc::SyncSender<Vec<(usize, Vec<u8>)>>,
-) -> Option<DamagedLine> {
-    let mut chunk = Vec::with_capacity(CHUNK);
+/// Read `log` in chunks of numbered lines (each at most [`MAX_LINE`] bytes); a read error
+/// ends the log and is returned.
+fn feed(mut log: impl BufRead, tx: &std::sync::mpsc::SyncSender<Chunk>) -> Option<DamagedLine> {
+    use std::io::Read as _;
+    let mut chunk: Chunk = Vec::with_capacity(CHUNK);
     let mut line_no = 0usize;
     let mut error = None;
+    let cap = MAX_LINE as u64 + 1;
     loop {
         let mut buf = Vec::new();
-        match log.read_until(b'\n', &mut buf) {
+        match (&mut log).take(cap).read_until(b'\n', &mut buf) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
@@ -319,7 +359,30 @@ fn feed(
             }
         }
         line_no += 1;
-        chunk.push((line_no, buf));
+        if buf.len() > MAX_LINE {
+            // Skip the rest of the line without holding it.
+            loop {
+                buf.clear();
+                match (&mut log).take(cap).read_until(b'\n', &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) if buf.last() == Some(&b'\n') => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        error = Some(DamagedLine {
+                            line: line_no,
+                            error: format!("cannot read: {}", e.kind()),
+                        });
+                        break;
+                    }
+                }
+            }
+            chunk.push((line_no, None));
+            if error.is_some() {
+                break;
+            }
+        } else {
+            chunk.push((line_no, Some(buf)));
+        }
         if chunk.len() == CHUNK
             && tx
                 .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
@@ -359,6 +422,8 @@ struct Partial {
     baseline_mismatches: u64,
     baseline_examples: Vec<String>,
     groups: BTreeMap<(&'static str, String, String), (u64, Vec<String>)>,
+    /// Distinct keys per dimension in `groups`.
+    distinct: [usize; 4],
 }
 
 /// The fields of a decision-log line replay reads; the input stays raw JSON until regorus
@@ -482,8 +547,15 @@ impl Partial {
             reason,
             str_at(&request["method"]).unwrap_or("-").to_owned(),
         ];
-        for (dim, key) in DIMENSIONS.into_iter().zip(keys) {
-            let g = self.groups.entry((dim, key, kind.clone())).or_default();
+        for (i, (dim, key)) in DIMENSIONS.into_iter().zip(keys).enumerate() {
+            let mut k = (dim, key, kind.clone());
+            if !self.groups.contains_key(&k) {
+                match self.distinct.get_mut(i) {
+                    Some(n) if *n < MAX_KEYS => *n += 1,
+                    _ => k.1 = OTHER.to_owned(),
+                }
+            }
+            let g = self.groups.entry(k).or_default();
             g.0 += 1;
             if g.1.len() < ctx.examples {
                 g.1.push(id.to_string());

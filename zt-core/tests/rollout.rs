@@ -286,10 +286,20 @@ fn the_gate_never_returns_to_a_revision_that_failed_its_tests() {
             "rollout_rolled_back"
         ]
     );
-    // An operator's abort and promote.
+    // An operator's abort and promote; the abort's event reaches the log with `flush`.
     h.authz.policy().reload_files(allow_all("d")).unwrap();
     assert!(h.authz.policy().rollout_abort().is_some());
     assert_eq!(h.authz.policy().active_revision(), rev_a);
+    assert_eq!(h.events().last().unwrap()["event"], "rollout_aborted");
+    // An operator's rollback during a rollout drops the candidate for good (a bundle watcher
+    // would otherwise start it again).
+    h.authz.policy().reload_files(allow_all("f")).unwrap();
+    h.authz.policy().rollback(&rev_a).unwrap();
+    assert_eq!(h.authz.rollout().candidate_revision, None);
+    assert!(matches!(
+        h.authz.policy().reload_files(allow_all("f")),
+        Err(PolicyError::RolledBack { .. })
+    ));
     let rev_e = h.authz.policy().reload_files(allow_all("e")).unwrap();
     assert_eq!(h.authz.policy().rollout_promote(), Some(rev_e.clone()));
     assert_eq!(h.authz.policy().active_revision(), rev_e);
@@ -497,6 +507,10 @@ fn the_override_file_switches_mode_within_its_poll() {
     std::fs::write(&file, r#"{"mode": "log_only"}"#).unwrap();
     wait_for(EnforcementMode::LogOnly);
     assert!(h.decide(0).is_allowed());
+    // An empty file (an editor between truncating and writing) changes nothing.
+    std::fs::write(&file, "").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(h.authz.enforcement().mode, EnforcementMode::LogOnly);
     // A broken file changes nothing and says why.
     std::fs::write(&file, r#"{"mode": "sometimes"}"#).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -530,4 +544,54 @@ fn rollout_config_is_checked() {
     bad(json!({"max_deny_rate_increase": 2.0}), "fraction");
     bad(json!({"min_decisions": 0}), "min_decisions");
     bad(json!({"stagez": [0, 100]}), "stagez");
+}
+
+#[test]
+fn a_breach_rolls_back_without_waiting_for_the_stage_duration() {
+    let h = Harness::new(
+        json!({"enforcement": {"rollout": {
+            "stages": [25, 100], "min_decisions": 50, "min_duration_s": 3600,
+        }}}),
+        allow_all("a"),
+    );
+    h.authz
+        .policy()
+        .reload_files(denies_thirty_percent("b"))
+        .unwrap();
+    let start = NOW * 1000;
+    let mut i = 0;
+    while h.authz.rollout().candidate_revision.is_some() {
+        let _ = h.decide(i);
+        h.clock.advance(Duration::from_millis(100));
+        i += 1;
+        assert!(i < 5_000, "never rolled back");
+    }
+    let s = h.authz.rollout();
+    assert_eq!(s.rollbacks, 1);
+    let at = s.last_event.unwrap()["at_ms"].as_u64().unwrap();
+    assert!(
+        at - start < 3_600_000,
+        "rolled back after {} s",
+        (at - start) / 1000
+    );
+}
+
+#[test]
+fn set_rollout_checks_the_config() {
+    let h = Harness::new(json!({}), allow_all("a"));
+    let mut bad = zt_core::RolloutConfig::default();
+    bad.max_deny_rate_increase = f64::NAN;
+    let err = h.authz.policy().set_rollout(Some(bad)).unwrap_err();
+    assert!(err.to_string().contains("max_deny_rate_increase"), "{err}");
+    let mut empty = zt_core::RolloutConfig::default();
+    empty.stages = vec![];
+    assert!(h.authz.policy().set_rollout(Some(empty)).is_err());
+    assert!(!h.authz.rollout().enabled);
+    h.authz
+        .policy()
+        .set_rollout(Some(zt_core::RolloutConfig::default()))
+        .unwrap();
+    assert!(h.authz.rollout().enabled);
+    h.authz.policy().set_rollout(None).unwrap();
+    assert!(!h.authz.rollout().enabled);
 }

@@ -170,7 +170,7 @@ export function replay(
   logPath: string,
   candidatePath: string,
   options?: { examples?: number },
-): Record<string, unknown>
+): Promise<Record<string, unknown>>
 
 export interface MiddlewareOptions {
   /** The `realm` of `WWW-Authenticate` challenges (default `zt`). */

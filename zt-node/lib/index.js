@@ -203,10 +203,14 @@ class Authorizer {
   }
 }
 
-/** Replay a decision log against a candidate bundle, as `zt replay` does. */
-function replay(configPath, logPath, candidatePath, options = {}) {
+/** Replay a decision log against a candidate bundle, as `zt replay` does (off the JS thread). */
+async function replay(configPath, logPath, candidatePath, options = {}) {
   const { examples = 3 } = options
-  return rethrowing(() => native.replay(configPath, logPath, candidatePath, examples))
+  try {
+    return parse(await native.replay(configPath, logPath, candidatePath, examples))
+  } catch (e) {
+    throw toZtError(e)
+  }
 }
 
 function opts(options) {

@@ -590,24 +590,50 @@ impl Authorizer {
 
 /// Start the async decision and poll it once: ready at once with cached keys (no thread hop);
 /// otherwise the future, to be finished by [`PendingDecision::wait`].
-/// Replay a decision log against a candidate bundle, as `zt replay` does.
-#[napi]
+/// Replay on libuv's thread pool (a replay reads a whole log: never on the JS thread).
+pub struct ReplayTask {
+    config: String,
+    log: String,
+    candidate: String,
+    examples: usize,
+}
+
+impl Task for ReplayTask {
+    type Output = zt_core::ReplayReport;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let config =
+            AuthorizerConfig::from_path(&self.config).map_err(|e| zt_error("ZT_CONFIG", &e))?;
+        zt_core::replay_file(
+            &config,
+            std::path::Path::new(&self.log),
+            std::path::Path::new(&self.candidate),
+            self.examples,
+        )
+        .map_err(|e| zt_error("ZT_POLICY", &e))
+    }
+
+    fn resolve(&mut self, _env: Env, report: Self::Output) -> Result<Self::JsValue> {
+        serde_json::to_string(&report).map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+}
+
+/// Replay a decision log against a candidate bundle, as `zt replay` does: a promise of the
+/// report as JSON text (`lib/index.js` parses it).
+#[napi(ts_return_type = "Promise<string>")]
 pub fn replay(
     config_path: String,
     log_path: String,
     candidate_path: String,
     examples: Option<u32>,
-) -> Result<Value> {
-    let config =
-        AuthorizerConfig::from_path(&config_path).map_err(|e| zt_error("ZT_CONFIG", &e))?;
-    let report = zt_core::replay_file(
-        &config,
-        std::path::Path::new(&log_path),
-        std::path::Path::new(&candidate_path),
-        examples.map_or(3, |n| n as usize),
-    )
-    .map_err(|e| zt_error("ZT_POLICY", &e))?;
-    serde_json::to_value(report).map_err(|e| napi::Error::from_reason(e.to_string()))
+) -> AsyncTask<ReplayTask> {
+    AsyncTask::new(ReplayTask {
+        config: config_path,
+        log: log_path,
+        candidate: candidate_path,
+        examples: examples.map_or(3, |n| n as usize),
+    })
 }
 
 fn begin(

@@ -255,7 +255,7 @@ test('decisions match the Rust CLI (`zt decide`) on the same inputs', () => {
   a.close()
 })
 
-test('runtime mode switch, rollout status and replay', () => {
+test('runtime mode switch, rollout status and replay', async () => {
   const a = zt.Authorizer.fromConfig(config(), { policyFiles: { 'a.rego': 'package zt.authz\ndecision := false' } })
   const t = mint()
   assert.equal(a.authorizeSync({ method: 'GET', path: '/', token: t }).allowed, false)
@@ -286,8 +286,8 @@ test('runtime mode switch, rollout status and replay', () => {
   const b = zt.Authorizer.fromFile(cfg)
   for (const sub of ['ann', 'ben']) assert.equal(b.authorizeSync({ method: 'GET', path: '/x', token: mint({ sub }) }).allowed, true)
   b.close()
-  const r = zt.replay(cfg, log, path.join(dir, 'deny'))
+  const r = await zt.replay(cfg, log, path.join(dir, 'deny'))
   assert.deepEqual([r.records, r.flips, r.by_kind], [2, 2, { 'allow->deny': 2 }])
-  assert.equal(zt.replay(cfg, log, path.join(dir, 'allow')).flips, 0)
-  assert.throws(() => zt.replay(cfg, path.join(dir, 'missing'), path.join(dir, 'deny')), (e) => e.code === 'ZT_POLICY')
+  assert.equal((await zt.replay(cfg, log, path.join(dir, 'allow'))).flips, 0)
+  await assert.rejects(zt.replay(cfg, path.join(dir, 'missing'), path.join(dir, 'deny')), (e) => e.code === 'ZT_POLICY')
 })

@@ -228,6 +228,13 @@ impl AuthorizerConfig {
     }
 }
 
+impl crate::config::RolloutConfig {
+    /// Check the section on its own (the same checks as [`AuthorizerConfig::validate`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_rollout(self)
+    }
+}
+
 fn validate_rollout(r: &crate::config::RolloutConfig) -> Result<(), ConfigError> {
     const STAGES: &str = "enforcement.rollout.stages";
     if r.stages.len() < 2 || r.stages.last() != Some(&100) {

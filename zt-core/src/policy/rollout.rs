@@ -162,25 +162,41 @@ impl Run {
         self.bp / 100
     }
 
-    /// Count one decision; true when the stage is ready to be judged.
+    /// Count one decision, and say whether the stage can be judged now.
+    ///
+    /// A stage is judged for breaches as soon as both cohorts have `min_decisions` (the
+    /// control too, outside shadow: a rate over a handful of decisions says nothing), then on
+    /// every 16th candidate decision; it can pass only once `min_duration_s` has also gone by.
     pub(crate) fn observe(
         &self,
         control: Option<Observed>,
         candidate: Option<Observed>,
         now_ms: u64,
-    ) -> bool {
+    ) -> Ready {
         let _ =
             self.started_ms
                 .compare_exchange(0, now_ms.max(1), Ordering::AcqRel, Ordering::Acquire);
         if let Some(o) = control {
             self.control_cohort.add(o);
         }
-        if let Some(o) = candidate {
-            self.candidate_cohort.add(o);
+        let Some(o) = candidate else {
+            return Ready::No;
+        };
+        self.candidate_cohort.add(o);
+        let min = self.config.min_decisions;
+        let cand = self.candidate_cohort.decisions.load(Ordering::Relaxed);
+        let ctrl = self.control_cohort.decisions.load(Ordering::Relaxed);
+        if cand < min || (self.bp != 0 && ctrl < min) {
+            return Ready::No;
         }
         let started = self.started_ms.load(Ordering::Acquire);
-        self.candidate_cohort.decisions.load(Ordering::Relaxed) >= self.config.min_decisions
-            && now_ms.saturating_sub(started) >= self.config.min_duration_s.saturating_mul(1000)
+        if now_ms.saturating_sub(started) >= self.config.min_duration_s.saturating_mul(1000) {
+            Ready::Full
+        } else if cand.is_multiple_of(16) || cand == min {
+            Ready::BreachesOnly
+        } else {
+            Ready::No
+        }
     }
 
     /// The thresholds the stage breaches (empty: it passes).
@@ -253,6 +269,16 @@ impl Run {
         s.candidate = self.candidate_cohort.stats();
         s.control = self.control_cohort.stats();
     }
+}
+
+/// Whether a stage can be judged after a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ready {
+    No,
+    /// Enough decisions: roll back on a breach, but too early to pass.
+    BreachesOnly,
+    /// Enough decisions and time: roll back or pass.
+    Full,
 }
 
 /// What one decision said, for the cohort counters.

@@ -3,7 +3,7 @@
 use super::bundle::{self, Bundle};
 use super::compile::CompiledBundle;
 use super::output::{PolicyFailure, PolicyOutput};
-use super::rollout::{Gate, Observed, RolloutStatus, Run, Side, Ticket};
+use super::rollout::{Gate, Observed, Ready, RolloutStatus, Run, Side, Ticket};
 use crate::config::{PolicyConfig, RolloutConfig};
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
@@ -33,8 +33,6 @@ pub struct PolicyStore {
     /// The candidate being rolled out, when the gate is on and one is.
     rollout: RwLock<Option<Arc<Run>>>,
     gate: Gate,
-    /// The active bundle's `data.zt.enforcement`, packed.
-    bundle_enforcement: AtomicU64,
     /// Identifies this store in the per-thread cache of its bundles.
     id: u64,
     /// Bumped after every change of the active bundle or the shadow candidate.
@@ -110,7 +108,6 @@ impl PolicyStore {
     fn with_active(first: Arc<CompiledBundle>, opts: PolicyConfig) -> Self {
         Self {
             opts,
-            bundle_enforcement: AtomicU64::new(first.enforcement),
             kept: Mutex::new(VecDeque::from([first.clone()])),
             active: RwLock::new(first),
             shadow: RwLock::new(None),
@@ -162,10 +159,10 @@ impl PolicyStore {
         let Some(config) = self.gate.config() else {
             return Ok(self.activate(c));
         };
+        let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.gate.is_rejected(&rev) {
             return Err(PolicyError::RolledBack { revision: rev });
         }
-        let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
         let control = self.active_revision();
         let current = self.current_rollout();
         if rev == control {
@@ -201,8 +198,6 @@ impl PolicyStore {
                 kept.pop_front();
             }
         }
-        self.bundle_enforcement
-            .store(c.enforcement, Ordering::Release);
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
         self.generation.fetch_add(1, Ordering::Release);
         rev
@@ -220,13 +215,26 @@ impl PolicyStore {
             .clone()
     }
 
-    /// Turn the rollout gate on (or off with `None`; a rollout in progress is then aborted
-    /// and the control stays active). Checked like the config section.
-    pub fn set_rollout(&self, config: Option<RolloutConfig>) {
+    /// Turn the rollout gate on (or off with `None`: a rollout in progress then ends, the
+    /// control stays active, and the candidate is not marked as refused). The config is
+    /// checked like the `[enforcement.rollout]` section.
+    pub fn set_rollout(
+        &self,
+        config: Option<RolloutConfig>,
+    ) -> Result<(), crate::error::ConfigError> {
+        if let Some(c) = &config {
+            c.validate()?;
+        }
         *self.gate.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         if config.is_none() {
-            self.rollout_abort();
+            let _transition = self.gate.lock.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(run) = self.current_rollout() {
+                self.gate
+                    .push(0, run.event("rollout_aborted", &["gate_turned_off"], 0));
+                self.set_rollout_run(None);
+            }
         }
+        Ok(())
     }
 
     /// The rollout gate's state.
@@ -270,11 +278,14 @@ impl PolicyStore {
         Some(run.candidate.revision.clone())
     }
 
-    /// Judge a stage that is ready: roll back, promote, or start the next stage.
-    fn judge(&self, run: &Arc<Run>, now_ms: u64) {
+    /// Judge a stage that is ready: roll back, promote, or start the next stage (`full`:
+    /// it may pass; otherwise only a breach is acted on).
+    fn judge(&self, run: &Arc<Run>, now_ms: u64, full: bool) {
         // Another decision is judging: it sees the same counters.
-        let Ok(_transition) = self.gate.lock.try_lock() else {
-            return;
+        let _transition = match self.gate.lock.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
         };
         match self.current_rollout() {
             Some(current) if Arc::ptr_eq(&current, run) => {}
@@ -287,6 +298,9 @@ impl PolicyStore {
             self.gate
                 .push(now_ms, run.event("rollout_rolled_back", &breached, now_ms));
             self.set_rollout_run(None);
+            return;
+        }
+        if !full {
             return;
         }
         match run.next_stage() {
@@ -313,8 +327,10 @@ impl PolicyStore {
         candidate: Option<Observed>,
         now_ms: u64,
     ) {
-        if t.run.observe(control, candidate, now_ms) {
-            self.judge(&t.run, now_ms);
+        match t.run.observe(control, candidate, now_ms) {
+            Ready::No => {}
+            Ready::BreachesOnly => self.judge(&t.run, now_ms, false),
+            Ready::Full => self.judge(&t.run, now_ms, true),
         }
     }
 
@@ -324,9 +340,9 @@ impl PolicyStore {
         self.gate.take_events()
     }
 
-    /// The active bundle's `data.zt.enforcement`, packed.
-    pub(crate) fn bundle_enforcement(&self) -> u64 {
-        self.bundle_enforcement.load(Ordering::Acquire)
+    /// The active bundle's `data.zt.enforcement`, packed (through this thread's cache).
+    pub(crate) fn active_enforcement(&self) -> u64 {
+        self.with_current(|active, _, _| active.enforcement)
     }
 
     /// Whether `revision` is active, being rolled out, or was rolled back by the gate or by
@@ -361,12 +377,11 @@ impl PolicyStore {
                     self.gate.reject(&leaving);
                 }
                 if let Some(run) = self.current_rollout() {
+                    self.gate.reject(&run.candidate.revision);
                     self.gate
                         .push(0, run.event("rollout_aborted", &["rollback"], 0));
                     *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = None;
                 }
-                self.bundle_enforcement
-                    .store(c.enforcement, Ordering::Release);
                 *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
                 self.generation.fetch_add(1, Ordering::Release);
                 Ok(())
@@ -501,20 +516,22 @@ impl PolicyStore {
     }
 
     /// Evaluate for a verified subject: the active bundle, or, during a rollout, the bundle
-    /// the subject's cohort is routed to (plus the candidate in the shadow stage).
+    /// the subject's cohort is routed to (plus the candidate in the shadow stage). Also returns
+    /// the `data.zt.enforcement` of the bundle that decided, so that a decision's mode and its
+    /// result come from one revision.
     pub(crate) fn evaluate_routed(
         &self,
         input: &PolicyInput,
         issuer: &str,
         subject: &str,
-    ) -> (PolicyEvaluation, Option<Ticket>) {
+    ) -> (PolicyEvaluation, Option<Ticket>, u64) {
         let eval = |b: &Arc<CompiledBundle>| PolicyEvaluation {
             revision: b.revision.clone(),
             result: b.evaluate(input),
         };
         self.with_current(|active, _, rollout| {
             let Some(run) = rollout else {
-                return (eval(active), None);
+                return (eval(active), None, active.enforcement);
             };
             let ticket = |side, shadow| Ticket {
                 run: run.clone(),
@@ -523,11 +540,17 @@ impl PolicyStore {
             };
             if run.bp == 0 {
                 let shadow = eval(&run.candidate);
-                (eval(active), Some(ticket(Side::Both, Some(shadow))))
+                let t = ticket(Side::Both, Some(shadow));
+                (eval(active), Some(t), active.enforcement)
             } else if crate::decision::rollout_bucket(issuer, subject) < run.bp {
-                (eval(&run.candidate), Some(ticket(Side::Candidate, None)))
+                let t = ticket(Side::Candidate, None);
+                (eval(&run.candidate), Some(t), run.candidate.enforcement)
             } else {
-                (eval(active), Some(ticket(Side::Control, None)))
+                (
+                    eval(active),
+                    Some(ticket(Side::Control, None)),
+                    active.enforcement,
+                )
             }
         })
     }

@@ -23,5 +23,5 @@ try {
 }
 authz.setMode('log_only')
 const source: zt.EnforcementSource = authz.enforcement().mode_source
-const flips = zt.replay('zt.toml', 'decisions.jsonl', 'candidate/', { examples: 5 }).flips
+const flips = zt.replay('zt.toml', 'decisions.jsonl', 'candidate/', { examples: 5 }).then((r) => r.flips)
 void [outcome, reasons, status, step, later, mw, plugin, source, flips]
