@@ -69,6 +69,61 @@ fn main() {
     }
     let raw = rate("raw: parse + regorus RVM eval", t.elapsed().as_secs_f64());
 
+    // The same two steps as replay takes, single-threaded: regorus's own JSON parser for the
+    // input (compact storage), then the RVM.
+    #[derive(serde::Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        input: &'a serde_json::value::RawValue,
+    }
+    let inputs: Vec<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Raw<'_>>(l).ok())
+        .map(|r| r.input.get().to_owned())
+        .collect();
+    let t = Instant::now();
+    for i in &inputs {
+        std::hint::black_box(regorus::Value::from_json_str(i).ok());
+    }
+    rate(
+        "raw: regorus from_json_str of the input",
+        t.elapsed().as_secs_f64(),
+    );
+    let t = Instant::now();
+    for i in &inputs {
+        if let Ok(v) = regorus::Value::from_json_str(i) {
+            vm.set_input(v);
+            std::hint::black_box(vm.execute().ok());
+        }
+    }
+    let raw_compact = rate(
+        "raw: regorus from_json_str + RVM eval",
+        t.elapsed().as_secs_f64(),
+    );
+
+    // zt's route for the input: serde_json, then zt's direct conversion to regorus values.
+    let t = Instant::now();
+    for i in &inputs {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(i) {
+            std::hint::black_box(zt_core::internal::policy_input_unverified(&v));
+        }
+    }
+    rate(
+        "zt: serde_json + direct conversion of the input",
+        t.elapsed().as_secs_f64(),
+    );
+    let t = Instant::now();
+    for i in &inputs {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(i) {
+            let input = zt_core::internal::policy_input_unverified(&v);
+            std::hint::black_box(same.evaluate(&input).is_ok());
+        }
+    }
+    rate(
+        "zt: that + CompiledBundle::evaluate, 1 thread",
+        t.elapsed().as_secs_f64(),
+    );
+
     for (label, baseline) in [
         ("zt replay, same bundle", false),
         ("zt replay, with baseline check", true),
@@ -83,10 +138,11 @@ fn main() {
         );
         let secs = rate(label, t.elapsed().as_secs_f64());
         println!(
-            "    flips {} · replayed {} · vs raw parse+eval {:.2}× the time · vs parse alone {:.2}×",
+            "    flips {} · replayed {} · time vs raw serde parse+eval {:.2}×, vs raw from_json_str+eval {:.2}×, vs serde parse alone {:.2}×",
             r.flips,
             r.replayed,
             secs / raw,
+            secs / raw_compact,
             secs / parse
         );
     }
