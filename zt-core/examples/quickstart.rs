@@ -285,7 +285,8 @@ async fn main() -> Result<(), BoxError> {
             .take(3)
             .map(|g| format!("{} {} ×{}", g.key, g.kind, g.count))
             .collect();
-        let more = groups.len().saturating_sub(3);
+        let omitted = report.groups_omitted.get(dim).copied().unwrap_or(0) as usize;
+        let more = groups.len().saturating_sub(3) + omitted;
         let more = if more > 0 {
             format!(" (+{more} more)")
         } else {
