@@ -110,6 +110,14 @@ impl Harness {
         }
     }
 
+    /// The `event` of every gate event logged so far.
+    fn event_names(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     fn events(&self) -> Vec<Value> {
         self.authz.flush();
         self.log
@@ -217,11 +225,7 @@ fn a_harmless_candidate_is_promoted_through_every_stage() {
     assert_eq!(h.authz.policy().active_revision(), rev_c);
     let s = h.authz.rollout();
     assert_eq!((s.rollbacks, s.promotions), (0, 1));
-    let names: Vec<String> = h
-        .events()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_owned())
-        .collect();
+    let names = h.event_names();
     assert_eq!(
         names,
         [
@@ -272,11 +276,7 @@ fn the_gate_never_returns_to_a_revision_that_failed_its_tests() {
         assert!(i < 20_000);
     }
     assert_eq!(h.authz.policy().active_revision(), rev_a);
-    let names: Vec<String> = h
-        .events()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_owned())
-        .collect();
+    let names = h.event_names();
     assert_eq!(
         names,
         [
