@@ -85,6 +85,11 @@ export declare class Authorizer {
   clearEnforcementOverride(): void
   /** The enforcement settings in force and where each comes from. */
   enforcement(): any
+  /**
+   * What a health check needs: readiness, policy, key-set freshness per issuer, the
+   * decision log's queue, enforcement and revocations.
+   */
+  status(): any
   /** The rollout gate's state. */
   rollout(): any
   /** Abort the rollout in progress; the candidate's revision, or null. */

@@ -83,6 +83,12 @@ struct Inner {
     metrics: Metrics,
     revoked: RwLock<Revocations>,
     any_revoked: AtomicBool,
+    /// When the in-process revocation lists last changed (Unix ms, authorizer clock).
+    revoked_at_ms: AtomicU64,
+    /// `policy.bundle` and the decision log's sink and capacity, for `status()`.
+    bundle_source: Option<std::path::PathBuf>,
+    log_sink: DecisionLogSink,
+    log_capacity: u64,
     clock: Arc<dyn Clock>,
     id_prefix: u64,
     id_counter: AtomicU64,
@@ -191,6 +197,10 @@ impl AuthorizerBuilder {
                 metrics,
                 revoked: RwLock::new(Revocations::default()),
                 any_revoked: AtomicBool::new(false),
+                revoked_at_ms: AtomicU64::new(0),
+                bundle_source: c.policy.bundle.clone(),
+                log_sink: c.decision_log.sink,
+                log_capacity: c.decision_log.queue_capacity,
                 clock,
                 id_prefix: u64::from_le_bytes(prefix),
                 id_counter: AtomicU64::new(0),
@@ -520,6 +530,11 @@ impl Authorizer {
         if inner.posture.posture_issuer() == Some(claims.issuer()) {
             return Err(Reason::UnknownIssuer);
         }
+        if let Some(reason) = inner.policy.revoked(claims.jwt_id(), &|| {
+            subject_key(claims.issuer(), claims.subject().unwrap_or(""))
+        }) {
+            return Err(reason);
+        }
         if inner.any_revoked.load(Ordering::Acquire) {
             let r = inner.revoked.read().unwrap_or_else(|p| p.into_inner());
             if claims.jwt_id().is_some_and(|j| r.token_ids.contains(j)) {
@@ -608,6 +623,9 @@ impl Authorizer {
         let any = !r.token_ids.is_empty() || !r.subjects.is_empty();
         inner.any_revoked.store(any, Ordering::Release);
         drop(r);
+        inner
+            .revoked_at_ms
+            .store(inner.clock.now_unix_ms(), Ordering::Relaxed);
         inner.verifier.clear_cache();
     }
 
@@ -676,6 +694,84 @@ impl Authorizer {
         self.inner
             .enforcement
             .status(self.inner.policy.active_enforcement())
+    }
+
+    /// What an operator's health check needs: the policy (revision, source, activation time,
+    /// rollout), key-set freshness per issuer, the decision log's queue, the enforcement in
+    /// force and the revocation lists. `ready` is false while an issuer has no usable keys
+    /// or the decision log no longer takes records.
+    pub fn status(&self) -> crate::status::AuthorizerStatus {
+        use crate::status::{AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus};
+        let inner = &*self.inner;
+        let now = inner.clock.now_unix_ms();
+        let v = &inner.verifier;
+        let issuers: Vec<IssuerStatus> = v
+            .issuers()
+            .into_iter()
+            .map(|issuer| {
+                let f = v.key_freshness(&issuer);
+                // HMAC issuers have no key set: their secret is always usable.
+                let has_source = f.is_some();
+                let f = f.unwrap_or_default();
+                let s = v.jwks_status(&issuer);
+                IssuerStatus {
+                    usable: !has_source
+                        || (f.keys > 0 && f.usable_until_ms.is_none_or(|u| now <= u)),
+                    issuer,
+                    keys: f.keys,
+                    fetched_at_ms: f.fetched_at_ms,
+                    fresh_until_ms: f.fresh_until_ms,
+                    usable_until_ms: f.usable_until_ms,
+                    last_error: s
+                        .as_ref()
+                        .and_then(|s| s.last_error.as_ref())
+                        .map(|e| e.code()),
+                    fetches: s.as_ref().map_or(0, |s| s.fetches),
+                    fetch_failures: s.as_ref().map_or(0, |s| s.fetch_failures),
+                }
+            })
+            .collect();
+        let log = inner.logger.stats();
+        let decision_log = DecisionLogStatus {
+            sink: inner.log_sink,
+            queue_capacity: inner.log_capacity,
+            queued: log
+                .enqueued
+                .saturating_sub(log.written + log.failed + log.dropped),
+            stats: log,
+        };
+        let policy = inner.policy.as_ref();
+        AuthorizerStatus {
+            ready: issuers.iter().all(|i| i.usable) && !inner.logger.closed(),
+            policy: PolicyStatus {
+                revision: policy.active_revision(),
+                source: inner.bundle_source.clone(),
+                activated_at_ms: policy.activated_at_ms(),
+                revisions: policy.revisions(),
+                rollout: policy.rollout_status(),
+            },
+            issuers,
+            decision_log,
+            enforcement: self.enforcement(),
+            revocations: self.revocation_stats(),
+        }
+    }
+
+    fn revocation_stats(&self) -> crate::status::RevocationStats {
+        let inner = &*self.inner;
+        let (token_ids, subjects) = {
+            let r = inner.revoked.read().unwrap_or_else(|p| p.into_inner());
+            (r.token_ids.len() as u64, r.subjects.len() as u64)
+        };
+        let (bt, bs) = inner.policy.revoked_counts();
+        crate::status::RevocationStats {
+            token_ids,
+            subjects,
+            updated_at_ms: inner.revoked_at_ms.load(Ordering::Relaxed),
+            bundle_token_ids: bt as u64,
+            bundle_subjects: bs as u64,
+            bundle_activated_at_ms: inner.policy.activated_at_ms(),
+        }
     }
 
     /// The rollout gate's state (also in [`Authorizer::metrics`]).
@@ -783,6 +879,8 @@ impl Authorizer {
             .metrics
             .snapshot(v.cache_stats(), jwks, inner.logger.stats());
         s.rollout = self.rollout();
+        s.revocations = self.revocation_stats();
+        s.now_ms = inner.clock.now_unix_ms();
         s.enforcement = Some(self.enforcement());
         s.enforcement_override_file_errors = inner.enforcement.file_errors.load(Ordering::Relaxed);
         s

@@ -56,6 +56,7 @@ mod policy;
 mod posture;
 mod replay;
 mod request;
+mod status;
 mod token;
 
 /// Hooks for zt's own fuzz targets, benches and tests: **not part of the stable interface**.
@@ -74,6 +75,9 @@ pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
 pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus};
 pub use request::Request;
+pub use status::{
+    AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus, RevocationStats,
+};
 // HTTP: the same status, challenge and problem body on every surface (module `http`).
 pub use http::{HttpAnswer, Problem};
 // Decision logs and metrics.

@@ -309,6 +309,11 @@ impl Logger {
         }
     }
 
+    /// Whether `shutdown` has begun (records are no longer taken).
+    pub(crate) fn closed(&self) -> bool {
+        self.tx.is_some() && self.counters.closed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn stats(&self) -> DecisionLogStats {
         let c = &self.counters;
         DecisionLogStats {

@@ -387,6 +387,11 @@ pub struct MetricsSnapshot {
     pub enforcement: Option<crate::enforcement::EnforcementStatus>,
     /// Times the enforcement override file was refused (it did not parse).
     pub enforcement_override_file_errors: u64,
+    /// Revocation lists (in process and the active bundle's `data.zt.revoked`).
+    pub revocations: crate::status::RevocationStats,
+    /// When the snapshot was taken (Unix ms, authorizer clock), for the ages below.
+    #[serde(skip)]
+    pub(crate) now_ms: u64,
     #[serde(skip)]
     buckets: BTreeMap<&'static str, PromHistogram>,
 }
@@ -590,6 +595,46 @@ impl prometheus_client::collector::Collector for Exporter {
                 [(vec![], e.canary_percent as i64)],
             )?;
         }
+        let r = &s.revocations;
+        gauge_family(
+            &mut encoder,
+            "zt_revocations",
+            "Revoked token ids and subjects, by source",
+            [
+                (
+                    vec![("source", "api"), ("kind", "token_id")],
+                    r.token_ids as i64,
+                ),
+                (
+                    vec![("source", "api"), ("kind", "subject")],
+                    r.subjects as i64,
+                ),
+                (
+                    vec![("source", "bundle"), ("kind", "token_id")],
+                    r.bundle_token_ids as i64,
+                ),
+                (
+                    vec![("source", "bundle"), ("kind", "subject")],
+                    r.bundle_subjects as i64,
+                ),
+            ],
+        )?;
+        let age = |at: u64| {
+            if at == 0 {
+                0
+            } else {
+                (s.now_ms.saturating_sub(at) / 1000) as i64
+            }
+        };
+        gauge_family(
+            &mut encoder,
+            "zt_revocation_list_age_seconds",
+            "Seconds since a revocation list last changed (0: never set)",
+            [
+                (vec![("source", "api")], age(r.updated_at_ms)),
+                (vec![("source", "bundle")], age(r.bundle_activated_at_ms)),
+            ],
+        )?;
         counter_family(
             &mut encoder,
             "zt_enforcement_override_file_errors",

@@ -147,6 +147,8 @@ export class Authorizer {
   enforcement(): EnforcementStatus
   /** The rollout gate's state (snake_case keys). */
   rollout(): Record<string, unknown>
+  /** Readiness, policy, key-set freshness per issuer, log queue, enforcement, revocations. */
+  status(): { ready: boolean; [k: string]: unknown }
   /** Abort the rollout in progress; the candidate's revision, or null. */
   rolloutAbort(): string | null
   /** Promote the rollout candidate now; its revision, or null. */

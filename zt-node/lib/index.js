@@ -194,6 +194,10 @@ class Authorizer {
     return this.#n.rollout()
   }
 
+  status() {
+    return this.#n.status()
+  }
+
   rolloutAbort() {
     return this.#n.rolloutAbort()
   }

@@ -542,6 +542,14 @@ impl Authorizer {
             .map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
+    /// What a health check needs: readiness, policy, key-set freshness per issuer, the
+    /// decision log's queue, enforcement and revocations.
+    #[napi]
+    pub fn status(&self) -> Result<Value> {
+        serde_json::to_value(self.inner.status())
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
     /// The rollout gate's state.
     #[napi]
     pub fn rollout(&self) -> Result<Value> {

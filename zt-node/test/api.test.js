@@ -270,6 +270,8 @@ test('runtime mode switch, rollout status and replay', async () => {
   assert.equal(a.authorizeSync({ method: 'GET', path: '/', token: t }).allowed, false)
   assert.equal(a.rollout().enabled, false)
   assert.equal(a.rolloutAbort(), null)
+  assert.equal(a.status().ready, true)
+  assert.equal(a.status().issuers[0].keys, 1)
   a.close()
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-replay-'))

@@ -488,6 +488,13 @@ impl Authorizer {
         to_py(py, &self.inner.enforcement())
     }
 
+    /// What a health check needs, as a dict: `ready`, `policy` (revision, source, activation,
+    /// rollout), `issuers` (key-set freshness), `decision_log` (queue), `enforcement`,
+    /// `revocations`.
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.inner.status())
+    }
+
     /// The rollout gate's state as a dict.
     fn rollout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.inner.rollout())

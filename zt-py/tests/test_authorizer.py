@@ -231,6 +231,8 @@ def test_runtime_mode_switch_and_rollout_status():
     assert not a.authorize(t, method="GET", path="/").allowed
     assert a.rollout()["enabled"] is False and a.rollout_abort() is None
     assert a.metrics()["enforcement"]["mode"] == "enforce"
+    s = a.status()
+    assert s["ready"] is True and s["issuers"][0]["keys"] == 1 and s["policy"]["revision"]
     a.close()
 
 

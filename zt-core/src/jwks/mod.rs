@@ -72,6 +72,15 @@ struct FetchState {
     discovered_jwks_uri: Option<String>,
 }
 
+/// An issuer's key set: how many keys, fetched when, fresh and usable until when (Unix ms).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyFreshness {
+    pub(crate) keys: usize,
+    pub(crate) fetched_at_ms: Option<u64>,
+    pub(crate) fresh_until_ms: Option<u64>,
+    pub(crate) usable_until_ms: Option<u64>,
+}
+
 /// One issuer's keys and fetch state.
 pub(crate) struct IssuerKeys {
     weak_self: std::sync::Weak<IssuerKeys>,
@@ -206,6 +215,29 @@ impl IssuerKeys {
     /// Whether a key set is loaded (fresh or stale).
     pub(crate) fn has_keys(&self) -> bool {
         self.snapshot().is_some()
+    }
+
+    /// The current set's size and times; the times are `None` for inline keys (and no set).
+    pub(crate) fn freshness(&self) -> KeyFreshness {
+        let Some(set) = self.snapshot() else {
+            return KeyFreshness::default();
+        };
+        let keys = set.key_ids().len();
+        if set.fresh_until_ms == u64::MAX {
+            return KeyFreshness {
+                keys,
+                ..KeyFreshness::default()
+            };
+        }
+        KeyFreshness {
+            keys,
+            fetched_at_ms: Some(set.fetched_at_ms),
+            fresh_until_ms: Some(set.fresh_until_ms),
+            usable_until_ms: Some(
+                set.fresh_until_ms
+                    .saturating_add(self.env.config.max_stale_s.saturating_mul(1000)),
+            ),
+        }
     }
 
     /// Accepted key ids of the current set.

@@ -31,6 +31,62 @@ pub struct CompiledBundle {
     input_refs: Vec<Vec<String>>,
     /// Definitions per rule name, most first (test files left out).
     rule_definitions: Vec<(String, usize)>,
+    /// `data.zt.revoked`, when the bundle has it.
+    pub(crate) revoked: Option<Arc<BundleRevocations>>,
+}
+
+/// Token ids and subjects revoked through a bundle's `data.zt.revoked`:
+/// `{"token_ids": ["jti", ...], "subjects": [{"issuer": "...", "subject": "..."}, ...]}`.
+#[derive(Debug, Default)]
+pub(crate) struct BundleRevocations {
+    pub(crate) token_ids: std::collections::HashSet<String>,
+    /// `issuer \0 subject`.
+    pub(crate) subjects: std::collections::HashSet<String>,
+}
+
+impl BundleRevocations {
+    fn parse(data: &serde_json::Value) -> Result<Option<Self>, PolicyError> {
+        let Some(v) = data.pointer("/zt/revoked") else {
+            return Ok(None);
+        };
+        let bad = |what: &str| PolicyError::Bundle {
+            detail: format!("`data.zt.revoked`: {what}"),
+        };
+        let obj = v.as_object().ok_or_else(|| bad("must be an object"))?;
+        let mut out = Self::default();
+        for (k, v) in obj {
+            let list = v
+                .as_array()
+                .ok_or_else(|| bad(&format!("`{k}` must be an array")))?;
+            match k.as_str() {
+                "token_ids" => {
+                    for id in list {
+                        let id = id
+                            .as_str()
+                            .ok_or_else(|| bad("`token_ids` must hold strings"))?;
+                        out.token_ids.insert(id.to_owned());
+                    }
+                }
+                "subjects" => {
+                    for s in list {
+                        let field = |f: &str| s.get(f).and_then(serde_json::Value::as_str);
+                        let (Some(iss), Some(sub)) = (field("issuer"), field("subject")) else {
+                            return Err(bad(
+                                "`subjects` must hold {\"issuer\": string, \"subject\": string}",
+                            ));
+                        };
+                        out.subjects.insert(format!("{iss}\u{0}{sub}"));
+                    }
+                }
+                other => {
+                    return Err(bad(&format!(
+                        "unknown key `{other}` (allowed: token_ids, subjects)"
+                    )));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
 }
 
 /// Latency of the policy alone over many evaluations of one input ([`CompiledBundle::bench`]).
@@ -82,6 +138,7 @@ impl CompiledBundle {
                 message: one_line(&e.to_string()),
             })?;
         let enforcement = bundle_enforcement(&b.data)?;
+        let revoked = BundleRevocations::parse(&b.data)?.map(Arc::new);
         let input_refs = super::reads::input_refs(&b.modules);
         let rule_definitions = super::reads::rule_definitions(&b.modules);
         let tests = if run_tests {
@@ -99,6 +156,7 @@ impl CompiledBundle {
             enforcement,
             input_refs,
             rule_definitions,
+            revoked,
         };
         // Evaluate once on an empty input: missing builtins and VM errors that only show at
         // evaluation time surface now, not on the first request. Undefined is fine here.

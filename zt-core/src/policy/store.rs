@@ -37,6 +37,8 @@ pub struct PolicyStore {
     id: u64,
     /// Bumped after every change of the active bundle or the shadow candidate.
     generation: AtomicU64,
+    /// When the active bundle was activated (Unix ms, system clock).
+    activated_ms: AtomicU64,
 }
 
 /// The bundles a thread last evaluated for one store.
@@ -115,6 +117,7 @@ impl PolicyStore {
             gate: Gate::default(),
             id: NEXT_STORE.fetch_add(1, Ordering::Relaxed),
             generation: AtomicU64::new(0),
+            activated_ms: AtomicU64::new(unix_ms()),
         }
     }
 
@@ -199,6 +202,7 @@ impl PolicyStore {
             }
         }
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
+        self.activated_ms.store(unix_ms(), Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::Release);
         rev
     }
@@ -340,6 +344,49 @@ impl PolicyStore {
         self.gate.take_events()
     }
 
+    /// Whether the active bundle's or the rollout candidate's `data.zt.revoked` lists the
+    /// token id or the subject (`issuer \0 subject`): `Some(reason)` when it does. A
+    /// candidate's revocations apply at once, to everyone: revoking is never staged.
+    pub(crate) fn revoked(
+        &self,
+        jti: Option<&str>,
+        subject_key: &dyn Fn() -> String,
+    ) -> Option<crate::error::Reason> {
+        use crate::error::Reason;
+        self.with_current(|active, _, rollout| {
+            let lists = [
+                active.revoked.as_deref(),
+                rollout.and_then(|r| r.candidate.revoked.as_deref()),
+            ];
+            let lists = lists.iter().flatten();
+            let mut key = None;
+            for l in lists {
+                if jti.is_some_and(|j| l.token_ids.contains(j)) {
+                    return Some(Reason::TokenRevoked);
+                }
+                if !l.subjects.is_empty()
+                    && l.subjects.contains(key.get_or_insert_with(subject_key))
+                {
+                    return Some(Reason::SubjectRevoked);
+                }
+            }
+            None
+        })
+    }
+
+    /// Entries of the active bundle's `data.zt.revoked`: `(token ids, subjects)`.
+    pub(crate) fn revoked_counts(&self) -> (usize, usize) {
+        self.active()
+            .revoked
+            .as_ref()
+            .map_or((0, 0), |r| (r.token_ids.len(), r.subjects.len()))
+    }
+
+    /// When the active bundle was activated (Unix ms, system clock).
+    pub fn activated_at_ms(&self) -> u64 {
+        self.activated_ms.load(Ordering::Relaxed)
+    }
+
     /// The active bundle's `data.zt.enforcement`, packed (through this thread's cache).
     pub(crate) fn active_enforcement(&self) -> u64 {
         self.with_current(|active, _, _| active.enforcement)
@@ -383,6 +430,7 @@ impl PolicyStore {
                     *self.rollout.write().unwrap_or_else(|p| p.into_inner()) = None;
                 }
                 *self.active.write().unwrap_or_else(|p| p.into_inner()) = c;
+                self.activated_ms.store(unix_ms(), Ordering::Relaxed);
                 self.generation.fetch_add(1, Ordering::Release);
                 Ok(())
             }
@@ -564,4 +612,10 @@ impl PolicyStore {
             })
         })
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -268,6 +268,12 @@ impl TokenVerifier {
         })
     }
 
+    /// Key counts and freshness per issuer (see `IssuerKeys::freshness`); `None` for an
+    /// unknown issuer or one without a key source (HMAC).
+    pub(crate) fn key_freshness(&self, issuer: &str) -> Option<crate::jwks::KeyFreshness> {
+        Some(self.inner.issuers.get(issuer)?.keys.as_ref()?.freshness())
+    }
+
     /// The configured issuers, sorted.
     pub fn issuers(&self) -> Vec<String> {
         let mut v: Vec<String> = self.inner.issuers.keys().cloned().collect();
