@@ -89,6 +89,8 @@ struct Inner {
     bundle_source: Option<std::path::PathBuf>,
     log_sink: DecisionLogSink,
     log_capacity: u64,
+    /// The bundle poller, with `policy.service`.
+    bundle_service: Option<std::sync::Mutex<crate::policy::service::BundleService>>,
     clock: Arc<dyn Clock>,
     id_prefix: u64,
     id_counter: AtomicU64,
@@ -150,9 +152,15 @@ impl AuthorizerBuilder {
             .clock
             .unwrap_or_else(|| Arc::new(crate::clock::SystemClock));
         let verifier = TokenVerifier::with_clock(&c, clock.clone())?;
+        let mut bundle_service = None;
         let policy = match (self.store, self.files) {
             (Some(store), _) => store,
             (None, Some(files)) => Arc::new(PolicyStore::from_files(files, c.policy.clone())?),
+            (None, None) if c.policy.service.is_some() => {
+                let (store, service) = PolicyStore::from_service(&c.policy)?;
+                bundle_service = Some(std::sync::Mutex::new(service));
+                store
+            }
             (None, None) if c.policy.bundle.is_some() => {
                 Arc::new(PolicyStore::from_config(&c.policy)?)
             }
@@ -201,6 +209,7 @@ impl AuthorizerBuilder {
                 bundle_source: c.policy.bundle.clone(),
                 log_sink: c.decision_log.sink,
                 log_capacity: c.decision_log.queue_capacity,
+                bundle_service,
                 clock,
                 id_prefix: u64::from_le_bytes(prefix),
                 id_counter: AtomicU64::new(0),
@@ -749,12 +758,20 @@ impl Authorizer {
                 activated_at_ms: policy.activated_at_ms(),
                 revisions: policy.revisions(),
                 rollout: policy.rollout_status(),
+                service: self.bundle_service_status(),
             },
             issuers,
             decision_log,
             enforcement: self.enforcement(),
             revocations: self.revocation_stats(),
         }
+    }
+
+    fn bundle_service_status(&self) -> Option<crate::policy::BundleServiceStatus> {
+        self.inner
+            .bundle_service
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).status())
     }
 
     fn revocation_stats(&self) -> crate::status::RevocationStats {
@@ -845,6 +862,9 @@ impl Authorizer {
             w.stop();
         }
         self.log_rollout_events(inner.clock.now_unix_ms());
+        if let Some(s) = &inner.bundle_service {
+            s.lock().unwrap_or_else(|p| p.into_inner()).stop();
+        }
         let completed = inner.logger.shutdown(timeout);
         inner.verifier.shutdown();
         let log = inner.logger.stats();
@@ -880,6 +900,7 @@ impl Authorizer {
             .snapshot(v.cache_stats(), jwks, inner.logger.stats());
         s.rollout = self.rollout();
         s.revocations = self.revocation_stats();
+        s.bundle_service = self.bundle_service_status();
         s.now_ms = inner.clock.now_unix_ms();
         s.enforcement = Some(self.enforcement());
         s.enforcement_override_file_errors = inner.enforcement.file_errors.load(Ordering::Relaxed);

@@ -66,9 +66,9 @@ pub mod internal;
 // ---- Public interface -------------------------------------------------------------------
 // Configuration: the one schema for every surface.
 pub use config::{
-    AuthorizerConfig, ConfigFormat, DecisionLogConfig, DecisionLogSink, EnforcementConfig,
-    EnforcementMode, IssuerConfig, JwksConfig, PolicyConfig, PostureBinding, PostureConfig,
-    PostureSource, RequestConfig, RolloutConfig, Secret, TokenConfig,
+    AuthorizerConfig, BundleServiceConfig, ConfigFormat, DecisionLogConfig, DecisionLogSink,
+    EnforcementConfig, EnforcementMode, IssuerConfig, JwksConfig, PolicyConfig, PostureBinding,
+    PostureConfig, PostureSource, RequestConfig, RolloutConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
@@ -91,8 +91,8 @@ pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
 pub use posture::DeviceInput;
 // Policy evaluation and lifecycle.
 pub use policy::{
-    CohortStats, CompiledBundle, PolicyBench, PolicyEvaluation, PolicyFailure, PolicyOutput,
-    PolicyStore, PolicyWatcher, RolloutStatus, StepUp, TestResult, test_bundle,
+    BundleServiceStatus, CohortStats, CompiledBundle, PolicyBench, PolicyEvaluation, PolicyFailure,
+    PolicyOutput, PolicyStore, PolicyWatcher, RolloutStatus, StepUp, TestResult, test_bundle,
 };
 // Replaying decision logs against a candidate policy.
 pub use replay::{

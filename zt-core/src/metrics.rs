@@ -387,6 +387,8 @@ pub struct MetricsSnapshot {
     pub enforcement: Option<crate::enforcement::EnforcementStatus>,
     /// Times the enforcement override file was refused (it did not parse).
     pub enforcement_override_file_errors: u64,
+    /// The bundle server's poller, with `policy.service`.
+    pub bundle_service: Option<crate::policy::BundleServiceStatus>,
     /// Revocation lists (in process and the active bundle's `data.zt.revoked`).
     pub revocations: crate::status::RevocationStats,
     /// When the snapshot was taken (Unix ms, authorizer clock), for the ages below.
@@ -593,6 +595,30 @@ impl prometheus_client::collector::Collector for Exporter {
                 "zt_enforcement_canary_percent",
                 "The enforcement canary percentage in force",
                 [(vec![], e.canary_percent as i64)],
+            )?;
+        }
+        if let Some(b) = &s.bundle_service {
+            counter_family(
+                &mut encoder,
+                "zt_bundle_polls",
+                "Bundle server polls by result",
+                [
+                    (vec![("result", "downloaded")], b.downloads),
+                    (vec![("result", "not_modified")], b.not_modified),
+                    (vec![("result", "error")], b.errors),
+                ],
+            )?;
+            counter_family(
+                &mut encoder,
+                "zt_bundle_download_bytes",
+                "Bytes of bundles downloaded",
+                [(vec![], b.download_bytes)],
+            )?;
+            gauge_family(
+                &mut encoder,
+                "zt_bundle_last_success_timestamp_seconds",
+                "When a poll of the bundle server last succeeded (Unix seconds; 0: never)",
+                [(vec![], (b.last_success_ms / 1000) as i64)],
             )?;
         }
         let r = &s.revocations;

@@ -61,6 +61,8 @@ pub struct PolicyStatus {
     pub revisions: Vec<String>,
     /// The rollout gate.
     pub rollout: RolloutStatus,
+    /// The bundle server's poller, with `policy.service`.
+    pub service: Option<crate::policy::BundleServiceStatus>,
 }
 
 /// One issuer's keys in [`AuthorizerStatus`].

@@ -126,6 +126,7 @@ impl AuthorizerConfig {
             issuer.hmac_secret_file.as_mut().map(fix);
         }
         self.policy.bundle.as_mut().map(fix);
+        self.policy.persist_dir.as_mut().map(fix);
         self.decision_log.path.as_mut().map(fix);
         self.enforcement.override_file.as_mut().map(fix);
     }

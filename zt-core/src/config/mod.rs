@@ -335,6 +335,48 @@ pub struct PolicyConfig {
     pub max_bundle_bytes: u64,
     /// Revisions kept for rollback (1..=100, default 5).
     pub keep_revisions: u64,
+    /// Download bundles from a bundle server (OPA's bundle service API) instead of `bundle`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<BundleServiceConfig>,
+    /// With `service`: where the last activated bundle is kept (written atomically), to start
+    /// from when the server is unreachable at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persist_dir: Option<PathBuf>,
+}
+
+/// `[policy.service]`: a bundle server speaking OPA's bundle service API (any static HTTPS
+/// server or object store works): `GET {url}/{path}` with `If-None-Match`, `304` = unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BundleServiceConfig {
+    /// The server's base URL (`https`, or `http` on loopback).
+    pub url: String,
+    /// The bundle's path on the server (`bundles/authz.tar.gz`).
+    pub path: String,
+    /// Shortest wait between polls, seconds (1..=86400, default 60).
+    #[serde(default = "default_polling_min_s")]
+    pub polling_min_s: u64,
+    /// Longest wait between polls, seconds (polling_min_s..=86400, default 120); each wait is
+    /// drawn at random in between, and failures back off exponentially up to 10 × this.
+    #[serde(default = "default_polling_max_s")]
+    pub polling_max_s: u64,
+    /// Per request (100..=60000 ms, default 5000).
+    #[serde(default = "default_service_timeout_ms")]
+    pub timeout_ms: u64,
+    /// A bearer token for the server, from this environment variable (never inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+}
+
+fn default_polling_min_s() -> u64 {
+    60
+}
+fn default_polling_max_s() -> u64 {
+    120
+}
+fn default_service_timeout_ms() -> u64 {
+    5000
 }
 
 impl Default for PolicyConfig {
@@ -347,6 +389,8 @@ impl Default for PolicyConfig {
             max_file_bytes: 1024 * 1024,
             max_bundle_bytes: 16 * 1024 * 1024,
             keep_revisions: 5,
+            service: None,
+            persist_dir: None,
         }
     }
 }

@@ -184,6 +184,33 @@ impl AuthorizerConfig {
             256 * 1024 * 1024,
         )?;
         range("policy.keep_revisions", pc.keep_revisions, 1, 100)?;
+        if let Some(s) = &pc.service {
+            if pc.bundle.is_some() {
+                return Err(invalid(
+                    "policy.service",
+                    "set either `policy.bundle` or `policy.service`, not both",
+                ));
+            }
+            if !url_allowed(&s.url) {
+                return Err(invalid(
+                    "policy.service.url",
+                    "must be https (http only on loopback)",
+                ));
+            }
+            range("policy.service.polling_min_s", s.polling_min_s, 1, 86_400)?;
+            range(
+                "policy.service.polling_max_s",
+                s.polling_max_s,
+                s.polling_min_s,
+                86_400,
+            )?;
+            range("policy.service.timeout_ms", s.timeout_ms, 100, 60_000)?;
+        } else if pc.persist_dir.is_some() {
+            return Err(invalid(
+                "policy.persist_dir",
+                "only applies with `policy.service`",
+            ));
+        }
         range(
             "enforcement.canary_percent",
             self.enforcement.canary_percent,

@@ -107,7 +107,7 @@ impl PolicyStore {
         Ok(Self::with_active(first, opts))
     }
 
-    fn with_active(first: Arc<CompiledBundle>, opts: PolicyConfig) -> Self {
+    pub(super) fn with_active(first: Arc<CompiledBundle>, opts: PolicyConfig) -> Self {
         Self {
             opts,
             kept: Mutex::new(VecDeque::from([first.clone()])),
