@@ -90,7 +90,7 @@ struct Inner {
     log_sink: DecisionLogSink,
     log_capacity: u64,
     /// The bundle poller, with `policy.service`.
-    bundle_service: Option<std::sync::Mutex<crate::policy::service::BundleService>>,
+    bundle_service: Option<crate::policy::service::BundleService>,
     clock: Arc<dyn Clock>,
     id_prefix: u64,
     id_counter: AtomicU64,
@@ -158,7 +158,7 @@ impl AuthorizerBuilder {
             (None, Some(files)) => Arc::new(PolicyStore::from_files(files, c.policy.clone())?),
             (None, None) if c.policy.service.is_some() => {
                 let (store, service) = PolicyStore::from_service(&c.policy)?;
-                bundle_service = Some(std::sync::Mutex::new(service));
+                bundle_service = Some(service);
                 store
             }
             (None, None) if c.policy.bundle.is_some() => {
@@ -771,7 +771,7 @@ impl Authorizer {
         self.inner
             .bundle_service
             .as_ref()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).status())
+            .map(crate::policy::service::BundleService::status)
     }
 
     fn revocation_stats(&self) -> crate::status::RevocationStats {
@@ -863,7 +863,7 @@ impl Authorizer {
         }
         self.log_rollout_events(inner.clock.now_unix_ms());
         if let Some(s) = &inner.bundle_service {
-            s.lock().unwrap_or_else(|p| p.into_inner()).stop();
+            s.stop();
         }
         let completed = inner.logger.shutdown(timeout);
         inner.verifier.shutdown();

@@ -183,6 +183,12 @@ async fn downloads_polls_with_etag_and_keeps_the_last_good_bundle() {
             .is_some_and(|e| e.contains("test"))
     });
     assert_eq!(a.policy().active_revision(), second);
+    // The 304s for the refused bundle do not read as health.
+    let seen = state.lock().unwrap().not_modified;
+    wait_for("a 304 for the refused bundle", || {
+        state.lock().unwrap().not_modified > seen
+    });
+    assert!(a.status().policy.service.unwrap().last_error.is_some());
 
     // Garbage: refused, last good keeps serving.
     set(&state, b"not a tarball".to_vec(), "\"v4\"", Mode::Serve);
@@ -306,4 +312,8 @@ fn service_config_is_checked() {
         "polling_max_s",
     );
     bad(json!({"persist_dir": "/tmp"}), "only applies");
+    bad(
+        json!({"service": {"url": "https://u:p@b.example", "path": "b"}}),
+        "user:password",
+    );
 }

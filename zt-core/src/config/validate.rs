@@ -191,10 +191,12 @@ impl AuthorizerConfig {
                     "set either `policy.bundle` or `policy.service`, not both",
                 ));
             }
-            if !url_allowed(&s.url) {
+            let no_userinfo = url::Url::parse(&s.url)
+                .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
+            if !url_allowed(&s.url) || !no_userinfo {
                 return Err(invalid(
                     "policy.service.url",
-                    "must be https (http only on loopback)",
+                    "must be https (http only on loopback), without user:password",
                 ));
             }
             range("policy.service.polling_min_s", s.polling_min_s, 1, 86_400)?;

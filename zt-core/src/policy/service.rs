@@ -54,6 +54,8 @@ struct State {
     last_success_ms: AtomicU64,
     text: Mutex<(Option<String>, Option<String>)>,
     from_persisted: std::sync::atomic::AtomicBool,
+    /// The ETag of a download the gate refused: a 304 for it is not a success.
+    refused: Mutex<Option<String>>,
 }
 
 impl State {
@@ -75,8 +77,10 @@ impl State {
 /// A running bundle poller; dropping it stops the poller.
 pub(crate) struct BundleService {
     state: Arc<State>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Hands the store to the poller after the first download; closed by `stop`.
+    store_tx: Mutex<Option<std::sync::mpsc::SyncSender<Weak<PolicyStore>>>>,
 }
 
 impl BundleService {
@@ -84,7 +88,7 @@ impl BundleService {
         let s = &self.state;
         let (last_error, etag) = s.text.lock().unwrap_or_else(|p| p.into_inner()).clone();
         BundleServiceStatus {
-            url: s.url.clone(),
+            url: shown_url(&s.url),
             downloads: s.downloads.load(Ordering::Relaxed),
             not_modified: s.not_modified.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
@@ -96,10 +100,17 @@ impl BundleService {
         }
     }
 
-    /// Stop polling (idempotent).
-    pub(crate) fn stop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take()
+    /// Stop polling (idempotent): a poll in progress is abandoned at once.
+    pub(crate) fn stop(&self) {
+        drop(
+            self.store_tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread
             && t.thread().id() != std::thread::current().id()
         {
             let _ = t.join();
@@ -160,10 +171,11 @@ impl PolicyStore {
             .map_err(|e| PolicyError::Bundle {
                 detail: format!("cannot start the bundle poller: {}", e.kind()),
             })?;
-        let mut service = BundleService {
+        let service = BundleService {
             state: state.clone(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            stop: Mutex::new(Some(stop_tx)),
+            thread: Mutex::new(Some(thread)),
+            store_tx: Mutex::new(Some(store_tx)),
         };
         let wait = Duration::from_millis(cfg.timeout_ms.saturating_mul(2).saturating_add(1000));
         let first = first_rx
@@ -186,6 +198,7 @@ impl PolicyStore {
                 state.from_persisted.store(true, Ordering::Relaxed);
                 persisted_path(opts)
                     .and_then(|p| std::fs::read(p).ok())
+                    .filter(|bytes| bytes.len() as u64 <= opts.max_bundle_bytes)
                     .ok_or_else(|| PolicyError::Bundle {
                         detail: format!(
                             "the bundle server gave no usable bundle ({why}) and no bundle is persisted in `policy.persist_dir`"
@@ -199,14 +212,18 @@ impl PolicyStore {
         let first = match first {
             Ok(c) => c,
             Err(e) => {
-                // The poller waits for the store: close its channel before stopping it.
-                drop(store_tx);
                 service.stop();
                 return Err(e);
             }
         };
         let store = Arc::new(Self::with_active(first, opts.clone()));
-        if store_tx.send(Arc::downgrade(&store)).is_err() {
+        let sent = service
+            .store_tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .map(|tx| tx.send(Arc::downgrade(&store)));
+        if !matches!(sent, Some(Ok(()))) {
             service.stop();
         }
         Ok((store, service))
@@ -253,6 +270,8 @@ impl Poller {
         let _ = first.send(answer);
         let Ok(weak) = store.recv() else { return };
         let mut failures: u32 = 0;
+        // A download that started a rollout: persisted once it is the active revision.
+        let mut pending: Option<(String, Vec<u8>)> = None;
         rt.block_on(async {
             loop {
                 let wait = self.next_wait(failures);
@@ -260,6 +279,12 @@ impl Poller {
                     return;
                 }
                 let Some(store) = weak.upgrade() else { return };
+                if let Some((rev, bytes)) = &pending
+                    && store.active_revision() == *rev
+                {
+                    persist(&self.opts, bytes);
+                    pending = None;
+                }
                 let etag = self
                     .state
                     .text
@@ -267,15 +292,35 @@ impl Poller {
                     .unwrap_or_else(|p| p.into_inner())
                     .1
                     .clone();
-                let ok = match self.fetch(&client, etag.as_deref()).await {
+                let fetched = tokio::select! {
+                    f = self.fetch(&client, etag.as_deref()) => f,
+                    _ = &mut stop => return,
+                };
+                let ok = match fetched {
                     Ok(Fetched::NotModified) => {
                         self.state.not_modified.fetch_add(1, Ordering::Relaxed);
-                        self.state.succeeded(None);
+                        let refused = self
+                            .state
+                            .refused
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone();
+                        // Still the bundle the gate refused: keep saying so.
+                        if refused.is_none() || refused != etag {
+                            self.state.succeeded(None);
+                        }
                         true
                     }
                     Ok(Fetched::Bundle(bytes, etag)) => {
                         self.count_download(bytes.len());
-                        self.activate(&store, &bytes, etag)
+                        let run = std::panic::AssertUnwindSafe(|| {
+                            self.activate(&store, bytes, etag, &mut pending)
+                        });
+                        std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                            self.state
+                                .failed("activating the download failed".to_owned());
+                            false
+                        })
                     }
                     Err(why) => {
                         self.state.failed(why);
@@ -285,6 +330,8 @@ impl Poller {
                 failures = if ok { 0 } else { failures.saturating_add(1) };
             }
         });
+        // DNS lookups in flight are not waited for.
+        rt.shutdown_background();
     }
 
     fn count_download(&self, n: usize) {
@@ -292,19 +339,39 @@ impl Poller {
         self.state.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Through the gate into the store; persisted when it got in.
-    fn activate(&self, store: &PolicyStore, bytes: &[u8], etag: Option<String>) -> bool {
-        let adopted = bundle::from_archive_bytes(bytes, self.opts.limits())
-            .and_then(|b| PolicyStore::candidate(b, &self.opts))
-            .and_then(|c| store.adopt(c));
+    /// Through the gate into the store. Persisted when it is active (with the rollout gate:
+    /// once promoted, see `pending`); the same revision downloaded again changes nothing.
+    fn activate(
+        &self,
+        store: &PolicyStore,
+        bytes: Vec<u8>,
+        etag: Option<String>,
+        pending: &mut Option<(String, Vec<u8>)>,
+    ) -> bool {
+        let candidate = bundle::from_archive_bytes(&bytes, self.opts.limits())
+            .and_then(|b| PolicyStore::candidate(b, &self.opts));
+        let adopted = candidate.and_then(|c| {
+            if c.revision == store.active_revision() {
+                return Ok(c.revision.clone());
+            }
+            store.adopt(c)
+        });
         match adopted {
-            Ok(_) => {
-                persist(&self.opts, bytes);
+            Ok(rev) => {
+                *self.state.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                if store.active_revision() == rev {
+                    persist(&self.opts, &bytes);
+                    *pending = None;
+                } else {
+                    *pending = Some((rev, bytes));
+                }
                 self.state.succeeded(Some(etag));
                 true
             }
             Err(e) => {
-                // Remember its ETag anyway: the same bad bundle is not downloaded again.
+                // Remember its ETag anyway: the same bad bundle is not downloaded again, and
+                // the 304s that follow are not taken for success.
+                *self.state.refused.lock().unwrap_or_else(|p| p.into_inner()) = etag.clone();
                 self.state.text.lock().unwrap_or_else(|p| p.into_inner()).1 = etag;
                 self.state.failed(e.to_string());
                 false
@@ -318,9 +385,12 @@ impl Poller {
         let _ = aws_lc_rs::rand::fill(&mut r);
         let span_ms = (max - min).saturating_mul(1000);
         let jitter = u64::from_le_bytes(r) % span_ms.saturating_add(1);
-        let base = min.saturating_mul(1000).saturating_add(jitter);
-        let backoff = base.saturating_mul(1u64 << failures.min(10));
-        Duration::from_millis(backoff.min(max.saturating_mul(10_000)))
+        let backoff = min
+            .saturating_mul(1000)
+            .saturating_mul(1u64 << failures.min(10))
+            .min(max.saturating_mul(10_000));
+        // Jitter last, so that instances at the cap do not retry in step.
+        Duration::from_millis(backoff.saturating_add(jitter))
     }
 
     fn client(&self) -> Result<reqwest::Client, ()> {
@@ -393,6 +463,19 @@ fn describe(e: reqwest::Error) -> String {
     }
 }
 
+/// The URL as status shows it: without credentials or query (presigned URLs carry secrets).
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.to_string()
+        }
+        Err(_) => String::new(),
+    }
+}
+
 fn persisted_path(opts: &PolicyConfig) -> Option<PathBuf> {
     opts.persist_dir.as_ref().map(|d| d.join("bundle.tar.gz"))
 }
@@ -404,13 +487,27 @@ fn persist(opts: &PolicyConfig, bytes: &[u8]) {
     let Some(path) = persisted_path(opts) else {
         return;
     };
-    let tmp = path.with_extension("tar.gz.tmp");
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if written.is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
+    // A name of its own per writer, so that two authorizers sharing the directory never write
+    // into one file.
+    let mut r = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    let tmp = path.with_extension(format!(
+        "tar.gz.{}.{:016x}.tmp",
+        std::process::id(),
+        u64::from_le_bytes(r)
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+    if written.is_ok() && std::fs::rename(&tmp, &path).is_ok() {
+        if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            let _ = dir.sync_all();
+        }
     } else {
         let _ = std::fs::remove_file(&tmp);
     }
