@@ -125,6 +125,17 @@ fn wait_for(what: &str, f: impl Fn() -> bool) {
     }
 }
 
+/// Wait until the bundle service's last error mentions `needle`.
+fn wait_for_error(a: &Authorizer, what: &str, needle: &str) {
+    wait_for(what, || {
+        a.status()
+            .policy
+            .service
+            .and_then(|s| s.last_error)
+            .is_some_and(|e| e.contains(needle))
+    });
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("zt-bundle-svc-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -174,14 +185,7 @@ async fn downloads_polls_with_etag_and_keeps_the_last_good_bundle() {
 
     // A bundle that fails its own tests never activates; its ETag is remembered.
     set(&state, archive(true, "false", 0), "\"v3\"", Mode::Serve);
-    wait_for("the refusal", || {
-        a.status()
-            .policy
-            .service
-            .unwrap()
-            .last_error
-            .is_some_and(|e| e.contains("test"))
-    });
+    wait_for_error(&a, "the refusal", "test");
     assert_eq!(a.policy().active_revision(), second);
     // The 304s for the refused bundle do not read as health.
     let seen = state.lock().unwrap().not_modified;
@@ -199,14 +203,7 @@ async fn downloads_polls_with_etag_and_keeps_the_last_good_bundle() {
 
     // The server fails: last good keeps serving, errors are counted and exported.
     set(&state, Vec::new(), "\"v5\"", Mode::Fail);
-    wait_for("a failed poll", || {
-        a.status()
-            .policy
-            .service
-            .unwrap()
-            .last_error
-            .is_some_and(|e| e.contains("503"))
-    });
+    wait_for_error(&a, "a failed poll", "503");
     assert_eq!(a.policy().active_revision(), second);
     assert!(
         a.prometheus()
@@ -268,24 +265,10 @@ async fn oversized_and_stalled_downloads_are_refused() {
     let _ = aws_lc_rs::rand::fill(&mut r);
     big.extend_from_slice(&r);
     set(&state, big, "\"b\"", Mode::Serve);
-    wait_for("the size refusal", || {
-        a.status()
-            .policy
-            .service
-            .unwrap()
-            .last_error
-            .is_some_and(|e| e.contains("max_bundle_bytes"))
-    });
+    wait_for_error(&a, "the size refusal", "max_bundle_bytes");
     assert_eq!(a.policy().active_revision(), first);
     set(&state, Vec::new(), "\"c\"", Mode::Stall);
-    wait_for("the timeout", || {
-        a.status()
-            .policy
-            .service
-            .unwrap()
-            .last_error
-            .is_some_and(|e| e.contains("timed out"))
-    });
+    wait_for_error(&a, "the timeout", "timed out");
     assert_eq!(a.policy().active_revision(), first);
     let status = serde_json::to_string(&a.status()).unwrap();
     assert!(!status.contains(&token), "the token never shows");
