@@ -44,6 +44,11 @@ pub fn authorizer(
         cfg["decision_log"]["path"] = json!(p);
         cfg["decision_log"]["queue_capacity"] = json!(65_536);
     }
+    if let Some(url) = sink.strip_prefix("service=") {
+        // Upload to a collector at `url` (`POST {url}/logs`).
+        cfg["decision_log"] = json!({"sink": "service", "queue_capacity": 65_536,
+                                     "service": {"url": url, "max_delay_ms": 1000}});
+    }
     let cfg = AuthorizerConfig::from_json_str(&cfg.to_string()).expect("config");
     let mut b = Authorizer::builder(cfg).clock(Arc::new(ManualClock::at_unix(NOW)));
     if policy == Policy::OneLine {

@@ -25,8 +25,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zt_core::{
-    Authorizer, AuthorizerConfig, CompiledBundle, DecisionLogSink, DeviceInput, PolicyConfig,
-    ReplayReport, Request, TokenVerifier, test_bundle,
+    Authorizer, AuthorizerConfig, BundleSigningConfig, CompiledBundle, DecisionLogSink,
+    DeviceInput, PolicyConfig, ReplayReport, Request, TokenVerifier, test_bundle,
 };
 
 #[derive(Parser)]
@@ -83,6 +83,45 @@ struct ReplayArgs {
     /// Decision ids shown per group.
     #[arg(long, default_value_t = 3)]
     examples: usize,
+    /// Verify the candidate's signature (and the baseline's).
+    #[command(flatten)]
+    verify: VerifyArgs,
+}
+
+/// Verify the bundle's OPA signature (`.signatures.json`), like `opa`'s flags of these names.
+/// Overrides the config's `[policy.signing]`.
+#[derive(clap::Args, Default)]
+struct VerifyArgs {
+    /// A PEM public key: the bundle must carry a valid `.signatures.json` signed with it.
+    #[arg(long)]
+    verification_key: Option<PathBuf>,
+    /// The key's id; this key verifies the signature whatever key id it names.
+    #[arg(long, default_value = "default", requires = "verification_key")]
+    verification_key_id: String,
+    /// The signature algorithm (RS256, PS256, ES256, ES384, EdDSA, ...).
+    #[arg(long, default_value = "RS256", requires = "verification_key")]
+    signing_alg: String,
+    /// The scope the signature must carry.
+    #[arg(long, requires = "verification_key")]
+    scope: Option<String>,
+}
+
+impl VerifyArgs {
+    fn apply(&self, policy: &mut PolicyConfig) -> Result<(), Usage> {
+        let Some(key) = &self.verification_key else {
+            return Ok(());
+        };
+        let alg = self
+            .signing_alg
+            .parse()
+            .map_err(|e: zt_core::UnknownAlgorithm| Usage(format!("--signing-alg: {e}")))?;
+        let mut signing = BundleSigningConfig::pem_key(&self.verification_key_id, alg, key);
+        // As with `opa`, the named key verifies whatever key id the signature carries.
+        signing.keyid = Some(self.verification_key_id.clone());
+        signing.scope.clone_from(&self.scope);
+        policy.signing = Some(signing);
+        Ok(())
+    }
 }
 
 #[derive(clap::Args)]
@@ -98,6 +137,8 @@ struct EvalArgs {
     /// Take the entrypoint and the limits from this config's `[policy]`.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    verify: VerifyArgs,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +198,8 @@ enum PolicyCommand {
         /// Take the entrypoint and the bundle size limits from this config's `[policy]`.
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        verify: VerifyArgs,
     },
     /// Evaluate the entrypoint on an input document and print its value (like `opa eval`).
     Eval(EvalArgs),
@@ -203,8 +246,9 @@ fn main() -> ExitCode {
                     bundle,
                     entrypoint,
                     config,
+                    verify,
                 },
-        } => policy_test(&bundle, entrypoint, config.as_deref()),
+        } => policy_test(&bundle, entrypoint, config.as_deref(), &verify),
         Command::Policy {
             command: PolicyCommand::Eval(args),
         } => policy_eval(&args),
@@ -314,11 +358,13 @@ fn policy_test(
     bundle: &Path,
     entrypoint: Option<String>,
     config: Option<&Path>,
+    verify: &VerifyArgs,
 ) -> Result<ExitCode, Usage> {
-    let policy = match config {
+    let mut policy = match config {
         Some(path) => AuthorizerConfig::from_path(path)?.policy,
         None => PolicyConfig::default(),
     };
+    verify.apply(&mut policy)?;
     let entrypoint = entrypoint.or_else(|| config.map(|_| policy.entrypoint.clone()));
     let results = test_bundle(bundle, &policy, entrypoint.as_deref())?;
     let mut failed = 0usize;
@@ -352,6 +398,7 @@ fn load_for_eval(a: &EvalArgs) -> Result<(std::sync::Arc<CompiledBundle>, Value)
     if let Some(e) = &a.entrypoint {
         policy.entrypoint.clone_from(e);
     }
+    a.verify.apply(&mut policy)?;
     policy.run_tests_on_load = false;
     let bundle = CompiledBundle::load(&a.bundle, &policy)?;
     let text = if a.input == "-" {
@@ -429,7 +476,8 @@ fn policy_bench(a: &EvalArgs, count: u64) -> Result<ExitCode, Usage> {
 }
 
 fn replay(a: &ReplayArgs) -> Result<ExitCode, Usage> {
-    let config = AuthorizerConfig::from_path(&a.config)?;
+    let mut config = AuthorizerConfig::from_path(&a.config)?;
+    a.verify.apply(&mut config.policy)?;
     let report = zt_core::replay_file(&config, &a.log, &a.candidate, a.examples)?;
     if let Some(e) = &report.baseline_error {
         eprintln!("warning: no baseline check: the config's bundle does not load: {e}");

@@ -644,3 +644,67 @@ fn policy_bench_prints_percentiles_and_a_note_on_many_definitions() {
         "{out}"
     );
 }
+
+#[test]
+fn verification_key_checks_the_bundle_signature() {
+    let policy = "package acme\nimport rego.v1\ntest_ok if true\n";
+    let signed = zt_testkit::signed_bundle(
+        &[("p.rego", policy.as_bytes())],
+        "rsa2048-a",
+        "RS256",
+        "default",
+    );
+    let files: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(n, b)| (n.as_str(), std::str::from_utf8(b).unwrap()))
+        .collect();
+    let dir = temp_bundle("signed", &files);
+    let d = dir.to_str().unwrap();
+    let key = |name: &str| {
+        zt_testkit::keys_dir()
+            .join(format!("{name}.pub.pem"))
+            .display()
+            .to_string()
+    };
+    let good = key("rsa2048-a");
+    let (code, out, err) = zt(&["policy", "test", d, "--verification-key", &good]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Signed with another key than the one given.
+    let other = key("rsa2048-b");
+    let (code, _, err) = zt(&["policy", "test", d, "--verification-key", &other]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not verify with key `default`"), "{err}");
+    // The given key verifies under any id (as with `opa`); another algorithm does not.
+    let (code, out, err) = zt(&[
+        "policy",
+        "test",
+        d,
+        "--verification-key",
+        &good,
+        "--verification-key-id",
+        "k2",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = zt(&[
+        "policy",
+        "test",
+        d,
+        "--verification-key",
+        &good,
+        "--signing-alg",
+        "PS256",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("algorithm `RS256`"), "{err}");
+    // A changed file.
+    std::fs::write(dir.join("p.rego"), format!("{policy}test_more if true\n")).unwrap();
+    let (code, _, err) = zt(&["policy", "test", d, "--verification-key", &good]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`p.rego` does not match its signed digest"),
+        "{err}"
+    );
+    // Without the flag the bundle is not verified.
+    let (code, out, _) = zt(&["policy", "test", d]);
+    assert_eq!(code, 0, "{out}");
+}

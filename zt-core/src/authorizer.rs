@@ -748,6 +748,7 @@ impl Authorizer {
                 .enqueued
                 .saturating_sub(log.written + log.failed + log.dropped),
             stats: log,
+            upload: inner.logger.upload_status(),
         };
         let policy = inner.policy.as_ref();
         AuthorizerStatus {
@@ -901,6 +902,7 @@ impl Authorizer {
         s.rollout = self.rollout();
         s.revocations = self.revocation_stats();
         s.bundle_service = self.bundle_service_status();
+        s.decision_log_upload = self.inner.logger.upload_status();
         s.now_ms = inner.clock.now_unix_ms();
         s.enforcement = Some(self.enforcement());
         s.enforcement_override_file_errors = inner.enforcement.file_errors.load(Ordering::Relaxed);

@@ -510,6 +510,13 @@ pub enum PolicyError {
         /// The refused revision.
         revision: String,
     },
+    /// Bundle signing is configured and the bundle's signature is missing, invalid or does not
+    /// match its files: the bundle is refused before anything in it is parsed.
+    #[error("bundle signature: {problem}")]
+    Signature {
+        /// What is wrong ([`BundleSignatureError::code`] is the machine-readable part).
+        problem: BundleSignatureError,
+    },
     /// The entrypoint names no rule of the bundle.
     #[error("entrypoint `{entrypoint}` is not defined; the bundle's packages are: {}", if packages.is_empty() { "none".to_owned() } else { packages.join(", ") })]
     EntrypointMissing {
@@ -518,6 +525,117 @@ pub enum PolicyError {
         /// The packages the bundle defines (`data.zt.authz`, ...).
         packages: Vec<String>,
     },
+}
+
+/// Why a signed bundle (OPA's `.signatures.json`) was refused. Never echoes key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleSignatureError {
+    /// The bundle has no `.signatures.json`.
+    #[error("the bundle has no `.signatures.json` and `policy.signing` requires one")]
+    Missing,
+    /// The configured verification keys cannot be loaded (a key file vanished, ...).
+    #[error("the verification keys cannot be loaded: {detail}")]
+    Keys {
+        /// What is wrong (names the key, never its material).
+        detail: String,
+    },
+    /// `.signatures.json` or the signature's payload is not what OPA's format prescribes.
+    #[error("`.signatures.json` is invalid: {detail}")]
+    Malformed {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The signature names no key id and none is configured.
+    #[error("the signature names no key id (`kid`) and `policy.signing.keyid` is not set")]
+    NoKeyId,
+    /// The key id is not among `policy.signing.keys`.
+    #[error("key id `{keyid}` is not among `policy.signing.keys`")]
+    UnknownKey {
+        /// The key id the signature (or config) named.
+        keyid: String,
+    },
+    /// The signature's `alg` is not the configured key's algorithm (or is not supported).
+    #[error("the signature's algorithm `{alg}` is not key `{keyid}`'s algorithm `{expected}`")]
+    AlgorithmNotAllowed {
+        /// The key id.
+        keyid: String,
+        /// The signature's `alg`.
+        alg: String,
+        /// The key's configured algorithm.
+        expected: String,
+    },
+    /// The JWS does not verify with the key.
+    #[error("the signature does not verify with key `{keyid}`")]
+    SignatureInvalid {
+        /// The key id.
+        keyid: String,
+    },
+    /// The signature's `scope` is not the configured one.
+    #[error("the signature's scope {found:?} is not the configured scope {expected:?}")]
+    ScopeMismatch {
+        /// `policy.signing.scope`.
+        expected: Option<String>,
+        /// The signature's `scope`.
+        found: Option<String>,
+    },
+    /// A file of the bundle is not listed in the signature (added after signing).
+    #[error("`{file}` is in the bundle but not in its signature")]
+    FileNotSigned {
+        /// The file.
+        file: String,
+    },
+    /// A file listed in the signature is not in the bundle (removed after signing).
+    #[error("`{file}` is in the signature but not in the bundle")]
+    FileMissing {
+        /// The file.
+        file: String,
+    },
+    /// A file's digest does not match the signed one (changed after signing).
+    #[error("`{file}` does not match its signed digest")]
+    DigestMismatch {
+        /// The file.
+        file: String,
+    },
+    /// A file's hash algorithm is not SHA-256, SHA-384 or SHA-512.
+    #[error("`{file}`: hash algorithm `{algorithm}` is not accepted (SHA-256, SHA-384, SHA-512)")]
+    HashUnsupported {
+        /// The file.
+        file: String,
+        /// The algorithm named.
+        algorithm: String,
+    },
+}
+
+impl BundleSignatureError {
+    /// A stable snake_case code for what is wrong (`digest_mismatch`, ...).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            BundleSignatureError::Missing => "missing",
+            BundleSignatureError::Keys { .. } => "keys",
+            BundleSignatureError::Malformed { .. } => "malformed",
+            BundleSignatureError::NoKeyId => "no_key_id",
+            BundleSignatureError::UnknownKey { .. } => "unknown_key",
+            BundleSignatureError::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            BundleSignatureError::SignatureInvalid { .. } => "signature_invalid",
+            BundleSignatureError::ScopeMismatch { .. } => "scope_mismatch",
+            BundleSignatureError::FileNotSigned { .. } => "file_not_signed",
+            BundleSignatureError::FileMissing { .. } => "file_missing",
+            BundleSignatureError::DigestMismatch { .. } => "digest_mismatch",
+            BundleSignatureError::HashUnsupported { .. } => "hash_unsupported",
+        }
+    }
+
+    /// The bundle file concerned, when there is one.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            BundleSignatureError::FileNotSigned { file }
+            | BundleSignatureError::FileMissing { file }
+            | BundleSignatureError::DigestMismatch { file }
+            | BundleSignatureError::HashUnsupported { file, .. } => Some(file),
+            _ => None,
+        }
+    }
 }
 
 /// An error in the configuration: raised when loading or building, never on a request.
@@ -849,6 +967,7 @@ impl PolicyError {
             PolicyError::UnknownRevision { .. } => "policy_unknown_revision",
             PolicyError::RolledBack { .. } => "policy_rolled_back",
             PolicyError::EntrypointMissing { .. } => "policy_entrypoint_missing",
+            PolicyError::Signature { .. } => "policy_signature_invalid",
         }
     }
 
@@ -859,6 +978,16 @@ impl PolicyError {
             PolicyError::TooLarge { file, .. }
             | PolicyError::Parse { file, .. }
             | PolicyError::OutsideRoots { file, .. } => Some(file),
+            PolicyError::Signature { problem } => problem.file(),
+            _ => None,
+        }
+    }
+
+    /// For `policy_signature_invalid`: what is wrong with the signature
+    /// ([`BundleSignatureError::code`]), serialised as `reason`.
+    pub const fn signature_reason(&self) -> Option<&'static str> {
+        match self {
+            PolicyError::Signature { problem } => Some(problem.code()),
             _ => None,
         }
     }
@@ -1020,16 +1149,24 @@ serialize_error!(TokenError, "reason" => |e: &TokenError| Some(e.reason()));
 serialize_error!(KeyProblem);
 serialize_error!(JwksError, "source" => |e: &JwksError| e.source_name());
 serialize_error!(PolicyError,
-    "file" => |e: &PolicyError| e.file().map(str::to_owned),
-    "revision" => |e: &PolicyError| e.revision().map(str::to_owned));
+"file" => |e: &PolicyError| e.file().map(str::to_owned),
+"revision" => |e: &PolicyError| e.revision().map(str::to_owned),
+"reason" => |e: &PolicyError| match e {
+    PolicyError::Signature { problem } => Some(problem.code()),
+    _ => None,
+});
 serialize_error!(ConfigError,
     "key" => |e: &ConfigError| e.key().map(str::to_owned),
     "file" => |e: &ConfigError| e.file().map(|p| p.display().to_string()));
 serialize_error!(RuntimeError);
 serialize_error!(BuildError,
-    "key" => |e: &BuildError| e.key().map(str::to_owned),
-    "file" => |e: &BuildError| e.file(),
-    "revision" => |e: &BuildError| e.revision().map(str::to_owned));
+"key" => |e: &BuildError| e.key().map(str::to_owned),
+"file" => |e: &BuildError| e.file(),
+"revision" => |e: &BuildError| e.revision().map(str::to_owned),
+"reason" => |e: &BuildError| match e {
+    BuildError::Policy(p) => p.signature_reason(),
+    _ => None,
+});
 serialize_error!(ChainError, "line" => |e: &ChainError| e.line());
 serialize_error!(crate::algorithm::UnknownAlgorithm);
 
@@ -1119,6 +1256,9 @@ pub(crate) fn all_error_codes() -> Vec<&'static str> {
         pol(PolicyError::EntrypointMissing {
             entrypoint: s(),
             packages: Vec::new(),
+        }),
+        pol(PolicyError::Signature {
+            problem: BundleSignatureError::Missing,
         }),
         RuntimeError::Thread {
             name: "t",

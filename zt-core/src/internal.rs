@@ -78,7 +78,7 @@ pub fn bundle(data: &[u8]) {
         max_bundle_bytes: 256 * 1024,
         ..PolicyConfig::default()
     };
-    if let Ok(b) = bundle::from_archive_bytes(data, opts.limits()) {
+    if let Ok(b) = bundle::from_archive_bytes(data, &opts) {
         let _ = crate::policy::CompiledBundle::compile(b, &opts, false);
     }
 }

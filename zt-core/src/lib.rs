@@ -58,6 +58,7 @@ mod replay;
 mod request;
 mod status;
 mod token;
+mod upload;
 
 /// Hooks for zt's own fuzz targets, benches and tests: **not part of the stable interface**.
 #[doc(hidden)]
@@ -66,9 +67,10 @@ pub mod internal;
 // ---- Public interface -------------------------------------------------------------------
 // Configuration: the one schema for every surface.
 pub use config::{
-    AuthorizerConfig, BundleServiceConfig, ConfigFormat, DecisionLogConfig, DecisionLogSink,
-    EnforcementConfig, EnforcementMode, IssuerConfig, JwksConfig, PolicyConfig, PostureBinding,
-    PostureConfig, PostureSource, RequestConfig, RolloutConfig, Secret, TokenConfig,
+    AuthorizerConfig, BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, ConfigFormat,
+    DecisionLogConfig, DecisionLogSink, EnforcementConfig, EnforcementMode, IssuerConfig,
+    JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding, PostureConfig, PostureSource,
+    RequestConfig, RolloutConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
@@ -78,6 +80,7 @@ pub use request::Request;
 pub use status::{
     AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus, RevocationStats,
 };
+pub use upload::UploadStatus;
 // HTTP: the same status, challenge and problem body on every surface (module `http`).
 pub use http::{HttpAnswer, Problem};
 // Decision logs and metrics.
@@ -103,8 +106,8 @@ pub use replay::{
 pub use clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.
 pub use error::{
-    BuildError, ChainError, ConfigError, JwksError, KeyProblem, Malformed, PolicyError, Reason,
-    RequestError, RuntimeError, TokenError,
+    BuildError, BundleSignatureError, ChainError, ConfigError, JwksError, KeyProblem, Malformed,
+    PolicyError, Reason, RequestError, RuntimeError, TokenError,
 };
 
 /// The README's examples compile and run as doctests.

@@ -95,20 +95,26 @@ pub struct DecisionLogStats {
     pub written: u64,
     /// Records dropped because the queue was full.
     pub dropped: u64,
-    /// Records lost to sink errors (for example a full disk).
+    /// Records lost to sink errors (for example a full disk; for `service`: refused by the
+    /// collector, retries exhausted, or larger than one request may be).
     pub failed: u64,
+    /// With `sink = "service"` and a `path`: records the file beside the upload could not
+    /// take (the upload is counted on its own).
+    pub file_failed: u64,
 }
 
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     enqueued: AtomicU64,
-    written: AtomicU64,
-    dropped: AtomicU64,
-    failed: AtomicU64,
+    pub(crate) written: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    file_failed: AtomicU64,
     /// Set by `shutdown`: later records are dropped (and counted) instead of queued.
     closed: AtomicBool,
-    /// Set when `shutdown` timed out: the worker drops what is still queued instead of writing.
-    abandon: AtomicBool,
+    /// Set when `shutdown` timed out: the worker drops what is still queued instead of writing
+    /// (and the uploader stops retrying).
+    pub(crate) abandon: AtomicBool,
     /// Set by the worker when it has stopped after a `Stop`.
     stopped: AtomicBool,
 }
@@ -119,6 +125,7 @@ pub(crate) struct Logger {
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
     worker_id: Option<std::thread::ThreadId>,
     counters: Arc<Counters>,
+    upload: Option<crate::upload::StatusHandle>,
 }
 
 /// How long dropping the last handle of an authorizer waits for its decision log.
@@ -141,6 +148,19 @@ enum Sink {
         last_hash: String,
     },
     Callback(LogCallback),
+    /// Uploaded in batches; `file` is the optional local file beside it.
+    Service {
+        batcher: crate::upload::Batcher,
+        file: Option<std::io::BufWriter<std::fs::File>>,
+        buf: Vec<u8>,
+        counters: Arc<Counters>,
+    },
+}
+
+/// Whether a record the sink took counts as written now or when the upload settles it.
+enum Taken {
+    Written,
+    Pending,
 }
 
 impl Logger {
@@ -158,6 +178,7 @@ impl Logger {
                     worker: Mutex::new(None),
                     worker_id: None,
                     counters,
+                    upload: None,
                 });
             }
             DecisionLogSink::Stdout => Sink::Stdout,
@@ -174,6 +195,38 @@ impl Logger {
                 Sink::Chained { out, last_hash }
             }
             DecisionLogSink::Callback => Sink::Callback(callback.ok_or(BuildError::NoCallback)?),
+            DecisionLogSink::Service => {
+                let service = c.service.as_ref().ok_or_else(|| {
+                    BuildError::Config(crate::error::ConfigError::Invalid {
+                        file: None,
+                        key: "decision_log.service".to_owned(),
+                        message: "required for the `service` sink".to_owned(),
+                    })
+                })?;
+                let file = match &c.path {
+                    Some(p) => Some(open_append(Some(p))?.0),
+                    None => None,
+                };
+                let batcher = crate::upload::Batcher::start(service, counters.clone()).map_err(
+                    |message| {
+                        BuildError::Config(crate::error::ConfigError::Invalid {
+                            file: None,
+                            key: "decision_log.service".to_owned(),
+                            message,
+                        })
+                    },
+                )?;
+                Sink::Service {
+                    batcher,
+                    file,
+                    buf: Vec::with_capacity(4096),
+                    counters: counters.clone(),
+                }
+            }
+        };
+        let upload = match &sink {
+            Sink::Service { batcher, .. } => Some(batcher.status_handle()),
+            _ => None,
         };
         let capacity = usize::try_from(c.queue_capacity).unwrap_or(4096);
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
@@ -195,6 +248,7 @@ impl Logger {
             worker_id: Some(worker.thread().id()),
             worker: Mutex::new(Some(worker)),
             counters,
+            upload,
         })
     }
 
@@ -321,7 +375,15 @@ impl Logger {
             written: c.written.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
+            file_failed: c.file_failed.load(Ordering::Relaxed),
         }
+    }
+
+    /// The uploader's state, for `sink = "service"`.
+    pub(crate) fn upload_status(&self) -> Option<crate::upload::UploadStatus> {
+        self.upload
+            .as_ref()
+            .map(crate::upload::StatusHandle::status)
     }
 }
 
@@ -358,32 +420,64 @@ fn open_append(
 const TICK: Duration = Duration::from_millis(1);
 const IDLE_TICKS: u32 = 50;
 
+/// What the writer waits for next.
+enum Next {
+    Msg(Msg),
+    /// The sink's deadline (an upload batch's `max_delay_ms`) has come.
+    Due,
+    /// Every sender is gone.
+    Closed,
+}
+
 /// The next message: at once when one is queued; otherwise after polling while the log is busy,
-/// or by blocking once it has been idle. `None` when every sender is gone.
-fn next_message(rx: &Receiver<Msg>, idle: &mut u32) -> Option<Msg> {
+/// or by blocking once it has been idle; or `Due` when the sink's deadline comes first.
+fn next_message(rx: &Receiver<Msg>, idle: &mut u32, deadline: Option<Instant>) -> Next {
     loop {
         match rx.try_recv() {
             Ok(m) => {
                 *idle = 0;
-                return Some(m);
+                return Next::Msg(m);
             }
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
-            Err(std::sync::mpsc::TryRecvError::Empty) if *idle < IDLE_TICKS => {
-                *idle += 1;
-                std::thread::sleep(TICK);
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => {
-                let m = rx.recv().ok()?;
-                *idle = 0;
-                return Some(m);
-            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Next::Closed,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Next::Due;
+        }
+        if *idle < IDLE_TICKS {
+            *idle += 1;
+            std::thread::sleep(TICK);
+            continue;
+        }
+        let got = match deadline {
+            Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                Ok(m) => Some(m),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Next::Due,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            },
+            None => rx.recv().ok(),
+        };
+        return match got {
+            Some(m) => {
+                *idle = 0;
+                Next::Msg(m)
+            }
+            None => Next::Closed,
+        };
     }
 }
 
 fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Counters) {
     let mut idle = 0;
-    while let Some(first) = next_message(&rx, &mut idle) {
+    loop {
+        let first = match next_message(&rx, &mut idle, sink.deadline()) {
+            Next::Msg(m) => m,
+            Next::Due => {
+                sink.tick();
+                continue;
+            }
+            Next::Closed => break,
+        };
         let mut acks = Vec::new();
         let mut batch = vec![first];
         while let Ok(m) = rx.try_recv() {
@@ -401,20 +495,14 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
                 Msg::Record(entry) => {
                     let render =
                         |prev: Option<&str>, out: &mut Vec<u8>| fmt.render_into(&entry, prev, out);
-                    match sink.write(render) {
-                        Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
-                        Err(()) => counters.failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                    count(sink.write(render), counters);
                 }
                 Msg::Event(event) => {
                     let (at_ms, body) = &*event;
                     let render = |prev: Option<&str>, out: &mut Vec<u8>| {
                         fmt.render_event_into(*at_ms, body, prev, out)
                     };
-                    match sink.write(render) {
-                        Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
-                        Err(()) => counters.failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                    count(sink.write(render), counters);
                 }
                 Msg::Flush(ack) => acks.push(ack),
                 Msg::Stop(ack) => stops.push(ack),
@@ -432,7 +520,13 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
                     Msg::Stop(ack) => stops.push(ack),
                 }
             }
+            // Everything taken is uploaded (or given up) before the stop is acknowledged.
+            sink.finish();
             counters.stopped.store(true, Ordering::Release);
+        } else if !acks.is_empty() {
+            sink.sync();
+        } else {
+            sink.tick();
         }
         for ack in acks.into_iter().chain(stops.iter().cloned()) {
             let _ = ack.send(());
@@ -441,7 +535,19 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
             return;
         }
     }
-    sink.flush();
+    sink.finish();
+}
+
+fn count(taken: Result<Taken, ()>, counters: &Counters) {
+    match taken {
+        Ok(Taken::Written) => {
+            counters.written.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Taken::Pending) => {}
+        Err(()) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One record: the decision's own serialised shape, flattened, plus what only the log holds
@@ -554,20 +660,20 @@ impl Sink {
     fn write(
         &mut self,
         render: impl Fn(Option<&str>, &mut Vec<u8>) -> Result<(), ()>,
-    ) -> Result<(), ()> {
+    ) -> Result<Taken, ()> {
         let render: &Render<'_> = &render;
         match self {
             Sink::Stdout => {
                 let line = render_string(render, None)?;
                 let mut out = std::io::stdout().lock();
-                writeln!(out, "{line}").map_err(|_| ())
+                writeln!(out, "{line}").map_err(|_| ())?;
             }
             Sink::File { out, buf } => {
                 // One reused buffer: no allocation per record for the line itself.
                 buf.clear();
                 render(None, buf)?;
                 buf.push(b'\n');
-                out.write_all(buf).map_err(|_| ())
+                out.write_all(buf).map_err(|_| ())?;
             }
             Sink::Chained { out, last_hash } => {
                 let body = render_string(render, Some(last_hash))?;
@@ -575,16 +681,35 @@ impl Sink {
                 let open = body.strip_suffix('}').ok_or(())?;
                 writeln!(out, "{open},\"hash\":\"{hash}\"}}").map_err(|_| ())?;
                 *last_hash = hash;
-                Ok(())
             }
             Sink::Callback(f) => {
                 let line = render_string(render, None)?;
                 // A panicking callback must not take the log worker down with it.
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&line))).map_err(|_| ())
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&line)))
+                    .map_err(|_| ())?;
+            }
+            Sink::Service {
+                batcher,
+                file,
+                buf,
+                counters,
+            } => {
+                buf.clear();
+                render(None, buf)?;
+                batcher.push(buf)?;
+                if let Some(out) = file {
+                    buf.push(b'\n');
+                    if out.write_all(buf).is_err() {
+                        counters.file_failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                return Ok(Taken::Pending);
             }
         }
+        Ok(Taken::Written)
     }
 
+    /// After each run of messages: push buffered bytes out (files), never waiting on a network.
     fn flush(&mut self) {
         match self {
             Sink::Stdout => {
@@ -593,7 +718,43 @@ impl Sink {
             Sink::File { out, .. } | Sink::Chained { out, .. } => {
                 let _ = out.flush();
             }
-            Sink::Callback(_) => {}
+            Sink::Service {
+                file: Some(out), ..
+            } => {
+                let _ = out.flush();
+            }
+            Sink::Callback(_) | Sink::Service { file: None, .. } => {}
+        }
+    }
+
+    /// When the sink next needs the writer without a message (an upload batch's deadline).
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Sink::Service { batcher, .. } => batcher.deadline(),
+            _ => None,
+        }
+    }
+
+    /// Send an upload batch whose time has come.
+    fn tick(&mut self) {
+        if let Sink::Service { batcher, .. } = self {
+            batcher.tick();
+        }
+    }
+
+    /// For `flush`: everything taken so far is written, uploaded or given up.
+    fn sync(&mut self) {
+        self.flush();
+        if let Sink::Service { batcher, .. } = self {
+            batcher.flush();
+        }
+    }
+
+    /// The writer stops: [`Sink::sync`], and the uploader stops too.
+    fn finish(&mut self) {
+        self.flush();
+        if let Sink::Service { batcher, .. } = self {
+            batcher.stop();
         }
     }
 }

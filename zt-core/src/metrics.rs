@@ -389,6 +389,8 @@ pub struct MetricsSnapshot {
     pub enforcement_override_file_errors: u64,
     /// The bundle server's poller, with `policy.service`.
     pub bundle_service: Option<crate::policy::BundleServiceStatus>,
+    /// The decision-log upload, with `decision_log.sink = "service"`.
+    pub decision_log_upload: Option<crate::upload::UploadStatus>,
     /// Revocation lists (in process and the active bundle's `data.zt.revoked`).
     pub revocations: crate::status::RevocationStats,
     /// When the snapshot was taken (Unix ms, authorizer clock), for the ages below.
@@ -619,6 +621,36 @@ impl prometheus_client::collector::Collector for Exporter {
                 "zt_bundle_last_success_timestamp_seconds",
                 "When a poll of the bundle server last succeeded (Unix seconds; 0: never)",
                 [(vec![], (b.last_success_ms / 1000) as i64)],
+            )?;
+        }
+        if let Some(u) = &s.decision_log_upload {
+            counter_family(
+                &mut encoder,
+                "zt_decision_log_uploads",
+                "Decision-log upload requests by result",
+                [
+                    (vec![("result", "accepted")], u.batches_sent),
+                    (vec![("result", "retried")], u.retries),
+                    (vec![("result", "failed")], u.batches_failed),
+                ],
+            )?;
+            counter_family(
+                &mut encoder,
+                "zt_decision_log_upload_bytes",
+                "Compressed decision-log bytes the collector accepted",
+                [(vec![], u.bytes_sent)],
+            )?;
+            gauge_family(
+                &mut encoder,
+                "zt_decision_log_upload_pending_batches",
+                "Decision-log batches waiting for upload",
+                [(vec![], u.pending_batches as i64)],
+            )?;
+            gauge_family(
+                &mut encoder,
+                "zt_decision_log_last_upload_timestamp_seconds",
+                "When the collector last accepted an upload (Unix seconds; 0: never)",
+                [(vec![], (u.last_success_ms / 1000) as i64)],
             )?;
         }
         let r = &s.revocations;

@@ -91,7 +91,7 @@ pub struct IssuerStatus {
 }
 
 /// The decision log in [`AuthorizerStatus`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct DecisionLogStatus {
     /// The sink (`stdout`, `file`, `hash_chained_file`, `callback`, `none`).
@@ -102,6 +102,8 @@ pub struct DecisionLogStatus {
     pub queued: u64,
     /// The counters.
     pub stats: DecisionLogStats,
+    /// The upload to a collector, with `sink = "service"`.
+    pub upload: Option<crate::upload::UploadStatus>,
 }
 
 /// Revocation lists: the in-process ones (`revoke_*`) and the active bundle's

@@ -300,3 +300,88 @@ fn service_config_is_checked() {
         "user:password",
     );
 }
+
+fn archive_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            &mut out,
+            flate2::Compression::default(),
+        ));
+        for (name, bytes) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, bytes.as_slice()).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_downloads_activate_and_tampered_ones_never_do() {
+    let rego = |allow: bool| {
+        format!("package zt.authz\nimport rego.v1\ndecision := {allow}\ntest_it if true\n")
+    };
+    let signed = |allow: bool| {
+        zt_testkit::signed_bundle(
+            &[("zt/authz.rego", rego(allow).as_bytes())],
+            "ec-p256",
+            "ES256",
+            "release",
+        )
+    };
+    let state: Shared = Arc::default();
+    set(&state, archive_of(&signed(true)), "\"s1\"", Mode::Serve);
+    let server = serve(
+        axum::Router::new()
+            .route("/bundles/authz.tar.gz", axum::routing::get(bundle))
+            .with_state(state.clone()),
+    )
+    .await;
+    let base = server.url("");
+    let dir = temp_dir("signed");
+    let a = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            Authorizer::new(config(&base, Some(&dir), |doc| {
+                doc["policy"]["signing"] = json!({"keys": [{
+                    "keyid": "release", "algorithm": "ES256",
+                    "jwk": zt_testkit::jwk("ec-p256")}]});
+            }))
+            .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(allowed(&a));
+    let first = a.policy().active_revision();
+
+    // The policy flipped to deny after signing, signature kept: refused, last good serves.
+    let mut tampered = signed(true);
+    tampered[0].1 = rego(false).into_bytes();
+    set(&state, archive_of(&tampered), "\"s2\"", Mode::Serve);
+    wait_for_error(
+        &a,
+        "the tampered bundle",
+        "does not match its signed digest",
+    );
+    assert_eq!(a.policy().active_revision(), first);
+    assert!(allowed(&a));
+
+    // An unsigned bundle: refused too.
+    set(&state, archive(false, "true", 0), "\"s3\"", Mode::Serve);
+    wait_for_error(&a, "the unsigned bundle", "no `.signatures.json`");
+    assert!(allowed(&a));
+
+    // A properly signed new revision activates.
+    set(&state, archive_of(&signed(false)), "\"s4\"", Mode::Serve);
+    wait_for("the signed revision", || {
+        a.policy().active_revision() != first
+    });
+    assert!(!allowed(&a));
+    a.shutdown(Duration::from_secs(2));
+    std::fs::remove_dir_all(&dir).ok();
+}

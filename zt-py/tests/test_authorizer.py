@@ -156,6 +156,20 @@ def test_policy_errors_name_the_file():
     assert e.value.code == "policy_entrypoint_missing"
 
 
+def test_unsigned_bundles_are_refused_when_signing_is_configured():
+    keys = pathlib.Path(__file__).resolve().parents[2] / "zt-core" / "tests" / "data" / "keys"
+    cfg = config()
+    cfg["policy"] = {
+        "signing": {
+            "keys": [{"keyid": "release", "algorithm": "ES256", "key_file": str(keys / "ec-p256.pub.pem")}]
+        }
+    }
+    with pytest.raises(zt.PolicyError) as e:
+        zt.Authorizer.from_dict(cfg, policy_files={"authz.rego": POLICY})
+    assert e.value.code == "policy_signature_invalid"
+    assert e.value.details["reason"] == "missing"
+
+
 def test_verify_and_token_errors(authz):
     assert authz.verify(mint(sub="carol"))["sub"] == "carol"
     with pytest.raises(zt.TokenError) as e:

@@ -30,6 +30,7 @@
 //! the algorithm, no loopback port): a test without its fixtures cannot run. The `try_*` forms
 //! return [`Error`] instead, for the binary.
 
+mod bundles;
 mod error;
 mod keys;
 mod personas;
@@ -38,6 +39,9 @@ mod server;
 mod token;
 
 // The public interface, in one place.
+pub use bundles::{
+    file_digests, signatures_json, signatures_json_hmac, signed_bundle, try_signatures_json,
+};
 pub use error::Error;
 pub use keys::{KEY_NAMES, encoding_key, jwk, jwks, pem, try_encoding_key, try_jwk, try_jwks};
 pub use personas::{

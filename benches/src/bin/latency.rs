@@ -21,6 +21,36 @@ use std::time::{Duration, Instant};
 use zt_benches::{Policy, authorizer, request, tokens};
 use zt_core::{Authorizer, Request};
 
+/// A collector accepting `POST /logs` on 127.0.0.1, served from a thread of its own; its URL
+/// and the channel that stops it when dropped.
+fn collector() -> (String, std::sync::mpsc::Sender<()>) {
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/logs",
+                axum::routing::post(|body: axum::body::Bytes| async move {
+                    black_box(body.len());
+                    axum::http::StatusCode::NO_CONTENT
+                }),
+            );
+            let served = zt_testkit::serve_for(app, Duration::from_secs(600))
+                .await
+                .expect("collector");
+            url_tx.send(served.url("")).expect("url");
+            while stop_rx.try_recv() == Err(std::sync::mpsc::TryRecvError::Empty) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    });
+    (url_rx.recv().expect("collector url"), stop_tx)
+}
+
 struct Row {
     name: String,
     samples: Vec<u64>,
@@ -206,9 +236,21 @@ fn main() {
     // the records still carry the whole input document.
     let none = authorizer(10_000, "none", Policy::OneLine, None);
     let file = authorizer(10_000, "file", Policy::OneLine, Some(&path));
-    for (name, authz) in [("sink none", &none), ("sink file", &file)]
-        .into_iter()
-        .filter(|_| want("log"))
+    // A collector on 127.0.0.1 that accepts every upload (OPA's decision-log API).
+    let collector = collector();
+    let upload = authorizer(
+        10_000,
+        &format!("service={}", collector.0),
+        Policy::OneLine,
+        None,
+    );
+    for (name, authz) in [
+        ("sink none", &none),
+        ("sink file", &file),
+        ("sink service (upload to 127.0.0.1)", &upload),
+    ]
+    .into_iter()
+    .filter(|_| want("log"))
     {
         for r in &requests {
             black_box(authz.authorize_sync(r));
@@ -233,6 +275,8 @@ fn main() {
         });
     }
     drop(file);
+    drop(upload);
+    drop(collector);
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("| path | decisions | p50 | p95 | p99 | max | note |");

@@ -127,6 +127,11 @@ impl AuthorizerConfig {
         }
         self.policy.bundle.as_mut().map(fix);
         self.policy.persist_dir.as_mut().map(fix);
+        if let Some(signing) = &mut self.policy.signing {
+            for key in &mut signing.keys {
+                key.key_file.as_mut().map(fix);
+            }
+        }
         self.decision_log.path.as_mut().map(fix);
         self.enforcement.override_file.as_mut().map(fix);
     }

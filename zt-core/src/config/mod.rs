@@ -342,6 +342,78 @@ pub struct PolicyConfig {
     /// from when the server is unreachable at start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persist_dir: Option<PathBuf>,
+    /// Verify OPA bundle signatures (`.signatures.json`) before compiling any bundle, from any
+    /// source; an unsigned or badly signed bundle is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<BundleSigningConfig>,
+}
+
+/// `[policy.signing]`: OPA's bundle signature format. `.signatures.json` holds one JWS whose
+/// payload lists every file of the bundle with its digest; it must be signed by one of `keys`
+/// with that key's algorithm, and the files must match the list exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BundleSigningConfig {
+    /// The verification keys, by key id.
+    pub keys: Vec<BundleKeyConfig>,
+    /// Verify with this key whatever the signature names (OPA's `signing.keyid`); without it the
+    /// signature's `kid` header (or its deprecated `keyid` claim) chooses among `keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyid: Option<String>,
+    /// The `scope` the signature must carry (OPA's `signing.scope`; default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Files left out of verification, as glob patterns (`*` does not cross `/`), for example
+    /// `["docs/*"]`. They are also never loaded as policy or data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_files: Vec<String>,
+}
+
+impl BundleSigningConfig {
+    /// One PEM public key (the CLI's `--verification-key`, `--verification-key-id`,
+    /// `--signing-alg`).
+    ///
+    /// ```
+    /// use zt_core::{Algorithm, BundleSigningConfig};
+    /// let s = BundleSigningConfig::pem_key("default", Algorithm::RS256, "bundle.pub.pem");
+    /// assert_eq!(s.keys[0].keyid, "default");
+    /// ```
+    pub fn pem_key(keyid: &str, algorithm: crate::Algorithm, path: impl Into<PathBuf>) -> Self {
+        Self {
+            keys: vec![BundleKeyConfig {
+                keyid: keyid.to_owned(),
+                algorithm,
+                key_file: Some(path.into()),
+                jwk: None,
+                secret_env: None,
+            }],
+            keyid: None,
+            scope: None,
+            exclude_files: Vec::new(),
+        }
+    }
+}
+
+/// One bundle verification key: a public key (PEM file or inline JWK) or, for HS256/384/512,
+/// a shared secret from an environment variable. Exactly one of `key_file`, `jwk`, `secret_env`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BundleKeyConfig {
+    /// The key id signatures name.
+    pub keyid: String,
+    /// The one algorithm this key verifies (`RS256`, `ES256`, `EdDSA`, `HS256`, ...).
+    pub algorithm: crate::Algorithm,
+    /// A PEM public key (`-----BEGIN PUBLIC KEY-----`, or `RSA PUBLIC KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// A public JWK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwk: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The environment variable holding an HMAC secret (HS* only; never inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
 }
 
 /// `[policy.service]`: a bundle server speaking OPA's bundle service API (any static HTTPS
@@ -391,6 +463,7 @@ impl Default for PolicyConfig {
             keep_revisions: 5,
             service: None,
             persist_dir: None,
+            signing: None,
         }
     }
 }
@@ -499,6 +572,9 @@ pub enum DecisionLogSink {
     HashChainedFile,
     /// Handed to a callback registered in code.
     Callback,
+    /// Uploaded in gzip-compressed JSON batches to a collector (OPA's decision-log API,
+    /// `[decision_log.service]`); with `path`, also appended to that file.
+    Service,
     /// No decision log.
     None,
 }
@@ -517,6 +593,59 @@ pub struct DecisionLogConfig {
     pub mask: Vec<String>,
     /// Records queued for the sink before new ones are dropped (1..=1000000, default 4096).
     pub queue_capacity: u64,
+    /// The collector for `sink = "service"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<LogServiceConfig>,
+}
+
+/// `[decision_log.service]`: a collector speaking OPA's decision-log API: `POST {url}/{path}`
+/// with a gzip-compressed JSON array of records (`Content-Encoding: gzip`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LogServiceConfig {
+    /// The collector's base URL (`https`, or `http` on loopback).
+    pub url: String,
+    /// The path records are posted to (default `logs`, as OPA's).
+    #[serde(default = "default_log_path")]
+    pub path: String,
+    /// Largest uncompressed JSON body per request (4096..=67108864, default 1048576); a batch
+    /// is sent as soon as the next record would not fit.
+    #[serde(default = "default_upload_size")]
+    pub upload_size_limit_bytes: u64,
+    /// A batch is sent at most this long after its first record (10..=600000 ms, default 1000).
+    #[serde(default = "default_upload_delay")]
+    pub max_delay_ms: u64,
+    /// Batches waiting for upload (while the collector is slow or down) before new records are
+    /// dropped and counted (1..=4096, default 64).
+    #[serde(default = "default_upload_buffer")]
+    pub buffer_batches: u64,
+    /// Retries per batch after the first attempt, with exponential backoff from 200 ms up to
+    /// 30 s (0..=20, default 5); then the batch's records are counted as failed.
+    #[serde(default = "default_upload_retries")]
+    pub max_retries: u64,
+    /// Per request (100..=60000 ms, default 5000).
+    #[serde(default = "default_service_timeout_ms")]
+    pub timeout_ms: u64,
+    /// A bearer token for the collector, from this environment variable (never inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+}
+
+fn default_log_path() -> String {
+    "logs".to_owned()
+}
+const fn default_upload_size() -> u64 {
+    1024 * 1024
+}
+const fn default_upload_delay() -> u64 {
+    1000
+}
+const fn default_upload_buffer() -> u64 {
+    64
+}
+const fn default_upload_retries() -> u64 {
+    5
 }
 
 impl Default for DecisionLogConfig {
@@ -526,6 +655,7 @@ impl Default for DecisionLogConfig {
             path: None,
             mask: Vec::new(),
             queue_capacity: 4096,
+            service: None,
         }
     }
 }

@@ -213,6 +213,11 @@ impl AuthorizerConfig {
                 "only applies with `policy.service`",
             ));
         }
+        if let Some(signing) = &pc.signing {
+            // Load the keys now, so a missing or wrong key fails at start, not at a reload.
+            crate::policy::signing::Verifier::from_config(signing)
+                .map_err(|message| invalid("policy.signing", &message))?;
+        }
         range(
             "enforcement.canary_percent",
             self.enforcement.canary_percent,
@@ -244,6 +249,51 @@ impl AuthorizerConfig {
                 "decision_log.path",
                 "required for the `file` and `hash_chained_file` sinks",
             ));
+        }
+        match (&d.service, d.sink) {
+            (Some(s), DecisionLogSink::Service) => {
+                let no_userinfo = url::Url::parse(&s.url)
+                    .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
+                if !url_allowed(&s.url) || !no_userinfo {
+                    return Err(invalid(
+                        "decision_log.service.url",
+                        "must be https (http only on loopback), without user:password",
+                    ));
+                }
+                range(
+                    "decision_log.service.upload_size_limit_bytes",
+                    s.upload_size_limit_bytes,
+                    4096,
+                    64 * 1024 * 1024,
+                )?;
+                range(
+                    "decision_log.service.max_delay_ms",
+                    s.max_delay_ms,
+                    10,
+                    600_000,
+                )?;
+                range(
+                    "decision_log.service.buffer_batches",
+                    s.buffer_batches,
+                    1,
+                    4096,
+                )?;
+                range("decision_log.service.max_retries", s.max_retries, 0, 20)?;
+                range("decision_log.service.timeout_ms", s.timeout_ms, 100, 60_000)?;
+            }
+            (None, DecisionLogSink::Service) => {
+                return Err(invalid(
+                    "decision_log.service",
+                    "required for the `service` sink",
+                ));
+            }
+            (Some(_), _) => {
+                return Err(invalid(
+                    "decision_log.service",
+                    "only applies with `sink = \"service\"`",
+                ));
+            }
+            (None, _) => {}
         }
         for (i, m) in d.mask.iter().enumerate() {
             if !m.starts_with('/') {

@@ -175,7 +175,7 @@ fn b64_member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, KeyProble
     }
 }
 
-pub(super) fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, KeyProblem> {
+pub(crate) fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, KeyProblem> {
     const PRIVATE: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
     let kty = match jwk.get("kty") {
         Some(Value::String(k)) => k.as_str(),

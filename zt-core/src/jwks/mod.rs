@@ -34,7 +34,7 @@ mod worker;
 
 pub(crate) use fetch::parse_discovery;
 pub use keyset::KeySet;
-pub(crate) use keyset::{Lookup, VerificationKey, load_file};
+pub(crate) use keyset::{Lookup, VerificationKey, load_file, parse_jwk};
 pub(crate) use worker::Env;
 
 use crate::algorithm::Algorithm;

@@ -12,7 +12,9 @@
 //!   written by `opa build`, is relative to the bundle).
 //! - With manifest `roots`, every package and data path must lie under one of them.
 
-use crate::error::PolicyError;
+use super::signing::{SIGNATURES_FILE, Verifier};
+use crate::config::PolicyConfig;
+use crate::error::{BundleSignatureError, PolicyError};
 use serde_json::{Map, Value};
 use std::io::Read;
 use std::path::{Component, Path};
@@ -25,6 +27,8 @@ const MAX_FILES: usize = 10_000;
 pub(crate) struct Limits {
     pub(crate) max_file_bytes: u64,
     pub(crate) max_bundle_bytes: u64,
+    /// Collect every file, not only policy and data (signature verification needs them all).
+    pub(crate) all_files: bool,
 }
 
 /// A loaded (not yet compiled) bundle.
@@ -40,8 +44,42 @@ pub(crate) struct Bundle {
     pub(crate) roots: Option<Vec<String>>,
 }
 
-/// Load a bundle from a directory or a `.tar.gz` file.
-pub(crate) fn load(path: &Path, limits: Limits) -> Result<Bundle, PolicyError> {
+/// The signature verifier `[policy.signing]` asks for, if any.
+fn verifier(opts: &PolicyConfig) -> Result<Option<Verifier>, PolicyError> {
+    opts.signing
+        .as_ref()
+        .map(|c| {
+            Verifier::from_config(c).map_err(|detail| PolicyError::Signature {
+                problem: BundleSignatureError::Keys { detail },
+            })
+        })
+        .transpose()
+}
+
+fn limits(opts: &PolicyConfig, verifier: Option<&Verifier>) -> Limits {
+    let mut l = opts.limits();
+    l.all_files = verifier.is_some();
+    l
+}
+
+/// Verify the signature (when configured), keep policy and data files, and assemble.
+fn finish(
+    mut files: Vec<(String, Vec<u8>)>,
+    verifier: Option<&Verifier>,
+) -> Result<Bundle, PolicyError> {
+    if let Some(v) = verifier {
+        v.verify(&files)
+            .map_err(|problem| PolicyError::Signature { problem })?;
+        files.retain(|(name, _)| relevant(name) && !v.excluded(name));
+    }
+    assemble(files)
+}
+
+/// Load a bundle from a directory or a `.tar.gz` file, verifying its signature when
+/// `opts.signing` is set.
+pub(crate) fn load(path: &Path, opts: &PolicyConfig) -> Result<Bundle, PolicyError> {
+    let verifier = verifier(opts)?;
+    let limits = limits(opts, verifier.as_ref());
     let mut files = Vec::new();
     let meta = std::fs::metadata(path).map_err(|e| io_err(path, &e))?;
     if meta.is_dir() {
@@ -50,26 +88,38 @@ pub(crate) fn load(path: &Path, limits: Limits) -> Result<Bundle, PolicyError> {
     } else {
         read_tar_gz(path, limits, &mut files)?;
     }
-    assemble(files)
+    finish(files, verifier.as_ref())
 }
 
-/// Build a bundle from the bytes of an OPA bundle archive (fuzzing and tooling).
-pub(crate) fn from_archive_bytes(bytes: &[u8], limits: Limits) -> Result<Bundle, PolicyError> {
+/// Build a bundle from the bytes of an OPA bundle archive (bundle service, fuzzing, tooling).
+pub(crate) fn from_archive_bytes(bytes: &[u8], opts: &PolicyConfig) -> Result<Bundle, PolicyError> {
+    let verifier = verifier(opts)?;
     let mut files = Vec::new();
-    read_archive(bytes, Path::new("<memory>"), limits, &mut files)?;
-    assemble(files)
+    read_archive(
+        bytes,
+        Path::new("<memory>"),
+        limits(opts, verifier.as_ref()),
+        &mut files,
+    )?;
+    finish(files, verifier.as_ref())
 }
 
 /// Build a bundle from in-memory files (path, bytes): `policy_files` / `PolicyStore::from_files`.
 pub(crate) fn from_files(
     files: Vec<(String, Vec<u8>)>,
-    limits: Limits,
+    opts: &PolicyConfig,
 ) -> Result<Bundle, PolicyError> {
+    let verifier = verifier(opts)?;
+    let limits = opts.limits();
     let mut total = 0u64;
+    let files: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .map(|(name, bytes)| (name.trim_start_matches('/').to_owned(), bytes))
+        .collect();
     for (name, bytes) in &files {
         check_size(name, bytes.len() as u64, limits, &mut total)?;
     }
-    assemble(files)
+    finish(files, verifier.as_ref())
 }
 
 fn io_err(path: &Path, e: &std::io::Error) -> PolicyError {
@@ -127,15 +177,17 @@ fn walk(
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        if rel
-            .split('/')
-            .any(|c| c.starts_with('.') && c != ".manifest")
+        let signatures = limits.all_files && rel == SIGNATURES_FILE;
+        if !signatures
+            && rel
+                .split('/')
+                .any(|c| c.starts_with('.') && c != ".manifest")
         {
             continue; // hidden files and directories (.git, editor files)
         }
         if ft.is_dir() {
             walk(root, &path, limits, total, files, depth + 1)?;
-        } else if ft.is_file() && relevant(&rel) {
+        } else if ft.is_file() && (limits.all_files || relevant(&rel)) {
             let size = entry.metadata().map_err(|e| io_err(&path, &e))?.len();
             check_size(&rel, size, limits, total)?;
             let bytes = read_limited(
@@ -223,7 +275,7 @@ pub(crate) fn read_archive(
         {
             return Err(bad(format!("archive entry `{name}` escapes the bundle")));
         }
-        if !relevant(&name) {
+        if !limits.all_files && !relevant(&name) {
             continue;
         }
         // Count decompressed bytes, not the header's claim.
@@ -441,10 +493,13 @@ fn check_roots(b: &Bundle) -> Result<(), PolicyError> {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_file_bytes: 1024,
-        max_bundle_bytes: 4096,
-    };
+    fn limits() -> PolicyConfig {
+        PolicyConfig {
+            max_file_bytes: 1024,
+            max_bundle_bytes: 4096,
+            ..PolicyConfig::default()
+        }
+    }
 
     fn files(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         list.iter()
@@ -459,15 +514,15 @@ mod tests {
             ("data.json", r#"{"top": 1}"#),
             ("a/b/data.yaml", "k: v\n"),
         ]);
-        let b1 = from_files(f.clone(), LIMITS).unwrap();
+        let b1 = from_files(f.clone(), &limits()).unwrap();
         assert_eq!(b1.data["top"], 1);
         assert_eq!(b1.data["a"]["b"]["k"], "v");
-        let b2 = from_files(f.into_iter().rev().collect(), LIMITS).unwrap();
+        let b2 = from_files(f.into_iter().rev().collect(), &limits()).unwrap();
         assert_eq!(b1.revision, b2.revision);
         assert!(b1.revision.starts_with("sha256:"));
         let b3 = from_files(
             files(&[("a/policy.rego", "package a\nallow := false")]),
-            LIMITS,
+            &limits(),
         )
         .unwrap();
         assert_ne!(b1.revision, b3.revision);
@@ -481,7 +536,7 @@ mod tests {
                 ("zt/authz.rego", "package zt.authz\nallow := true"),
                 ("zt/data.json", r#"{"x": 1}"#),
             ]),
-            LIMITS,
+            &limits(),
         )
         .unwrap();
         assert_eq!(ok.revision, "v42");
@@ -546,7 +601,7 @@ mod tests {
             ("too large", &[("p.rego", &"#".repeat(2000))], "p.rego"),
         ];
         for (name, list, needle) in cases {
-            let err = from_files(files(list), LIMITS).unwrap_err().to_string();
+            let err = from_files(files(list), &limits()).unwrap_err().to_string();
             assert!(err.contains(needle), "case {name}: {err}");
         }
     }

@@ -39,6 +39,7 @@ mod output;
 mod reads;
 pub(crate) mod rollout;
 pub(crate) mod service;
+pub(crate) mod signing;
 mod store;
 mod testing;
 mod watch;

@@ -8,6 +8,7 @@ impl PolicyConfig {
         Limits {
             max_file_bytes: self.max_file_bytes,
             max_bundle_bytes: self.max_bundle_bytes,
+            all_files: false,
         }
     }
 

@@ -182,7 +182,7 @@ impl PolicyStore {
             .recv_timeout(wait)
             .unwrap_or_else(|_| Err("no answer in time".to_owned()));
         let downloaded = first.and_then(|(bytes, etag)| {
-            let c = bundle::from_archive_bytes(&bytes, opts.limits())
+            let c = bundle::from_archive_bytes(&bytes, opts)
                 .and_then(|b| Self::candidate(b, opts))
                 .map_err(|e| e.to_string())?;
             persist(opts, &bytes);
@@ -205,7 +205,7 @@ impl PolicyStore {
                         ),
                     })
                     .and_then(|bytes| {
-                        Self::candidate(bundle::from_archive_bytes(&bytes, opts.limits())?, opts)
+                        Self::candidate(bundle::from_archive_bytes(&bytes, opts)?, opts)
                     })
             }
         };
@@ -348,7 +348,7 @@ impl Poller {
         etag: Option<String>,
         pending: &mut Option<(String, Vec<u8>)>,
     ) -> bool {
-        let candidate = bundle::from_archive_bytes(&bytes, self.opts.limits())
+        let candidate = bundle::from_archive_bytes(&bytes, &self.opts)
             .and_then(|b| PolicyStore::candidate(b, &self.opts));
         let adopted = candidate.and_then(|c| {
             if c.revision == store.active_revision() {
@@ -464,7 +464,7 @@ fn describe(e: reqwest::Error) -> String {
 }
 
 /// The URL as status shows it: without credentials or query (presigned URLs carry secrets).
-fn shown_url(url: &str) -> String {
+pub(crate) fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_username("");

@@ -69,7 +69,7 @@ impl CompiledBundle {
     /// Load, compile and (with `run_tests_on_load`) test the bundle at `path` through the same
     /// gate as a store, without activating it anywhere (replay, `zt policy eval`).
     pub fn load(path: &Path, opts: &PolicyConfig) -> Result<Arc<Self>, PolicyError> {
-        PolicyStore::candidate(bundle::load(path, opts.limits())?, opts)
+        PolicyStore::candidate(bundle::load(path, opts)?, opts)
     }
 
     /// [`CompiledBundle::load`] from in-memory files `(path inside the bundle, bytes)`.
@@ -77,14 +77,14 @@ impl CompiledBundle {
         files: Vec<(String, Vec<u8>)>,
         opts: &PolicyConfig,
     ) -> Result<Arc<Self>, PolicyError> {
-        PolicyStore::candidate(bundle::from_files(files, opts.limits())?, opts)
+        PolicyStore::candidate(bundle::from_files(files, opts)?, opts)
     }
 }
 
 impl PolicyStore {
     /// Load, compile, test and activate the bundle at `path` (directory or `.tar.gz`).
     pub fn load(path: &Path, opts: PolicyConfig) -> Result<Self, PolicyError> {
-        let first = Self::candidate(bundle::load(path, opts.limits())?, &opts)?;
+        let first = Self::candidate(bundle::load(path, &opts)?, &opts)?;
         Ok(Self::with_active(first, opts))
     }
 
@@ -103,7 +103,7 @@ impl PolicyStore {
         files: Vec<(String, Vec<u8>)>,
         opts: PolicyConfig,
     ) -> Result<Self, PolicyError> {
-        let first = Self::candidate(bundle::from_files(files, opts.limits())?, &opts)?;
+        let first = Self::candidate(bundle::from_files(files, &opts)?, &opts)?;
         Ok(Self::with_active(first, opts))
     }
 
@@ -146,13 +146,13 @@ impl PolicyStore {
     /// ([`PolicyStore::set_rollout`]) the revision becomes the rollout candidate instead and
     /// is activated when it has passed every stage.
     pub fn reload(&self, path: &Path) -> Result<String, PolicyError> {
-        let c = Self::candidate(bundle::load(path, self.opts.limits())?, &self.opts)?;
+        let c = Self::candidate(bundle::load(path, &self.opts)?, &self.opts)?;
         self.adopt(c)
     }
 
     /// [`PolicyStore::reload`] from in-memory files.
     pub fn reload_files(&self, files: Vec<(String, Vec<u8>)>) -> Result<String, PolicyError> {
-        let c = Self::candidate(bundle::from_files(files, self.opts.limits())?, &self.opts)?;
+        let c = Self::candidate(bundle::from_files(files, &self.opts)?, &self.opts)?;
         self.adopt(c)
     }
 
@@ -470,7 +470,7 @@ impl PolicyStore {
     ) -> Result<Option<String>, PolicyError> {
         let c = match files {
             Some(f) => Some(Self::candidate(
-                bundle::from_files(f, self.opts.limits())?,
+                bundle::from_files(f, &self.opts)?,
                 &self.opts,
             )?),
             None => None,
@@ -495,7 +495,7 @@ impl PolicyStore {
 
     /// Set the shadow candidate from a directory or archive.
     pub fn set_shadow(&self, path: &Path) -> Result<String, PolicyError> {
-        let c = Self::candidate(bundle::load(path, self.opts.limits())?, &self.opts)?;
+        let c = Self::candidate(bundle::load(path, &self.opts)?, &self.opts)?;
         let rev = c.revision.clone();
         *self.shadow.write().unwrap_or_else(|p| p.into_inner()) = Some(c);
         self.generation.fetch_add(1, Ordering::Release);

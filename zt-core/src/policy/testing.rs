@@ -94,7 +94,7 @@ pub fn test_bundle(
     config: &PolicyConfig,
     entrypoint: Option<&str>,
 ) -> Result<Vec<TestResult>, PolicyError> {
-    let b = bundle::load(path, config.limits())?;
+    let b = bundle::load(path, config)?;
     let mut engine = load_engine(&b)?;
     if let Some(e) = entrypoint {
         compile_entrypoint(&mut engine, e)?;

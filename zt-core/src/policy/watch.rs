@@ -30,7 +30,7 @@ impl PolicyStore {
                         break;
                     }
                     let Some(store) = weak.upgrade() else { break };
-                    let loaded = bundle::load(&path, store.opts.limits());
+                    let loaded = bundle::load(&path, &store.opts);
                     let outcome = match loaded {
                         Ok(b) if store.knows(&b.revision) => Ok(false),
                         Ok(b) if failed_revision.as_deref() == Some(b.revision.as_str()) => {

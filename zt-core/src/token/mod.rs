@@ -629,3 +629,39 @@ pub fn verify_jws_for_tests(
     check_signature(&parsed, &key)?;
     Ok(parsed.payload)
 }
+
+/// A compact JWS parsed with the token parser's strictness (canonical base64url, no duplicate
+/// JSON keys, `crit`/`b64`/`zip`/`enc` refused, `none` unrepresentable), for other signed
+/// documents zt reads (bundle signatures). The signature is not checked until
+/// [`Jws::verify`].
+pub(crate) struct Jws<'a> {
+    parsed: Parsed<'a>,
+}
+
+impl<'a> Jws<'a> {
+    pub(crate) fn parse(compact: &'a str) -> Result<Self, TokenError> {
+        Ok(Self {
+            parsed: parse_compact(compact)?,
+        })
+    }
+
+    pub(crate) fn alg(&self) -> Algorithm {
+        self.parsed.header.alg
+    }
+
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.parsed.header.kid.as_deref()
+    }
+
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.parsed.payload
+    }
+
+    /// Check the signature with `key` (which must fit the header's algorithm).
+    pub(crate) fn verify(&self, key: &VerificationKey) -> Result<(), TokenError> {
+        if !key.fits(self.parsed.header.alg) {
+            return Err(TokenError::KeyAlgorithmMismatch);
+        }
+        check_signature(&self.parsed, key)
+    }
+}
