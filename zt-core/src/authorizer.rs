@@ -91,6 +91,8 @@ struct Inner {
     log_capacity: u64,
     /// The bundle poller, with `policy.service`.
     bundle_service: Option<crate::policy::service::BundleService>,
+    /// The revocation feed, with `[revocation]`.
+    revocation_feed: Option<crate::revocation::RevocationFeed>,
     clock: Arc<dyn Clock>,
     id_prefix: u64,
     id_counter: AtomicU64,
@@ -190,6 +192,17 @@ impl AuthorizerBuilder {
             &enforcement,
             std::time::Duration::from_millis(c.enforcement.override_poll_ms),
         );
+        let revocation_feed =
+            match &c.revocation {
+                Some(r) => Some(crate::revocation::RevocationFeed::start(r).map_err(
+                    |message| crate::error::ConfigError::Invalid {
+                        file: None,
+                        key: "revocation".to_owned(),
+                        message,
+                    },
+                )?),
+                None => None,
+            };
         let mut prefix = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut prefix);
         Ok(Authorizer {
@@ -210,6 +223,7 @@ impl AuthorizerBuilder {
                 log_sink: c.decision_log.sink,
                 log_capacity: c.decision_log.queue_capacity,
                 bundle_service,
+                revocation_feed,
                 clock,
                 id_prefix: u64::from_le_bytes(prefix),
                 id_counter: AtomicU64::new(0),
@@ -555,6 +569,13 @@ impl Authorizer {
                 return Err(Reason::SubjectRevoked);
             }
         }
+        if let Some(feed) = &inner.revocation_feed
+            && let Some(reason) = feed.revoked(claims.jwt_id(), &|| {
+                subject_key(claims.issuer(), claims.subject().unwrap_or(""))
+            })
+        {
+            return Err(reason);
+        }
         Ok(claims)
     }
 
@@ -765,6 +786,10 @@ impl Authorizer {
             decision_log,
             enforcement: self.enforcement(),
             revocations: self.revocation_stats(),
+            revocation_feed: inner
+                .revocation_feed
+                .as_ref()
+                .map(crate::revocation::RevocationFeed::status),
         }
     }
 
@@ -782,7 +807,15 @@ impl Authorizer {
             (r.token_ids.len() as u64, r.subjects.len() as u64)
         };
         let (bt, bs) = inner.policy.revoked_counts();
+        let feed = inner
+            .revocation_feed
+            .as_ref()
+            .map(crate::revocation::RevocationFeed::status)
+            .unwrap_or_default();
         crate::status::RevocationStats {
+            feed_token_ids: feed.token_ids,
+            feed_subjects: feed.subjects,
+            feed_updated_at_ms: feed.updated_at_ms,
             token_ids,
             subjects,
             updated_at_ms: inner.revoked_at_ms.load(Ordering::Relaxed),
@@ -865,6 +898,9 @@ impl Authorizer {
         self.log_rollout_events(inner.clock.now_unix_ms());
         if let Some(s) = &inner.bundle_service {
             s.stop();
+        }
+        if let Some(f) = &inner.revocation_feed {
+            f.stop();
         }
         let completed = inner.logger.shutdown(timeout);
         inner.verifier.shutdown();

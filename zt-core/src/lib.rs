@@ -53,9 +53,11 @@ mod jwks;
 mod log;
 mod metrics;
 mod policy;
+mod poll;
 mod posture;
 mod replay;
 mod request;
+mod revocation;
 mod status;
 mod token;
 mod upload;
@@ -77,6 +79,7 @@ pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
 pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus};
 pub use request::Request;
+pub use revocation::RevocationFeedStatus;
 pub use status::{
     AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus, RevocationStats,
 };

@@ -675,6 +675,14 @@ impl prometheus_client::collector::Collector for Exporter {
                     vec![("source", "bundle"), ("kind", "subject")],
                     r.bundle_subjects as i64,
                 ),
+                (
+                    vec![("source", "feed"), ("kind", "token_id")],
+                    r.feed_token_ids as i64,
+                ),
+                (
+                    vec![("source", "feed"), ("kind", "subject")],
+                    r.feed_subjects as i64,
+                ),
             ],
         )?;
         let age = |at: u64| {
@@ -691,6 +699,17 @@ impl prometheus_client::collector::Collector for Exporter {
             [
                 (vec![("source", "api")], age(r.updated_at_ms)),
                 (vec![("source", "bundle")], age(r.bundle_activated_at_ms)),
+                // The feed's time is the system clock's, whatever the authorizer's clock.
+                (
+                    vec![("source", "feed")],
+                    if r.feed_updated_at_ms == 0 {
+                        0
+                    } else {
+                        (crate::clock::Clock::now_unix_ms(&crate::clock::SystemClock)
+                            .saturating_sub(r.feed_updated_at_ms)
+                            / 1000) as i64
+                    },
+                ),
             ],
         )?;
         counter_family(

@@ -45,6 +45,8 @@ pub struct AuthorizerStatus {
     pub enforcement: EnforcementStatus,
     /// Revocation lists.
     pub revocations: RevocationStats,
+    /// The revocation feed's poller, with `[revocation]`.
+    pub revocation_feed: Option<crate::revocation::RevocationFeedStatus>,
 }
 
 /// The policy part of [`AuthorizerStatus`].
@@ -123,4 +125,10 @@ pub struct RevocationStats {
     pub bundle_subjects: u64,
     /// When the active bundle (and so its list) was activated (Unix ms).
     pub bundle_activated_at_ms: u64,
+    /// Token ids on the revocation feed's current list (`[revocation]`).
+    pub feed_token_ids: u64,
+    /// Subjects on the revocation feed's current list.
+    pub feed_subjects: u64,
+    /// When the feed's current list was applied (Unix ms, system clock; 0: never).
+    pub feed_updated_at_ms: u64,
 }

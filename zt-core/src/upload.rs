@@ -221,7 +221,7 @@ impl StatusHandle {
 
 fn status(url: &str, s: &Stats) -> UploadStatus {
     UploadStatus {
-        url: crate::policy::service::shown_url(url),
+        url: crate::poll::shown_url(url),
         batches_sent: s.batches_sent.load(Ordering::Relaxed),
         retries: s.retries.load(Ordering::Relaxed),
         batches_failed: s.batches_failed.load(Ordering::Relaxed),

@@ -190,3 +190,195 @@ async fn status_shows_remote_key_freshness_and_an_unreachable_issuer() {
         "{down:?}"
     );
 }
+
+/// A revocation feed on 127.0.0.1: the document, its ETag, and what the server saw.
+#[derive(Default)]
+struct Feed {
+    body: String,
+    etag: String,
+    down: bool,
+    hits: u64,
+    not_modified: u64,
+}
+
+type FeedState = Arc<std::sync::Mutex<Feed>>;
+
+async fn feed(
+    axum::extract::State(s): axum::extract::State<FeedState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut f = s.lock().unwrap();
+    f.hits += 1;
+    if f.down {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .is_some_and(|v| v.to_str().unwrap() == f.etag)
+    {
+        f.not_modified += 1;
+        return axum::http::StatusCode::NOT_MODIFIED.into_response();
+    }
+    ([(axum::http::header::ETAG, f.etag.clone())], f.body.clone()).into_response()
+}
+
+fn set_feed(s: &FeedState, body: Value, etag: &str) {
+    let mut f = s.lock().unwrap();
+    f.body = body.to_string();
+    f.etag = etag.to_owned();
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revocation_feed_revokes_unrevokes_and_keeps_the_last_good_list() {
+    let state: FeedState = Arc::default();
+    set_feed(
+        &state,
+        json!({"token_ids": ["t-7"], "subjects": [{"issuer": IDP, "subject": "mallory"}]}),
+        "\"f1\"",
+    );
+    let server = serve(
+        axum::Router::new()
+            .route("/revoked.json", axum::routing::get(feed))
+            .with_state(state.clone()),
+    )
+    .await;
+    let url = server.url("/revoked.json");
+    let a = tokio::task::spawn_blocking(move || {
+        authz(
+            json!({"revocation": {"url": url, "polling_min_s": 1, "polling_max_s": 1}}),
+            Some(json!({"token_ids": ["t-bundle"]})),
+        )
+    })
+    .await
+    .unwrap();
+    let a = Arc::new(a);
+    let check = {
+        let a = a.clone();
+        move |sub: &'static str, jti: &'static str| decide(&a, &token(sub, jti))
+    };
+    // Applied before the authorizer was returned.
+    assert_eq!(check("alice", "t-7"), [Reason::TokenRevoked]);
+    assert_eq!(check("mallory", "t-1"), [Reason::SubjectRevoked]);
+    assert_eq!(check("alice", "t-1"), []);
+    // Merged with the bundle's list and the in-process one.
+    assert_eq!(check("alice", "t-bundle"), [Reason::TokenRevoked]);
+    a.revoke_token_id("t-api");
+    assert_eq!(check("alice", "t-api"), [Reason::TokenRevoked]);
+    let s = a.status();
+    assert_eq!(
+        (s.revocations.feed_token_ids, s.revocations.feed_subjects),
+        (1, 1)
+    );
+    let feed_status = s.revocation_feed.unwrap();
+    assert_eq!(feed_status.etag.as_deref(), Some("\"f1\""));
+    assert!(
+        a.prometheus()
+            .contains("zt_revocations{source=\"feed\",kind=\"token_id\"} 1")
+    );
+
+    // Unchanged: 304s, nothing re-applied.
+    wait_until("two 304 polls", || state.lock().unwrap().not_modified >= 2);
+    assert_eq!(a.status().revocation_feed.unwrap().downloads, 1);
+
+    // The next document un-revokes what it leaves out.
+    set_feed(&state, json!({"token_ids": ["t-8"]}), "\"f2\"");
+    wait_until("the second document", || {
+        a.status().revocation_feed.unwrap().etag.as_deref() == Some("\"f2\"")
+    });
+    assert_eq!(check("alice", "t-7"), []);
+    assert_eq!(check("mallory", "t-1"), []);
+    assert_eq!(check("alice", "t-8"), [Reason::TokenRevoked]);
+
+    // A broken document is refused whole; the server going down keeps the last list.
+    set_feed(&state, json!({"token_ids": "t-9"}), "\"f3\"");
+    wait_until("the refusal", || {
+        a.status()
+            .revocation_feed
+            .unwrap()
+            .last_error
+            .is_some_and(|e| e.contains("must be an array"))
+    });
+    assert_eq!(check("alice", "t-8"), [Reason::TokenRevoked]);
+    state.lock().unwrap().down = true;
+    wait_until("the outage", || {
+        a.status()
+            .revocation_feed
+            .unwrap()
+            .last_error
+            .is_some_and(|e| e.contains("503"))
+    });
+    assert_eq!(check("alice", "t-8"), [Reason::TokenRevoked]);
+    a.shutdown(std::time::Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_feed_does_not_stop_a_start() {
+    let state: FeedState = Arc::default();
+    state.lock().unwrap().down = true;
+    let server = serve(
+        axum::Router::new()
+            .route("/revoked.json", axum::routing::get(feed))
+            .with_state(state.clone()),
+    )
+    .await;
+    let url = server.url("/revoked.json");
+    let a = tokio::task::spawn_blocking(move || {
+        authz(
+            json!({"revocation": {"url": url, "polling_min_s": 1, "polling_max_s": 1}}),
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    let s = a.status().revocation_feed.unwrap();
+    assert_eq!((s.updated_at_ms, s.token_ids), (0, 0));
+    assert!(s.last_error.unwrap().contains("503"));
+    // It comes up: the list applies on a later poll.
+    set_feed(&state, json!({"token_ids": ["t-1"]}), "\"g1\"");
+    state.lock().unwrap().down = false;
+    let a = tokio::task::spawn_blocking(move || {
+        wait_until("the first list", || {
+            a.status().revocations.feed_token_ids == 1
+        });
+        assert_eq!(decide(&a, &token("alice", "t-1")), [Reason::TokenRevoked]);
+        a
+    })
+    .await
+    .unwrap();
+    a.shutdown(std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn revocation_feed_config_is_checked() {
+    for (feed, needle) in [
+        (json!({"url": "http://feed.example.com/r.json"}), "https"),
+        (
+            json!({"url": "https://feed.example.com/r.json", "polling_min_s": 0}),
+            "polling_min_s",
+        ),
+        (
+            json!({"url": "https://u:p@feed.example.com/r.json"}),
+            "user:password",
+        ),
+    ] {
+        let doc = json!({
+            "issuers": [{"issuer": IDP, "audiences": ["api"], "algorithms": ["ES256"],
+                         "jwks": jwks(&["ec-p256"])}],
+            "revocation": feed,
+        });
+        let err = AuthorizerConfig::from_json_str(&doc.to_string()).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}

@@ -73,6 +73,44 @@ pub struct AuthorizerConfig {
     /// Decision log.
     #[serde(default)]
     pub decision_log: DecisionLogConfig,
+    /// A revocation feed polled over HTTP, merged with the other revocation lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<RevocationConfig>,
+}
+
+/// `[revocation]`: a JSON document `{"token_ids": [...], "subjects": [{"issuer", "subject"}]}`
+/// polled with `If-None-Match`/`ETag`; each new document replaces the previous one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RevocationConfig {
+    /// The document's URL (`https`, or `http` on loopback).
+    pub url: String,
+    /// Shortest wait between polls, seconds (1..=86400, default 30).
+    #[serde(default = "default_revocation_min_s")]
+    pub polling_min_s: u64,
+    /// Longest wait between polls, seconds (polling_min_s..=86400, default 60).
+    #[serde(default = "default_revocation_max_s")]
+    pub polling_max_s: u64,
+    /// Per request (100..=60000 ms, default 5000).
+    #[serde(default = "default_service_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Largest document (1024..=268435456 bytes, default 16777216).
+    #[serde(default = "default_revocation_max_bytes")]
+    pub max_bytes: u64,
+    /// A bearer token, from this environment variable (never inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+}
+
+const fn default_revocation_min_s() -> u64 {
+    30
+}
+const fn default_revocation_max_s() -> u64 {
+    60
+}
+const fn default_revocation_max_bytes() -> u64 {
+    16 * 1024 * 1024
 }
 
 /// One trusted issuer.

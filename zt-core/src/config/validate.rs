@@ -233,6 +233,25 @@ impl AuthorizerConfig {
         if let Some(r) = &self.enforcement.rollout {
             validate_rollout(r)?;
         }
+        if let Some(r) = &self.revocation {
+            let no_userinfo = url::Url::parse(&r.url)
+                .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
+            if !url_allowed(&r.url) || !no_userinfo {
+                return Err(invalid(
+                    "revocation.url",
+                    "must be https (http only on loopback), without user:password",
+                ));
+            }
+            range("revocation.polling_min_s", r.polling_min_s, 1, 86_400)?;
+            range(
+                "revocation.polling_max_s",
+                r.polling_max_s,
+                r.polling_min_s,
+                86_400,
+            )?;
+            range("revocation.timeout_ms", r.timeout_ms, 100, 60_000)?;
+            range("revocation.max_bytes", r.max_bytes, 1024, 256 * 1024 * 1024)?;
+        }
         let d = &self.decision_log;
         range(
             "decision_log.queue_capacity",

@@ -15,6 +15,7 @@ use super::bundle;
 use super::store::PolicyStore;
 use crate::config::{BundleServiceConfig, PolicyConfig};
 use crate::error::PolicyError;
+use crate::poll::{self, Fetched};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -88,7 +89,7 @@ impl BundleService {
         let s = &self.state;
         let (last_error, etag) = s.text.lock().unwrap_or_else(|p| p.into_inner()).clone();
         BundleServiceStatus {
-            url: shown_url(&s.url),
+            url: poll::shown_url(&s.url),
             downloads: s.downloads.load(Ordering::Relaxed),
             not_modified: s.not_modified.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
@@ -239,11 +240,6 @@ struct Poller {
     state: Arc<State>,
 }
 
-enum Fetched {
-    Bundle(Vec<u8>, Option<String>),
-    NotModified,
-}
-
 impl Poller {
     fn run(
         self,
@@ -254,14 +250,14 @@ impl Poller {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
-        let (Ok(rt), Ok(client)) = (runtime, self.client()) else {
+        let (Ok(rt), Ok(client)) = (runtime, poll::client(self.cfg.timeout_ms)) else {
             let _ = first.send(Err("cannot start an HTTP client".to_owned()));
             return;
         };
         let answer = rt
             .block_on(self.fetch(&client, None))
             .and_then(|f| match f {
-                Fetched::Bundle(bytes, etag) => Ok((bytes, etag)),
+                Fetched::Body(bytes, etag) => Ok((bytes, etag)),
                 Fetched::NotModified => Err("304 without a bundle".to_owned()),
             });
         if let Ok((bytes, _)) = &answer {
@@ -311,7 +307,7 @@ impl Poller {
                         }
                         true
                     }
-                    Ok(Fetched::Bundle(bytes, etag)) => {
+                    Ok(Fetched::Body(bytes, etag)) => {
                         self.count_download(bytes.len());
                         let run = std::panic::AssertUnwindSafe(|| {
                             self.activate(&store, bytes, etag, &mut pending)
@@ -380,99 +376,19 @@ impl Poller {
     }
 
     fn next_wait(&self, failures: u32) -> Duration {
-        let (min, max) = (self.cfg.polling_min_s, self.cfg.polling_max_s);
-        let mut r = [0u8; 8];
-        let _ = aws_lc_rs::rand::fill(&mut r);
-        let span_ms = (max - min).saturating_mul(1000);
-        let jitter = u64::from_le_bytes(r) % span_ms.saturating_add(1);
-        let backoff = min
-            .saturating_mul(1000)
-            .saturating_mul(1u64 << failures.min(10))
-            .min(max.saturating_mul(10_000));
-        // Jitter last, so that instances at the cap do not retry in step.
-        Duration::from_millis(backoff.saturating_add(jitter))
-    }
-
-    fn client(&self) -> Result<reqwest::Client, ()> {
-        let timeout = Duration::from_millis(self.cfg.timeout_ms);
-        reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                if attempt.previous().len() >= 3
-                    || !crate::config::url_allowed(attempt.url().as_str())
-                {
-                    attempt.stop()
-                } else {
-                    attempt.follow()
-                }
-            }))
-            .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|_| ())
+        poll::next_wait(self.cfg.polling_min_s, self.cfg.polling_max_s, failures)
     }
 
     async fn fetch(&self, client: &reqwest::Client, etag: Option<&str>) -> Result<Fetched, String> {
-        let mut req = client.get(&self.url);
-        if let Some(e) = etag {
-            req = req.header(reqwest::header::IF_NONE_MATCH, e);
-        }
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let mut resp = req.send().await.map_err(describe)?;
-        match resp.status().as_u16() {
-            304 => return Ok(Fetched::NotModified),
-            200 => {}
-            other => return Err(format!("HTTP status {other}")),
-        }
-        let too_large = || {
-            format!(
-                "larger than `policy.max_bundle_bytes` ({} bytes)",
-                self.limit
-            )
-        };
-        if resp.content_length().is_some_and(|n| n > self.limit) {
-            return Err(too_large());
-        }
-        let etag = resp
-            .headers()
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(describe)? {
-            if body.len() as u64 + chunk.len() as u64 > self.limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Fetched::Bundle(body, etag))
-    }
-}
-
-/// A transport error in a few words (never the URL's credentials: the token is a header).
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "cannot connect".to_owned()
-    } else {
-        "request failed".to_owned()
-    }
-}
-
-/// The URL as status shows it: without credentials or query (presigned URLs carry secrets).
-pub(crate) fn shown_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.to_string()
-        }
-        Err(_) => String::new(),
+        poll::get(
+            client,
+            &self.url,
+            etag,
+            self.token.as_deref(),
+            self.limit,
+            "policy.max_bundle_bytes",
+        )
+        .await
     }
 }
 

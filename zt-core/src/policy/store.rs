@@ -352,25 +352,16 @@ impl PolicyStore {
         jti: Option<&str>,
         subject_key: &dyn Fn() -> String,
     ) -> Option<crate::error::Reason> {
-        use crate::error::Reason;
         self.with_current(|active, _, rollout| {
             let lists = [
                 active.revoked.as_deref(),
                 rollout.and_then(|r| r.candidate.revoked.as_deref()),
             ];
-            let lists = lists.iter().flatten();
             let mut key = None;
-            for l in lists {
-                if jti.is_some_and(|j| l.token_ids.contains(j)) {
-                    return Some(Reason::TokenRevoked);
-                }
-                if !l.subjects.is_empty()
-                    && l.subjects.contains(key.get_or_insert_with(subject_key))
-                {
-                    return Some(Reason::SubjectRevoked);
-                }
-            }
-            None
+            lists
+                .iter()
+                .flatten()
+                .find_map(|l| l.check(jti, &mut key, subject_key))
         })
     }
 
