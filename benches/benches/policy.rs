@@ -107,5 +107,95 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Every file of a bundle directory, as `(path inside the bundle, bytes)`.
+fn bundle_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("bundle dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p
+                    .strip_prefix(dir)
+                    .expect("inside")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((name, std::fs::read(&p).expect("file")));
+            }
+        }
+    }
+    out
+}
+
+/// Loading a bundle with and without its signature checked (issue 15), against the raw cost of
+/// the check: SHA-256 of every file and one ES256 verification.
+fn bench_signed_load(c: &mut Criterion) {
+    let files = bundle_files(&sample_bundle_dir());
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let signed = zt_testkit::signed_bundle(&refs, "ec-p256", "ES256", "release");
+    let signing = json!({"issuers": [{"issuer": ISS, "audiences": [AUD], "algorithms": ["ES256"],
+                                      "jwks": {"keys": [jwk("ec-p256")]}}],
+                         "policy": {"signing": {"keys": [{"keyid": "release", "algorithm": "ES256",
+                                                           "jwk": jwk("ec-p256")}]}}});
+    let signing = AuthorizerConfig::from_json_str(&signing.to_string())
+        .expect("config")
+        .policy;
+    let sig_doc: serde_json::Value = serde_json::from_slice(
+        &signed
+            .iter()
+            .find(|(n, _)| n == ".signatures.json")
+            .expect("signature")
+            .1,
+    )
+    .expect("json");
+    let jws = sig_doc
+        .pointer("/signatures/0")
+        .and_then(serde_json::Value::as_str)
+        .expect("jws")
+        .to_owned();
+    let (input, sig) = jws.rsplit_once('.').expect("jws");
+    let key = jsonwebtoken::DecodingKey::from_ec_pem(zt_testkit::pem("ec-p256").as_bytes())
+        .ok()
+        .or_else(|| {
+            let k = jwk("ec-p256");
+            let part = |p: &str| {
+                k.get(p)
+                    .and_then(serde_json::Value::as_str)
+                    .expect("coordinate")
+            };
+            jsonwebtoken::DecodingKey::from_ec_components(part("x"), part("y")).ok()
+        })
+        .expect("key");
+
+    let mut g = c.benchmark_group("bundle_load_sample");
+    g.sample_size(20);
+    g.bench_function("zt_unsigned", |b| {
+        b.iter(|| PolicyStore::from_files(files.clone(), PolicyConfig::default()).expect("load"))
+    });
+    g.bench_function("zt_signed", |b| {
+        b.iter(|| PolicyStore::from_files(signed.clone(), signing.clone()).expect("load"))
+    });
+    g.bench_function("raw_sha256_files_and_es256_verify", |b| {
+        b.iter(|| {
+            for (_, bytes) in &files {
+                black_box(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes));
+            }
+            jsonwebtoken::crypto::verify(
+                sig,
+                input.as_bytes(),
+                &key,
+                jsonwebtoken::Algorithm::ES256,
+            )
+            .expect("verify")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_signed_load);
 criterion_main!(benches);

@@ -239,7 +239,8 @@ pub struct ShutdownReport {
     /// Whether every queued decision-log record was handled before the timeout.
     pub completed: bool,
     /// Records still queued (or being written) when the timeout passed: the writer drops them
-    /// instead of writing them (at most one in progress may still be written).
+    /// instead of writing them (at most one in progress may still be written; with
+    /// `sink = "service"`, one upload request already in flight may still be accepted).
     pub abandoned: u64,
     /// The log's counters at return: `dropped` includes records refused after shutdown began
     /// and, when the timeout passed, the records still queued are dropped shortly after.

@@ -522,6 +522,16 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
             }
             // Everything taken is uploaded (or given up) before the stop is acknowledged.
             sink.finish();
+            // Records that raced past the `closed` check while the upload drained.
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Msg::Record(_) | Msg::Event(_) => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Msg::Flush(ack) => acks.push(ack),
+                    Msg::Stop(ack) => stops.push(ack),
+                }
+            }
             counters.stopped.store(true, Ordering::Release);
         } else if !acks.is_empty() {
             sink.sync();
@@ -696,13 +706,15 @@ impl Sink {
             } => {
                 buf.clear();
                 render(None, buf)?;
-                batcher.push(buf)?;
+                let pushed = batcher.push(buf);
+                // The local copy takes every record, even one too large to upload.
                 if let Some(out) = file {
                     buf.push(b'\n');
                     if out.write_all(buf).is_err() {
                         counters.file_failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                pushed?;
                 return Ok(Taken::Pending);
             }
         }

@@ -68,6 +68,7 @@ pub(crate) struct Batcher {
     first_at: Option<Instant>,
     limit: usize,
     max_delay: Duration,
+    flush_wait: Duration,
     tx: Option<SyncSender<Msg>>,
     thread: Option<std::thread::JoinHandle<()>>,
     outcome: Arc<Outcome>,
@@ -83,9 +84,19 @@ impl Batcher {
             c.path.trim_start_matches('/')
         );
         let token = match &c.bearer_token_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                format!("`decision_log.service.bearer_token_env`: `{var}` is not set")
-            })?),
+            Some(var) => {
+                let t = std::env::var(var).map_err(|_| {
+                    format!("`decision_log.service.bearer_token_env`: `{var}` is not set")
+                })?;
+                // A token read from a file often ends in a newline: refuse it here, not as a
+                // request error retried for every batch.
+                if http::HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
+                    return Err(format!(
+                        "`decision_log.service.bearer_token_env`: `{var}` holds characters a header cannot carry"
+                    ));
+                }
+                Some(t)
+            }
             None => None,
         };
         let timeout = Duration::from_millis(c.timeout_ms);
@@ -118,6 +129,8 @@ impl Batcher {
             first_at: None,
             limit: usize::try_from(c.upload_size_limit_bytes).unwrap_or(1 << 20),
             max_delay: Duration::from_millis(c.max_delay_ms),
+            // One request and its first retry, whatever `max_retries` says.
+            flush_wait: Duration::from_millis(c.timeout_ms.saturating_mul(2).saturating_add(2_000)),
             tx: Some(tx),
             thread: Some(thread),
             outcome,
@@ -178,19 +191,32 @@ impl Batcher {
         }
     }
 
-    /// Send what is batched and wait until every batch is uploaded or given up.
+    /// Send what is batched and wait until every batch is uploaded or given up, for at most
+    /// `flush_wait` (a collector that is down must not hold `flush` for the retries of every
+    /// buffered batch); what is still pending then settles later.
     pub(crate) fn flush(&mut self) {
         self.seal();
         let Some(tx) = &self.tx else { return };
+        let deadline = Instant::now() + self.flush_wait;
         let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
-        if tx.send(Msg::Flush(ack_tx)).is_ok() {
-            let _ = ack_rx.recv();
+        let mut msg = Msg::Flush(ack_tx);
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
         }
+        let _ = ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 
-    /// [`Batcher::flush`], then stop the uploader.
+    /// Send what is batched, then stop the uploader once every batch is settled (a timed-out
+    /// `shutdown` sets the abandon flag, which ends the retries).
     pub(crate) fn stop(&mut self) {
-        self.flush();
+        self.seal();
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -272,7 +298,10 @@ impl Uploader {
             // Without a runtime nothing can be sent: every batch fails, counted.
             for m in rx {
                 match m {
-                    Msg::Batch { records, .. } => self.give_up(records, "no async runtime"),
+                    Msg::Batch { records, .. } => {
+                        self.stats.pending.fetch_sub(1, Ordering::Relaxed);
+                        self.give_up(records, "no async runtime");
+                    }
                     Msg::Flush(ack) => drop(ack.send(())),
                 }
             }
@@ -387,6 +416,7 @@ impl Uploader {
                     other => Attempt::Refused(format!("HTTP status {other}")),
                 }
             }
+            Err(e) if e.is_builder() => Attempt::Refused("the request cannot be built".to_owned()),
             Err(e) if e.is_timeout() => Attempt::Retry("timed out".to_owned()),
             Err(e) if e.is_connect() => Attempt::Retry("cannot connect".to_owned()),
             Err(_) => Attempt::Retry("request failed".to_owned()),

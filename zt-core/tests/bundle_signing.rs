@@ -198,6 +198,18 @@ fn tampered_files_are_refused_with_their_reason() {
 }
 
 #[test]
+fn listed_names_may_start_with_dot_slash_or_slash() {
+    let mut digests = file_digests(&files());
+    digests[0]["name"] = json!("./authz.rego");
+    digests[1]["name"] = json!("/data.json");
+    let sig = signatures_json(&json!({"files": digests}), "ec-p256", "ES256", Some("es"));
+    assert_eq!(
+        load(with_signatures(&files(), sig), config("")).unwrap(),
+        "r1"
+    );
+}
+
+#[test]
 fn swapped_digests_are_refused_signed_or_not() {
     let mut digests = file_digests(&files());
     let (a, b) = (digests[0]["hash"].clone(), digests[1]["hash"].clone());
@@ -438,6 +450,32 @@ fn signed_archives_and_directories_load_from_disk() {
             }
         }
     );
+    // Hidden files `opa sign` lists (a .gitignore) are verified, then not loaded.
+    std::fs::remove_file(tree.join("README.md")).unwrap();
+    let mut with_hidden: Vec<(&str, &[u8])> = files();
+    with_hidden.push((".gitignore", b"target/\n"));
+    with_hidden.push((".github/ci.rego", b"not rego at all"));
+    std::fs::create_dir_all(tree.join(".github")).unwrap();
+    for (name, bytes) in signed_bundle(&with_hidden, "ec-p256", "ES256", "es") {
+        std::fs::write(tree.join(&name), bytes).unwrap();
+    }
+    assert_eq!(
+        PolicyStore::load(&tree, config(""))
+            .unwrap()
+            .active_revision(),
+        "r1"
+    );
+    std::fs::write(tree.join(".gitignore"), "changed").unwrap();
+    assert_eq!(
+        PolicyStore::load(&tree, config("")).unwrap_err(),
+        PolicyError::Signature {
+            problem: BundleSignatureError::DigestMismatch {
+                file: ".gitignore".into()
+            }
+        }
+    );
+    std::fs::remove_file(tree.join(".gitignore")).unwrap();
+    std::fs::remove_dir_all(tree.join(".github")).unwrap();
     // Without `policy.signing` the same tree loads as before (the signature is ignored).
     assert_eq!(
         PolicyStore::load(&tree, PolicyConfig::default())

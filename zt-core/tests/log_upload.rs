@@ -314,6 +314,28 @@ async fn shutdown_is_bounded_by_a_stalled_collector() {
     assert!(a.metrics().decision_log.dropped >= 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_is_bounded_while_the_collector_stalls() {
+    let (_state, server) = collector(Mode::Stall).await;
+    let service = json!({"url": server.url(""), "path": "v1/logs", "timeout_ms": 500,
+                         "max_retries": 20});
+    let (took, a) = tokio::task::spawn_blocking(move || {
+        let a = authorizer(service, None);
+        decide(&a, 5);
+        let start = Instant::now();
+        a.flush();
+        (start.elapsed(), a)
+    })
+    .await
+    .unwrap();
+    // One request and a retry's worth (2 × 500 ms + 2 s), not twenty retries.
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    let report = tokio::task::spawn_blocking(move || a.shutdown(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    assert!(!report.completed);
+}
+
 #[test]
 fn service_sink_config_is_checked() {
     let bad = |log: Value| {

@@ -12,7 +12,7 @@
 //!   written by `opa build`, is relative to the bundle).
 //! - With manifest `roots`, every package and data path must lie under one of them.
 
-use super::signing::{SIGNATURES_FILE, Verifier};
+use super::signing::Verifier;
 use crate::config::PolicyConfig;
 use crate::error::{BundleSignatureError, PolicyError};
 use serde_json::{Map, Value};
@@ -44,6 +44,29 @@ pub(crate) struct Bundle {
     pub(crate) roots: Option<Vec<String>>,
 }
 
+/// A file's name inside the bundle: `/` separators, without a leading `./` or `/` (archives
+/// written by `opa build` use `/.manifest`); the same for archive entries, in-memory files and
+/// the names a signature lists.
+pub(crate) fn normalise_name(name: &str) -> String {
+    let name = name.replace('\\', "/");
+    let mut rest = name.as_str();
+    loop {
+        let next = rest.trim_start_matches('/');
+        let next = next.strip_prefix("./").unwrap_or(next);
+        if next == rest {
+            return rest.to_owned();
+        }
+        rest = next;
+    }
+}
+
+/// Whether a directory walk skips `name` (hidden files and directories: `.git`, editor files),
+/// except the `.manifest`.
+fn hidden(name: &str) -> bool {
+    name.split('/')
+        .any(|c| c.starts_with('.') && c != ".manifest")
+}
+
 /// The signature verifier `[policy.signing]` asks for, if any.
 fn verifier(opts: &PolicyConfig) -> Result<Option<Verifier>, PolicyError> {
     opts.signing
@@ -63,14 +86,17 @@ fn limits(opts: &PolicyConfig, verifier: Option<&Verifier>) -> Limits {
 }
 
 /// Verify the signature (when configured), keep policy and data files, and assemble.
+/// `from_dir`: hidden files were collected for the signature only (`opa sign` lists them).
 fn finish(
     mut files: Vec<(String, Vec<u8>)>,
     verifier: Option<&Verifier>,
+    from_dir: bool,
 ) -> Result<Bundle, PolicyError> {
     if let Some(v) = verifier {
         v.verify(&files)
             .map_err(|problem| PolicyError::Signature { problem })?;
-        files.retain(|(name, _)| relevant(name) && !v.excluded(name));
+        files
+            .retain(|(name, _)| relevant(name) && !v.excluded(name) && !(from_dir && hidden(name)));
     }
     assemble(files)
 }
@@ -88,7 +114,7 @@ pub(crate) fn load(path: &Path, opts: &PolicyConfig) -> Result<Bundle, PolicyErr
     } else {
         read_tar_gz(path, limits, &mut files)?;
     }
-    finish(files, verifier.as_ref())
+    finish(files, verifier.as_ref(), meta.is_dir())
 }
 
 /// Build a bundle from the bytes of an OPA bundle archive (bundle service, fuzzing, tooling).
@@ -101,7 +127,7 @@ pub(crate) fn from_archive_bytes(bytes: &[u8], opts: &PolicyConfig) -> Result<Bu
         limits(opts, verifier.as_ref()),
         &mut files,
     )?;
-    finish(files, verifier.as_ref())
+    finish(files, verifier.as_ref(), false)
 }
 
 /// Build a bundle from in-memory files (path, bytes): `policy_files` / `PolicyStore::from_files`.
@@ -114,12 +140,12 @@ pub(crate) fn from_files(
     let mut total = 0u64;
     let files: Vec<(String, Vec<u8>)> = files
         .into_iter()
-        .map(|(name, bytes)| (name.trim_start_matches('/').to_owned(), bytes))
+        .map(|(name, bytes)| (normalise_name(&name), bytes))
         .collect();
     for (name, bytes) in &files {
         check_size(name, bytes.len() as u64, limits, &mut total)?;
     }
-    finish(files, verifier.as_ref())
+    finish(files, verifier.as_ref(), false)
 }
 
 fn io_err(path: &Path, e: &std::io::Error) -> PolicyError {
@@ -177,13 +203,10 @@ fn walk(
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        let signatures = limits.all_files && rel == SIGNATURES_FILE;
-        if !signatures
-            && rel
-                .split('/')
-                .any(|c| c.starts_with('.') && c != ".manifest")
-        {
-            continue; // hidden files and directories (.git, editor files)
+        // Hidden files and directories (.git, editor files) are skipped, except when the
+        // signature is checked: `opa sign` lists them, and they are dropped after the check.
+        if !limits.all_files && hidden(&rel) {
+            continue;
         }
         if ft.is_dir() {
             walk(root, &path, limits, total, files, depth + 1)?;
@@ -255,12 +278,8 @@ pub(crate) fn read_archive(
             .path()
             .map_err(|_| bad("an archive entry has an invalid path".to_owned()))?
             .into_owned();
-        let name = raw.to_string_lossy().replace('\\', "/");
         // `opa build` writes absolute-looking names (`/.manifest`): they are bundle-relative.
-        let name = name
-            .trim_start_matches("./")
-            .trim_start_matches('/')
-            .to_owned();
+        let name = normalise_name(&raw.to_string_lossy());
         if kind.is_dir() {
             continue;
         }

@@ -113,7 +113,7 @@ impl Verifier {
         let signed = self.verify_signature(sig_bytes)?;
         let mut listed: BTreeMap<String, (String, String)> = BTreeMap::new();
         for f in signed {
-            let name = f.name.trim_start_matches('/').to_owned();
+            let name = super::bundle::normalise_name(&f.name);
             if listed.insert(name.clone(), (f.hash, f.algorithm)).is_some() {
                 return Err(malformed(format!("`{name}` is listed twice")));
             }
@@ -123,7 +123,7 @@ impl Verifier {
                 continue;
             }
             let Some((hash, algorithm)) = listed.remove(name) else {
-                return Err(E::FileNotSigned { file: name.clone() });
+                return Err(E::FileNotSigned { file: shown(name) });
             };
             let digest = digest_file(name, bytes, &algorithm)?;
             let expected = decode_hex(&hash)
@@ -134,7 +134,7 @@ impl Verifier {
         }
         // Listed files that are excluded need not be present (OPA drops them too).
         if let Some(name) = listed.into_keys().find(|n| !self.excluded(n)) {
-            return Err(E::FileMissing { file: name });
+            return Err(E::FileMissing { file: shown(&name) });
         }
         Ok(())
     }
@@ -192,11 +192,11 @@ impl Verifier {
         let keyid = self
             .keyid
             .as_deref()
-            .or(jws.kid())
-            .or(claim_keyid)
+            .or(jws.kid().filter(|k| !k.is_empty()))
+            .or(claim_keyid.filter(|k| !k.is_empty()))
             .ok_or(E::NoKeyId)?;
         let key = self.keys.get(keyid).ok_or_else(|| E::UnknownKey {
-            keyid: keyid.to_owned(),
+            keyid: shown(keyid),
         })?;
         if jws.alg() != key.alg {
             return Err(E::AlgorithmNotAllowed {
@@ -249,6 +249,15 @@ fn signed_files(payload: &Map<String, Value>) -> Result<Vec<SignedFile>, E> {
             })
         })
         .collect()
+}
+
+/// Untrusted text for an error message: at most 64 characters, control characters escaped.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 64 {
+        out.push('…');
+    }
+    out
 }
 
 fn malformed(detail: String) -> E {
@@ -332,7 +341,8 @@ fn load_key(k: &BundleKeyConfig) -> Result<VerificationKey, String> {
 /// Whether OPA hashes `name` as a structured document.
 fn structured(name: &str) -> bool {
     let base = name.rsplit('/').next().unwrap_or(name);
-    matches!(base, "data.json" | "data.yaml" | "data.yml" | ".manifest")
+    // As OPA's `IsStructuredDoc`: `data.yml` is hashed byte for byte.
+    matches!(base, "data.json" | "data.yaml" | ".manifest")
 }
 
 fn digest_file(name: &str, bytes: &[u8], algorithm: &str) -> Result<Vec<u8>, E> {
@@ -358,13 +368,18 @@ fn digest_file(name: &str, bytes: &[u8], algorithm: &str) -> Result<Vec<u8>, E> 
 
 /// The canonical form OPA hashes; `None` when the document does not parse.
 fn canonical_document(name: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let json;
-    let text = if name.ends_with(".yaml") || name.ends_with(".yml") {
-        let v: Value = serde_yaml_ng::from_slice(bytes).ok()?;
-        json = serde_json::to_string(&v).ok()?;
-        json.as_str()
-    } else {
-        std::str::from_utf8(bytes).ok()?
+    let text = match std::str::from_utf8(bytes) {
+        // As OPA: a YAML file written as JSON keeps its numbers as written.
+        Ok(t) if !name.ends_with(".yaml") || serde_json::from_str::<&RawValue>(t).is_ok() => t,
+        _ => {
+            // YAML proper: through its JSON form (numbers may be written differently from
+            // OPA's Go encoding, e.g. `1.0`; sign such files as JSON to be safe).
+            let v: Value = serde_yaml_ng::from_slice(bytes).ok()?;
+            json = serde_json::to_string(&v).ok()?;
+            json.as_str()
+        }
     };
     // Validate once, so the recursion below only sees well-formed JSON.
     let mut de = serde_json::Deserializer::from_str(text);
@@ -504,6 +519,18 @@ mod tests {
     }
 
     #[test]
+    fn yaml_written_as_json_keeps_its_numbers_and_a_bom_is_ignored() {
+        let c = canonical_document("data.yaml", b"\xEF\xBB\xBF{\"n\": 2.50}").unwrap();
+        assert_eq!(c, br#"{"n":2.50}"#);
+    }
+
+    #[test]
+    fn untrusted_names_are_cut_and_escaped() {
+        assert_eq!(shown("a\nb"), "a\\nb");
+        assert_eq!(shown(&"k".repeat(100)).chars().count(), 65);
+    }
+
+    #[test]
     fn hex_decoding() {
         assert_eq!(decode_hex("00ff10"), Some(vec![0, 255, 16]));
         assert_eq!(decode_hex("0"), None);
@@ -513,6 +540,7 @@ mod tests {
     #[test]
     fn only_structured_names_are_canonicalised() {
         assert!(structured(".manifest"));
+        assert!(!structured("data.yml"));
         assert!(structured("a/b/data.json"));
         assert!(!structured("policy.rego"));
         assert!(!structured("a/other.json"));
