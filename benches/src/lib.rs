@@ -92,7 +92,9 @@ pub fn input_document() -> serde_json::Value {
     json!({
         "subject": {"id": "user-1", "issuer": ISS, "audience": [AUD],
                     "groups": ["dev"], "roles": [], "scopes": ["orders:read"], "acr": null,
-                    "amr": [], "auth_time": null, "claims": claims(1)},
+                    "amr": [], "auth_time": null,
+                    "confirmation": {"method": null, "jkt": null, "x5t#S256": null},
+                    "claims": claims(1)},
         "request": {"method": "GET", "path": "/orders/42", "segments": ["orders", "42"],
                     "host": null, "headers": {}, "source_ip": null},
         "device": {"id": "d1", "managed": true, "os": null, "os_version": null,

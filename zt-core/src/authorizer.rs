@@ -93,6 +93,10 @@ struct Inner {
     bundle_service: Option<crate::policy::service::BundleService>,
     /// The revocation feed, with `[revocation]`.
     revocation_feed: Option<crate::revocation::RevocationFeed>,
+    /// DPoP proof checks and their replay cache.
+    dpop: crate::dpop::DpopChecker,
+    /// Issuers whose tokens must all be DPoP-bound (`require_dpop`).
+    require_dpop: Vec<String>,
     clock: Arc<dyn Clock>,
     id_prefix: u64,
     id_counter: AtomicU64,
@@ -224,6 +228,13 @@ impl AuthorizerBuilder {
                 log_capacity: c.decision_log.queue_capacity,
                 bundle_service,
                 revocation_feed,
+                dpop: crate::dpop::DpopChecker::new(&c.dpop),
+                require_dpop: c
+                    .issuers
+                    .iter()
+                    .filter(|i| i.require_dpop)
+                    .map(|i| i.issuer.clone())
+                    .collect(),
                 clock,
                 id_prefix: u64::from_le_bytes(prefix),
                 id_counter: AtomicU64::new(0),
@@ -416,7 +427,10 @@ impl Authorizer {
             token_ns: v.token_ns,
             ..Timings::default()
         };
-        let claims = v.token.and_then(|c| self.admit(c));
+        let claims = v
+            .token
+            .and_then(|c| self.admit(c))
+            .and_then(|c| self.confirm(c, request, now));
         let claims = match claims {
             Ok(c) => c,
             Err(reason) => {
@@ -578,6 +592,70 @@ impl Authorizer {
             return Err(reason);
         }
         Ok(claims)
+    }
+
+    /// Proof of possession for sender-constrained tokens: a DPoP proof for a token bound with
+    /// `cnf.jkt` (or any token of a `require_dpop` issuer, or one sent with the `DPoP` scheme),
+    /// and the client certificate for a token bound with `cnf["x5t#S256"]`.
+    fn confirm(
+        &self,
+        claims: VerifiedClaims,
+        request: &Request,
+        now: u64,
+    ) -> Result<VerifiedClaims, Reason> {
+        let inner = &*self.inner;
+        let cnf = claims.get("cnf").and_then(serde_json::Value::as_object);
+        let jkt = cnf
+            .and_then(|c| c.get("jkt"))
+            .and_then(serde_json::Value::as_str);
+        let required = !inner.require_dpop.is_empty()
+            && inner.require_dpop.iter().any(|i| i == claims.issuer());
+        if jkt.is_some() || required || request.dpop_scheme {
+            if !request.dpop_scheme {
+                return Err(Reason::DpopSchemeRequired);
+            }
+            let jkt = jkt.ok_or(Reason::DpopBindingMismatch)?;
+            let proof = match &request.dpop_proof {
+                None => return Err(Reason::DpopProofMissing),
+                Some(Err(_)) => return Err(Reason::DpopProofInvalid),
+                Some(Ok(p)) => p,
+            };
+            let path = request.info.path_only();
+            let url = match (&inner.dpop.base_url, &request.info.host) {
+                (Some(base), _) => format!("{base}{path}"),
+                (None, Some(host)) => format!("https://{host}{path}"),
+                (None, None) => return Err(Reason::DpopProofInvalid),
+            };
+            let cx = crate::dpop::ProofContext {
+                method: &request.info.method,
+                url: &url,
+                access_token: request.token.as_deref().unwrap_or_default(),
+                jkt,
+                now,
+            };
+            inner.dpop.check(proof, &cx)?;
+        }
+        if let Some(x5t) = cnf
+            .and_then(|c| c.get("x5t#S256"))
+            .and_then(serde_json::Value::as_str)
+        {
+            let presented = request.client_cert_x5t.as_deref().unwrap_or_default();
+            if presented.is_empty()
+                || aws_lc_rs::constant_time::verify_slices_are_equal(
+                    presented.as_bytes(),
+                    x5t.as_bytes(),
+                )
+                .is_err()
+            {
+                return Err(Reason::CertificateBindingMismatch);
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The algorithms DPoP proofs may use (for a `WWW-Authenticate: DPoP algs="..."`).
+    pub fn dpop_algorithms(&self) -> &[crate::Algorithm] {
+        self.inner.dpop.algorithms()
     }
 
     fn finish(

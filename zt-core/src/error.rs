@@ -84,6 +84,22 @@ pub enum Reason {
     /// The request's credentials are malformed: two `Authorization` headers, a header that is
     /// not UTF-8, an empty or ill-formed bearer token, or a token in the query string.
     AuthorizationMalformed,
+    /// A DPoP-bound token (or one from an issuer with `require_dpop`) came without a `DPoP`
+    /// proof header (RFC 9449).
+    DpopProofMissing,
+    /// The DPoP proof is malformed, not `dpop+jwt`, uses an algorithm not allowed, carries
+    /// private key parts, does not verify, or its `htm`, `htu`, `iat` or `ath` do not fit.
+    DpopProofInvalid,
+    /// The proof's key is not the one the token is bound to (`cnf.jkt`), or a DPoP proof came
+    /// with a token that is not DPoP-bound.
+    DpopBindingMismatch,
+    /// The proof's `jti` was seen before within its validity window.
+    DpopReplayed,
+    /// A DPoP-bound token was presented with the `Bearer` scheme instead of `DPoP`.
+    DpopSchemeRequired,
+    /// The token is bound to a client certificate (`cnf["x5t#S256"]`, RFC 8705) and the request
+    /// came without it or with another one.
+    CertificateBindingMismatch,
 }
 
 impl Reason {
@@ -118,6 +134,12 @@ impl Reason {
         Reason::StepUpRequired,
         Reason::InternalError,
         Reason::AuthorizationMalformed,
+        Reason::DpopProofMissing,
+        Reason::DpopProofInvalid,
+        Reason::DpopBindingMismatch,
+        Reason::DpopReplayed,
+        Reason::DpopSchemeRequired,
+        Reason::CertificateBindingMismatch,
     ];
 
     /// The stable `snake_case` code.
@@ -152,6 +174,12 @@ impl Reason {
             Reason::StepUpRequired => "step_up_required",
             Reason::InternalError => "internal_error",
             Reason::AuthorizationMalformed => "authorization_malformed",
+            Reason::DpopProofMissing => "dpop_proof_missing",
+            Reason::DpopProofInvalid => "dpop_proof_invalid",
+            Reason::DpopBindingMismatch => "dpop_binding_mismatch",
+            Reason::DpopReplayed => "dpop_replayed",
+            Reason::DpopSchemeRequired => "dpop_scheme_required",
+            Reason::CertificateBindingMismatch => "certificate_binding_mismatch",
         }
     }
 
@@ -187,6 +215,24 @@ impl Reason {
                 | Reason::TokenMissing
                 | Reason::TokenRevoked
                 | Reason::SubjectRevoked
+                | Reason::DpopProofMissing
+                | Reason::DpopProofInvalid
+                | Reason::DpopBindingMismatch
+                | Reason::DpopReplayed
+                | Reason::DpopSchemeRequired
+                | Reason::CertificateBindingMismatch
+        )
+    }
+
+    /// Whether this reason is about a DPoP proof (answered with a `DPoP` challenge and
+    /// `error="invalid_dpop_proof"`).
+    pub const fn is_dpop_proof(self) -> bool {
+        matches!(
+            self,
+            Reason::DpopProofMissing
+                | Reason::DpopProofInvalid
+                | Reason::DpopBindingMismatch
+                | Reason::DpopReplayed
         )
     }
 
@@ -1318,7 +1364,7 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
-        assert_eq!(seen.len(), 29);
+        assert_eq!(seen.len(), 35);
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}: ALL is in declaration order");
             assert_eq!(Reason::from_code(r.as_str()), Some(*r));

@@ -3,7 +3,8 @@
 //! ```json
 //! {
 //!   "subject":  {"id": "sub", "issuer": "iss", "audience": ["..."], "groups": [], "roles": [],
-//!                "scopes": [], "acr": null, "amr": [], "auth_time": null, "claims": {}},
+//!                "scopes": [], "acr": null, "amr": [], "auth_time": null,
+//!                "confirmation": {"method": null, "jkt": null, "x5t#S256": null}, "claims": {}},
 //!   "request":  {"method": "POST", "path": "/admin/deploy", "segments": ["admin", "deploy"],
 //!                "host": null, "headers": {}, "source_ip": null},
 //!   "device":   {"id": null, "managed": false, "os": null, "os_version": null,
@@ -484,6 +485,20 @@ pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
     strings_from(c.get("amr"), false, &mut amr);
     let acr = c.get("acr").and_then(Value::as_str);
     let auth_time = c.get("auth_time").and_then(Value::as_u64);
+    // The token's binding, already proven when the policy runs (DPoP proof or certificate).
+    let cnf = c.get("cnf").and_then(Value::as_object);
+    let jkt = cnf.and_then(|c| c.get("jkt")).and_then(Value::as_str);
+    let x5t = cnf.and_then(|c| c.get("x5t#S256")).and_then(Value::as_str);
+    let method = match (jkt, x5t) {
+        (Some(_), _) => RegoValue::from("dpop"),
+        (None, Some(_)) => RegoValue::from("mtls"),
+        (None, None) => RegoValue::Null,
+    };
+    let confirmation = object([
+        ("method", method),
+        ("jkt", opt_str(jkt)),
+        ("x5t#S256", opt_str(x5t)),
+    ]);
     object([
         ("id", opt_str(claims.subject())),
         ("issuer", RegoValue::from(claims.issuer())),
@@ -506,6 +521,7 @@ pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
             "auth_time",
             auth_time.map_or(RegoValue::Null, RegoValue::from),
         ),
+        ("confirmation", confirmation),
         ("claims", json_to_rego(c)),
     ])
 }

@@ -44,6 +44,7 @@ mod authorizer;
 mod clock;
 mod config;
 mod decision;
+mod dpop;
 mod enforcement;
 mod error;
 pub mod http;
@@ -70,13 +71,14 @@ pub mod internal;
 // Configuration: the one schema for every surface.
 pub use config::{
     AuthorizerConfig, BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, ConfigFormat,
-    DecisionLogConfig, DecisionLogSink, EnforcementConfig, EnforcementMode, IssuerConfig,
-    JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding, PostureConfig, PostureSource,
-    RequestConfig, RolloutConfig, Secret, TokenConfig,
+    DecisionLogConfig, DecisionLogSink, DpopConfig, EnforcementConfig, EnforcementMode,
+    IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding, PostureConfig,
+    PostureSource, RequestConfig, RolloutConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
+pub use dpop::jwk_thumbprint;
 pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus};
 pub use request::Request;
 pub use revocation::RevocationFeedStatus;

@@ -50,6 +50,12 @@ pub struct Request {
     pub(crate) resource: Map<String, Value>,
     /// Why the `Authorization` header could not give a bearer token, when it was malformed.
     pub(crate) malformed_authorization: Option<&'static str>,
+    /// The token came with the `DPoP` scheme (RFC 9449) rather than `Bearer`.
+    pub(crate) dpop_scheme: bool,
+    /// The `DPoP` proof header, or why it is unusable (two headers, not ASCII).
+    pub(crate) dpop_proof: Option<Result<String, &'static str>>,
+    /// The base64url SHA-256 of the client certificate (RFC 8705 `x5t#S256`).
+    pub(crate) client_cert_x5t: Option<String>,
 }
 
 impl std::fmt::Debug for Request {
@@ -72,6 +78,12 @@ impl std::fmt::Debug for Request {
             )
             .field("spiffe_id", &self.spiffe_id)
             .field("malformed_authorization", &self.malformed_authorization)
+            .field("dpop_scheme", &self.dpop_scheme)
+            .field(
+                "dpop_proof",
+                &self.dpop_proof.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_cert_x5t", &self.client_cert_x5t)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +100,44 @@ impl Request {
     /// The bearer access token (without the `Bearer ` prefix).
     pub fn bearer(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// The access token presented with the `DPoP` scheme (`Authorization: DPoP <token>`,
+    /// RFC 9449); give its proof with [`Request::dpop_proof`].
+    pub fn dpop(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self.dpop_scheme = true;
+        self
+    }
+
+    /// The `DPoP` proof header (a JWS signed with the key the token is bound to).
+    pub fn dpop_proof(mut self, proof: impl Into<String>) -> Self {
+        self.dpop_proof = Some(Ok(proof.into()));
+        self
+    }
+
+    /// Mark the `DPoP` header as unusable (more than one, not visible ASCII): a DPoP-bound
+    /// token is then denied with `dpop_proof_invalid`.
+    pub fn malformed_dpop_proof(mut self, why: &'static str) -> Self {
+        self.dpop_proof = Some(Err(why));
+        self
+    }
+
+    /// The client certificate of a mutual-TLS connection (DER), for tokens bound to it
+    /// (RFC 8705 `cnf["x5t#S256"]`). Only its SHA-256 thumbprint is kept.
+    pub fn client_certificate(mut self, der: &[u8]) -> Self {
+        use base64::Engine as _;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+        self.client_cert_x5t =
+            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()));
+        self
+    }
+
+    /// The client certificate's base64url SHA-256 thumbprint, when the TLS terminator gives it
+    /// rather than the certificate.
+    pub fn client_certificate_thumbprint(mut self, x5t_s256: impl Into<String>) -> Self {
+        self.client_cert_x5t = Some(x5t_s256.into());
         self
     }
 
@@ -148,7 +198,10 @@ impl Request {
     /// A request from a JSON object with the fields `method`, `path` (required), `token`,
     /// `host`, `headers` (an object of name → string, or a list of `[name, value]` pairs),
     /// `source_ip`, `device` (shaped like `input.device`), `posture_assertion`, `resource`
-    /// (an object) and `spiffe_id`. Unknown fields are refused.
+    /// (an object), `spiffe_id`, `dpop_proof` (the `DPoP` header; with it, `token` is taken as
+    /// presented with the `DPoP` scheme unless `token_scheme` says `"bearer"`),
+    /// `token_scheme` (`"bearer"` or `"dpop"`) and `client_cert_x5t_s256`. Unknown fields are
+    /// refused.
     pub fn from_value(value: Value) -> Result<Self, RequestError> {
         let wire: Wire = serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
@@ -198,6 +251,19 @@ struct Wire {
     resource: Option<Map<String, Value>>,
     #[serde(default)]
     spiffe_id: Option<String>,
+    #[serde(default)]
+    dpop_proof: Option<String>,
+    #[serde(default)]
+    token_scheme: Option<Scheme>,
+    #[serde(default)]
+    client_cert_x5t_s256: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 /// Headers as an object of name → value, or as a list of `[name, value]` pairs (repeats).
@@ -231,6 +297,12 @@ impl Wire {
         r.posture_assertion = self.posture_assertion;
         r.resource = self.resource.unwrap_or_default();
         r.spiffe_id = self.spiffe_id;
+        r.dpop_scheme = match self.token_scheme {
+            Some(s) => s == Scheme::Dpop,
+            None => self.dpop_proof.is_some(),
+        };
+        r.dpop_proof = self.dpop_proof.map(Ok);
+        r.client_cert_x5t = self.client_cert_x5t_s256;
         Ok(r)
     }
 }

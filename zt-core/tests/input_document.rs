@@ -90,6 +90,9 @@ fn field_names_match_design() {
     let mut ours = key_paths(&doc);
     // `device.extra` keeps posture fields zt does not model (an addition to DESIGN.md's shape).
     assert!(ours.remove("device.extra"));
+    // `subject.confirmation` (issue 16: how the token is bound, DPoP or mTLS) is an addition
+    // DESIGN.md's input section has not caught up with yet.
+    assert!(ours.remove("subject.confirmation"));
     let design = key_paths(&design_input());
     // Free-form maps: their keys are data, not contract.
     ours.remove("request.x-request-id");

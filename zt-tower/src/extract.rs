@@ -14,6 +14,12 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpiffeId(pub String);
 
+/// The DER certificate of a peer whose client certificate the TLS acceptor verified, for
+/// certificate-bound tokens (RFC 8705 `cnf["x5t#S256"]`). zt trusts whoever inserts it: only a
+/// TLS layer should.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate(pub Vec<u8>);
+
 /// Whether the request is gRPC (content type `application/grpc`, `application/grpc+proto`, …).
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
     headers
@@ -23,7 +29,8 @@ pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
 }
 
 /// Build the zt request through zt-core's one extraction (bearer token, method, target, host,
-/// configured headers, peer), plus the SPIFFE id a TLS layer left.
+/// configured headers, peer, the `DPoP` scheme and proof), plus the SPIFFE id and client
+/// certificate a TLS layer left.
 pub(crate) fn zt_request<B>(req: &http::Request<B>, authz: &Authorizer) -> Request {
     let target = req
         .uri()
@@ -39,8 +46,12 @@ pub(crate) fn zt_request<B>(req: &http::Request<B>, authz: &Authorizer) -> Reque
         authority,
         peer.as_deref(),
     );
-    match req.extensions().get::<PeerSpiffeId>() {
+    let out = match req.extensions().get::<PeerSpiffeId>() {
         Some(PeerSpiffeId(id)) => out.spiffe_id(id.clone()),
+        None => out,
+    };
+    match req.extensions().get::<PeerCertificate>() {
+        Some(PeerCertificate(der)) => out.client_certificate(der),
         None => out,
     }
 }

@@ -54,8 +54,14 @@
 //! `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info::<SocketAddr>()`).
 //! A TLS acceptor that verifies client certificates puts the peer's SPIFFE id (the `spiffe://`
 //! URI SAN of the verified certificate) into the request as a [`PeerSpiffeId`] extension, for
-//! example from a `tower::Service` wrapper around the connection's service; zt never parses
-//! certificates itself.
+//! example from a `tower::Service` wrapper around the connection's service, and the verified
+//! client certificate (DER) as a [`PeerCertificate`] extension, for tokens bound to it
+//! (RFC 8705); zt never parses certificates itself, it only hashes them.
+//!
+//! ## DPoP
+//! `Authorization: DPoP <token>` and the `DPoP` proof header are read like a bearer token
+//! (RFC 9449); a failed proof is answered 401 with `WWW-Authenticate: DPoP realm="…",
+//! algs="…", error="invalid_dpop_proof"`.
 //!
 //! # Security
 //! - A request is forwarded only on an `Allow` decision (or an operator-chosen `warn`/`log_only`
@@ -74,7 +80,7 @@ mod service;
 
 // ---- Public interface -------------------------------------------------------------------
 pub use body::ZtBody;
-pub use extract::{PeerAddr, PeerSpiffeId};
+pub use extract::{PeerAddr, PeerCertificate, PeerSpiffeId};
 #[cfg(feature = "axum")]
 pub use extract::{ZtClaims, ZtDecision};
 pub use future::ResponseFuture;

@@ -76,6 +76,48 @@ pub struct AuthorizerConfig {
     /// A revocation feed polled over HTTP, merged with the other revocation lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<RevocationConfig>,
+    /// How DPoP proofs (RFC 9449) are checked.
+    #[serde(default)]
+    pub dpop: DpopConfig,
+}
+
+/// `[dpop]`: how DPoP proofs are checked, for tokens bound with `cnf.jkt` and issuers with
+/// `require_dpop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct DpopConfig {
+    /// Proof algorithms accepted (asymmetric only; default ES256, ES384, RS256, PS256, EdDSA).
+    pub algorithms: Vec<Algorithm>,
+    /// How old a proof's `iat` may be, seconds (1..=3600, default 60); its `jti` is remembered
+    /// this long.
+    pub max_age_s: u64,
+    /// Clock skew allowed on `iat`, seconds (0..=300, default 5).
+    pub leeway_s: u64,
+    /// Proof ids remembered against replay (1000..=10000000, default 100000).
+    pub replay_cache_entries: u64,
+    /// The scheme and authority `htu` is compared with (`https://api.example.com`), for a
+    /// service behind a proxy; default `https://` and the request's `Host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self {
+            algorithms: vec![
+                Algorithm::ES256,
+                Algorithm::ES384,
+                Algorithm::RS256,
+                Algorithm::PS256,
+                Algorithm::EdDSA,
+            ],
+            max_age_s: 60,
+            leeway_s: 5,
+            replay_cache_entries: 100_000,
+            base_url: None,
+        }
+    }
 }
 
 /// `[revocation]`: a JSON document `{"token_ids": [...], "subjects": [{"issuer", "subject"}]}`
@@ -155,6 +197,10 @@ pub struct IssuerConfig {
     /// an optional `application/` prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+    /// Every token of this issuer must be DPoP-bound (`cnf.jkt`) and presented with a DPoP
+    /// proof (RFC 9449); tokens carrying `cnf.jkt` need one whatever this says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_dpop: bool,
 }
 
 impl IssuerConfig {
@@ -196,6 +242,7 @@ impl fmt::Debug for IssuerConfig {
             .field("leeway_s", &self.leeway_s)
             .field("max_token_age_s", &self.max_token_age_s)
             .field("token_type", &self.token_type)
+            .field("require_dpop", &self.require_dpop)
             .finish()
     }
 }

@@ -233,6 +233,36 @@ impl AuthorizerConfig {
         if let Some(r) = &self.enforcement.rollout {
             validate_rollout(r)?;
         }
+        let dp = &self.dpop;
+        if dp.algorithms.is_empty() || dp.algorithms.iter().any(|a| a.is_hmac()) {
+            return Err(invalid(
+                "dpop.algorithms",
+                "must list asymmetric algorithms only (no HS256/384/512), at least one",
+            ));
+        }
+        range("dpop.max_age_s", dp.max_age_s, 1, 3600)?;
+        range("dpop.leeway_s", dp.leeway_s, 0, 300)?;
+        range(
+            "dpop.replay_cache_entries",
+            dp.replay_cache_entries,
+            1000,
+            10_000_000,
+        )?;
+        if let Some(b) = &dp.base_url {
+            let ok = url::Url::parse(b).is_ok_and(|u| {
+                matches!(u.scheme(), "https" | "http")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.username().is_empty()
+            });
+            if !ok {
+                return Err(invalid(
+                    "dpop.base_url",
+                    "must be a scheme and authority only, such as `https://api.example.com`",
+                ));
+            }
+        }
         if let Some(r) = &self.revocation {
             let no_userinfo = url::Url::parse(&r.url)
                 .is_ok_and(|u| u.username().is_empty() && u.password().is_none());

@@ -68,6 +68,22 @@ fn b64token_body_char(b: u8) -> bool {
 /// The bearer token of a request, per RFC 6750 §2.1. `target` is the request target (path and
 /// query): a token in the query string (§2.3) is refused, not used.
 pub fn bearer<'a, H: Headers + ?Sized>(headers: &'a H, target: &str) -> Bearer<'a> {
+    credential(headers, target, b"bearer")
+}
+
+/// The access token of `Authorization: DPoP <token>` (RFC 9449 §7.1), checked like a bearer
+/// token; [`Bearer::Missing`] for another scheme.
+///
+/// ```
+/// use zt_core::http::{Bearer, dpop_token};
+/// let headers = [("authorization", "DPoP abc.def")];
+/// assert_eq!(dpop_token(&headers[..], "/orders"), Bearer::Token("abc.def"));
+/// ```
+pub fn dpop_token<'a, H: Headers + ?Sized>(headers: &'a H, target: &str) -> Bearer<'a> {
+    credential(headers, target, b"dpop")
+}
+
+fn credential<'a, H: Headers + ?Sized>(headers: &'a H, target: &str, want: &[u8]) -> Bearer<'a> {
     if let Some((_, query)) = target.split_once('?')
         && query
             .split('&')
@@ -89,7 +105,7 @@ pub fn bearer<'a, H: Headers + ?Sized>(headers: &'a H, target: &str) -> Bearer<'
         ),
         None => (bytes, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    if !scheme.eq_ignore_ascii_case(want) {
         return Bearer::Missing;
     }
     let token = rest.trim_ascii();
@@ -121,7 +137,8 @@ fn visible_ascii(v: &[u8]) -> Option<&str> {
     }
 }
 
-/// The zt [`Request`] for an HTTP request: the bearer token (a malformed `Authorization` is
+/// The zt [`Request`] for an HTTP request: the bearer or `DPoP` token and the `DPoP` proof
+/// header (a malformed `Authorization` is
 /// kept as such, so the decision says `authorization_malformed`), method, target, host (the
 /// `Host` header, else `authority` — HTTP/2's `:authority`), the headers the config names
 /// (`[request] headers` and the posture header; the first value of each, when it is visible
@@ -163,9 +180,22 @@ pub fn request_from_http<H: Headers + ?Sized>(
     let mut out = Request::new(method, target);
     out = match bearer(headers, target) {
         Bearer::Token(token) => out.bearer(token),
-        Bearer::Missing => out,
+        Bearer::Missing => match dpop_token(headers, target) {
+            Bearer::Token(token) => out.dpop(token),
+            Bearer::Missing => out,
+            Bearer::Invalid(why) => out.malformed_authorization(why),
+        },
         Bearer::Invalid(why) => out.malformed_authorization(why),
     };
+    // The DPoP proof (RFC 9449 §4.3: exactly one header).
+    let mut proofs = headers.values("dpop");
+    if let Some(first) = proofs.next() {
+        out = match (proofs.next(), visible_ascii(first)) {
+            (None, Some(p)) => out.dpop_proof(p),
+            (Some(_), _) => out.malformed_dpop_proof("more than one DPoP header"),
+            (None, None) => out.malformed_dpop_proof("a DPoP header that is not visible ASCII"),
+        };
+    }
     let host = headers
         .values("host")
         .next()

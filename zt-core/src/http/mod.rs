@@ -48,7 +48,7 @@
 
 mod extract;
 
-pub use extract::{Bearer, Headers, bearer, request_from_http};
+pub use extract::{Bearer, Headers, bearer, dpop_token, request_from_http};
 
 use crate::config::EnforcementMode;
 use crate::decision::{Decision, Outcome};
@@ -229,6 +229,7 @@ fn classify(d: &Decision) -> (u16, Option<&'static str>) {
             Reason::AuthorizationMalformed => return (401, Some("invalid_request")),
             Reason::JwksUnavailable => return (503, None),
             Reason::InternalError => return (500, None),
+            r if r.is_dpop_proof() => return (401, Some("invalid_dpop_proof")),
             r if r.rejects_token() => return (401, Some("invalid_token")),
             _ => {}
         }
@@ -268,7 +269,8 @@ pub fn would_deny(d: &Decision) -> String {
     }
 }
 
-/// The `WWW-Authenticate` value for a decision: `Bearer realm="…"`, then `error`,
+/// The `WWW-Authenticate` value for a decision: `Bearer realm="…"` (`DPoP realm="…",
+/// algs="…"` for a DPoP failure), then `error`,
 /// `error_description` (when there is an error) and the step-up parameters.
 pub fn challenge(
     realm: &str,
@@ -276,7 +278,19 @@ pub fn challenge(
     description: &str,
     decision: &Decision,
 ) -> String {
-    let mut c = format!("Bearer realm={}", quote(realm));
+    // RFC 9449 §7.1: a DPoP failure is answered with a `DPoP` challenge naming the algorithms.
+    let dpop = decision
+        .reasons
+        .iter()
+        .any(|r| r.is_dpop_proof() || *r == Reason::DpopSchemeRequired);
+    let mut c = if dpop {
+        format!(
+            "DPoP realm={}, algs=\"ES256 ES384 RS256 PS256 EdDSA\"",
+            quote(realm)
+        )
+    } else {
+        format!("Bearer realm={}", quote(realm))
+    };
     if let Some(e) = bearer_error {
         c.push_str(", error=");
         c.push_str(&quote(e));

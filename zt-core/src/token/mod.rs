@@ -657,6 +657,16 @@ impl<'a> Jws<'a> {
         &self.parsed.payload
     }
 
+    /// The header `typ`, normalised (lower case, without `application/`).
+    pub(crate) fn typ(&self) -> Option<String> {
+        self.parsed.header.typ.as_deref().map(normalise_typ)
+    }
+
+    /// The header's embedded `jwk`, as given.
+    pub(crate) fn jwk(&self) -> Option<&Value> {
+        self.parsed.header.jwk.as_ref()
+    }
+
     /// Check the signature with `key` (which must fit the header's algorithm).
     pub(crate) fn verify(&self, key: &VerificationKey) -> Result<(), TokenError> {
         if !key.fits(self.parsed.header.alg) {

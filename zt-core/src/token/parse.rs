@@ -13,6 +13,8 @@ pub(super) struct Header {
     pub(super) alg: Algorithm,
     pub(super) kid: Option<String>,
     pub(super) typ: Option<String>,
+    /// The embedded `jwk`: ignored for access tokens, the proof's own key for DPoP.
+    pub(super) jwk: Option<Value>,
 }
 
 /// A compact JWS split and decoded (the signature is not yet checked).
@@ -78,7 +80,7 @@ pub(super) fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
     })
 }
 
-fn parse_header(h: Map<String, Value>) -> Result<Header, TokenError> {
+fn parse_header(mut h: Map<String, Value>) -> Result<Header, TokenError> {
     // INVARIANT: zt implements no JWS extension, so any `crit` must be refused (RFC 7515 §4.1.11).
     for refused in ["crit", "b64", "zip", "enc"] {
         if h.contains_key(refused) {
@@ -104,10 +106,12 @@ fn parse_header(h: Map<String, Value>) -> Result<Header, TokenError> {
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
     };
+    let (kid, typ) = (opt_str("kid")?, opt_str("typ")?);
     Ok(Header {
         alg,
-        kid: opt_str("kid")?,
-        typ: opt_str("typ")?,
+        kid,
+        typ,
+        jwk: h.remove("jwk"),
     })
 }
 

@@ -1,0 +1,313 @@
+//! DPoP proofs (RFC 9449): a client proves it holds the key its access token is bound to
+//! (`cnf.jkt`) by signing a short-lived JWT per request.
+//!
+//! A proof is accepted when, in this order:
+//! 1. it parses as a compact JWS with the token parser's strictness (no `crit`, no `none`);
+//! 2. `typ` is `dpop+jwt` and `alg` is in `[dpop] algorithms` (asymmetric only);
+//! 3. the `jwk` header is a public key fitting `alg` (private parts, `oct` and weak keys are
+//!    refused, as in key sets) and the signature verifies with it;
+//! 4. `htm` is the request method, `htu` the request URL (compared after RFC 3986
+//!    normalisation, without query and fragment), `iat` within `max_age_s` (± `leeway_s`),
+//!    `ath` the base64url SHA-256 of the access token, and `jti` present;
+//! 5. the key's RFC 7638 thumbprint is the token's `cnf.jkt`;
+//! 6. its `jti` was not seen with this key within the window (a bounded cache).
+//!
+//! This is the one place zt uses a key embedded in a JWS: it is the proof's own key, and it is
+//! trusted only through the thumbprint the verified access token carries.
+
+use crate::algorithm::Algorithm;
+use crate::config::DpopConfig;
+use crate::error::Reason;
+use crate::token::Jws;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// What a proof is checked against.
+pub(crate) struct ProofContext<'a> {
+    pub(crate) method: &'a str,
+    /// The request URL (normalised by the checker).
+    pub(crate) url: &'a str,
+    pub(crate) access_token: &'a str,
+    /// The token's `cnf.jkt`.
+    pub(crate) jkt: &'a str,
+    /// Unix seconds.
+    pub(crate) now: u64,
+}
+
+/// Checks DPoP proofs; holds the replay cache.
+pub(crate) struct DpopChecker {
+    algorithms: Vec<Algorithm>,
+    max_age_s: u64,
+    leeway_s: u64,
+    pub(crate) base_url: Option<String>,
+    seen: moka::sync::Cache<[u8; 32], ()>,
+}
+
+impl DpopChecker {
+    pub(crate) fn new(c: &DpopConfig) -> Self {
+        Self {
+            algorithms: c.algorithms.clone(),
+            max_age_s: c.max_age_s,
+            leeway_s: c.leeway_s,
+            base_url: c
+                .base_url
+                .as_deref()
+                .map(|b| b.trim_end_matches('/').to_owned()),
+            seen: moka::sync::Cache::builder()
+                .max_capacity(c.replay_cache_entries)
+                .time_to_live(Duration::from_secs(
+                    c.max_age_s.saturating_add(c.leeway_s.saturating_mul(2)),
+                ))
+                .build(),
+        }
+    }
+
+    /// The algorithms for a `WWW-Authenticate: DPoP algs="..."` challenge.
+    pub(crate) fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// Check `proof` for a request; `Ok` when every rule holds (and its `jti` is then spent).
+    pub(crate) fn check(&self, proof: &str, cx: &ProofContext<'_>) -> Result<(), Reason> {
+        let invalid = Reason::DpopProofInvalid;
+        let jws = Jws::parse(proof).map_err(|_| invalid)?;
+        if jws.typ().as_deref() != Some("dpop+jwt") {
+            return Err(invalid);
+        }
+        let alg = jws.alg();
+        if alg.is_hmac() || !self.algorithms.contains(&alg) {
+            return Err(invalid);
+        }
+        let Some(Value::Object(jwk)) = jws.jwk() else {
+            return Err(invalid);
+        };
+        let key = crate::jwks::parse_jwk(jwk).map_err(|_| invalid)?;
+        jws.verify(&key).map_err(|_| invalid)?;
+        // Only a verified payload is read.
+        let claims = crate::json::parse_object(jws.payload(), 4).map_err(|_| invalid)?;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str);
+        let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= 256);
+        let Some(jti) = jti else {
+            return Err(invalid);
+        };
+        if text("htm") != Some(cx.method) {
+            return Err(invalid);
+        }
+        let htu = text("htu").and_then(normalise_url);
+        if htu.is_none() || htu != normalise_url(cx.url) {
+            return Err(invalid);
+        }
+        let iat = claims.get("iat").and_then(Value::as_u64).ok_or(invalid)?;
+        let earliest = cx
+            .now
+            .saturating_sub(self.max_age_s.saturating_add(self.leeway_s));
+        if iat < earliest || iat > cx.now.saturating_add(self.leeway_s) {
+            return Err(invalid);
+        }
+        let ath = sha256_b64(cx.access_token.as_bytes());
+        let ath_ok = text("ath").is_some_and(|a| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), ath.as_bytes()).is_ok()
+        });
+        if !ath_ok {
+            return Err(invalid);
+        }
+        let thumbprint = jwk_thumbprint(jwk).ok_or(invalid)?;
+        if aws_lc_rs::constant_time::verify_slices_are_equal(
+            thumbprint.as_bytes(),
+            cx.jkt.as_bytes(),
+        )
+        .is_err()
+        {
+            return Err(Reason::DpopBindingMismatch);
+        }
+        // Spent only now, so that a proof failing a check above never burns its `jti`.
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(thumbprint.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(jti.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        if !self.seen.entry(key).or_insert(()).is_fresh() {
+            return Err(Reason::DpopReplayed);
+        }
+        Ok(())
+    }
+}
+
+fn sha256_b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+}
+
+/// The RFC 7638 thumbprint of a public JWK (base64url SHA-256 of its required members in
+/// lexicographic order), as `cnf.jkt` carries it; `None` for a key type zt does not know or a
+/// key missing a member.
+///
+/// ```
+/// // RFC 7638 §3.1's example key.
+/// let jwk = serde_json::json!({
+///     "kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
+///     "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+/// });
+/// assert_eq!(
+///     zt_core::jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+///     Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+/// );
+/// ```
+pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let members: &[&str] = match jwk.get("kty").and_then(Value::as_str)? {
+        "EC" => &["crv", "kty", "x", "y"],
+        "RSA" => &["e", "kty", "n"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return None,
+    };
+    let mut canonical = String::from("{");
+    for (i, m) in members.iter().enumerate() {
+        let v = jwk.get(*m).and_then(Value::as_str)?;
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&Value::from(*m).to_string());
+        canonical.push(':');
+        canonical.push_str(&Value::from(v).to_string());
+    }
+    canonical.push('}');
+    Some(sha256_b64(canonical.as_bytes()))
+}
+
+/// A URL as `htu` is compared (RFC 9449 §4.3): scheme and host lower case, default port
+/// dropped, dot segments resolved, percent-encoding normalised (unreserved characters decoded,
+/// hex upper case), query and fragment dropped. `None` when it is not an http(s) URL.
+pub(crate) fn normalise_url(url: &str) -> Option<String> {
+    let mut u = url::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return None;
+    }
+    u.set_query(None);
+    u.set_fragment(None);
+    let s = u.as_str();
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(c)) if c.is_ascii_alphanumeric() || b"-._~".contains(&c) => {
+                out.push(char::from(c));
+                i += 3;
+            }
+            (b'%', Some(c)) => {
+                out.push_str(&format!("%{c:02X}"));
+                i += 3;
+            }
+            _ => {
+                out.push(char::from(b));
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9449 §7.1 (Figure 13): a proof for `GET https://resource.example.org/protectedresource`
+    /// with access token `Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU`, bound to the `jkt` of
+    /// §6.1 (Figure 9).
+    const RFC_PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlLm9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05yV0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9.2oW9RP35yRqzhrtNP86L-Ey71EOptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6Fy1dqd-jfxSYoMxhAJpLjA";
+    /// RFC 9449 §4.1 (Figure 2): a token-request proof (no `ath`).
+    const RFC_TOKEN_REQUEST_PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
+    const RFC_TOKEN: &str = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
+    const RFC_JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+    fn rfc_context(now: u64) -> ProofContext<'static> {
+        ProofContext {
+            method: "GET",
+            url: "https://resource.example.org/protectedresource",
+            access_token: RFC_TOKEN,
+            jkt: RFC_JKT,
+            now,
+        }
+    }
+
+    #[test]
+    fn the_rfc_9449_examples() {
+        let checker = DpopChecker::new(&DpopConfig::default());
+        // The resource request of §7.1 at its own time: accepted once, then a replay.
+        assert_eq!(
+            checker.check(RFC_PROOF, &rfc_context(1_562_262_618)),
+            Ok(())
+        );
+        assert_eq!(
+            checker.check(RFC_PROOF, &rfc_context(1_562_262_618)),
+            Err(Reason::DpopReplayed)
+        );
+        // Two minutes later it is stale; bound to another key it is a mismatch.
+        let fresh = DpopChecker::new(&DpopConfig::default());
+        assert_eq!(
+            fresh.check(RFC_PROOF, &rfc_context(1_562_262_738)),
+            Err(Reason::DpopProofInvalid)
+        );
+        let mut other = rfc_context(1_562_262_618);
+        other.jkt = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(
+            fresh.check(RFC_PROOF, &other),
+            Err(Reason::DpopBindingMismatch)
+        );
+        // The token-request proof of §4.1 has no `ath`: not a proof for a resource request.
+        let token_request = ProofContext {
+            method: "POST",
+            url: "https://server.example.com/token",
+            ..rfc_context(1_562_262_616)
+        };
+        assert_eq!(
+            fresh.check(RFC_TOKEN_REQUEST_PROOF, &token_request),
+            Err(Reason::DpopProofInvalid)
+        );
+        // The proof's key has the RFC's thumbprint.
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+            "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"});
+        assert_eq!(
+            jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+            Some(RFC_JKT)
+        );
+    }
+
+    #[test]
+    fn urls_are_normalised_before_comparison() {
+        let n = |u: &str| normalise_url(u);
+        assert_eq!(
+            n("HTTPS://Server.Example.com:443/a/./b/../c?x=1#f"),
+            n("https://server.example.com/a/c")
+        );
+        assert_eq!(n("https://s.example/%7euser"), n("https://s.example/~user"));
+        assert_eq!(n("https://s.example/a%2fb"), n("https://s.example/a%2Fb"));
+        assert_ne!(n("https://s.example/a"), n("https://s.example/b"));
+        assert_ne!(n("https://s.example:8443/a"), n("https://s.example/a"));
+        assert_eq!(n("ftp://s.example/a"), None);
+        assert_eq!(n("/relative"), None);
+    }
+
+    #[test]
+    fn thumbprints_need_the_required_members() {
+        let ec = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        let with_extra = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": "k", "use": "sig",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        let a = jwk_thumbprint(ec.as_object().unwrap()).unwrap();
+        assert_eq!(Some(a), jwk_thumbprint(with_extra.as_object().unwrap()));
+        let missing = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "f83O"});
+        assert_eq!(jwk_thumbprint(missing.as_object().unwrap()), None);
+        let oct = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
+        assert_eq!(jwk_thumbprint(oct.as_object().unwrap()), None);
+    }
+}

@@ -1,0 +1,340 @@
+#![cfg(test)]
+//! DPoP (RFC 9449) and certificate-bound tokens (RFC 8705): a bound token is accepted only
+//! with a proof by its key (or its client certificate), and every way a proof can be wrong has
+//! its reason.
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use zt_core::{Authorizer, AuthorizerConfig, ManualClock, Reason, Request};
+use zt_testkit::{ISS as IDP, NOW, b64, claims, jwk, jwks, merge, mint, sign_hmac, sign_raw};
+
+const URL: &str = "https://api.example.com/orders/7";
+
+fn authz_with(extra_issuer: Value) -> Authorizer {
+    let mut issuer = json!({"issuer": IDP, "audiences": ["api"], "algorithms": ["RS256"],
+                            "jwks": jwks(&["rsa2048-a"])});
+    merge(&mut issuer, extra_issuer);
+    let doc = json!({
+        "issuers": [issuer],
+        "decision_log": {"sink": "none"},
+    });
+    // Allowed only when zt says how the token is bound.
+    let policy = b"package zt.authz\nimport rego.v1\ndefault decision := false\ndecision if input.subject.confirmation.method in {\"dpop\", \"mtls\"}\ndecision if input.request.path == \"/bearer-ok\"\n";
+    Authorizer::builder(AuthorizerConfig::from_json_str(&doc.to_string()).unwrap())
+        .clock(Arc::new(ManualClock::at_unix(NOW)))
+        .policy_files(vec![("p.rego".into(), policy.to_vec())])
+        .build()
+        .unwrap()
+}
+
+fn authz() -> Authorizer {
+    authz_with(json!({}))
+}
+
+/// The public JWK of fixture key `name`, as a DPoP header carries it.
+fn public_jwk(name: &str) -> Value {
+    let mut k = jwk(name);
+    let m = k.as_object_mut().unwrap();
+    m.remove("kid");
+    m.remove("alg");
+    m.remove("use");
+    k
+}
+
+fn thumbprint(name: &str) -> String {
+    zt_core::jwk_thumbprint(public_jwk(name).as_object().unwrap()).unwrap()
+}
+
+/// An access token bound to fixture key `holder` (`cnf.jkt`), or unbound with `None`.
+fn token(holder: Option<&str>) -> String {
+    let mut c = claims(IDP);
+    if let Some(h) = holder {
+        merge(&mut c, json!({"cnf": {"jkt": thumbprint(h)}}));
+    }
+    mint("rsa2048-a", "RS256", &c)
+}
+
+fn ath(token: &str) -> String {
+    b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+}
+
+/// A proof signed by `key` with `alg`, carrying `jwk`; `edit` changes the claims.
+fn proof_with(
+    key: &str,
+    alg: &str,
+    header_jwk: Value,
+    token: &str,
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": header_jwk});
+    let mut body = json!({"jti": format!("j-{}", rand_id()), "htm": "GET", "htu": URL,
+                          "iat": NOW, "ath": ath(token)});
+    edit(&mut body);
+    sign_raw(&header.to_string(), &body.to_string(), key, alg)
+}
+
+fn proof(token: &str, edit: impl FnOnce(&mut Value)) -> String {
+    proof_with("ec-p256", "ES256", public_jwk("ec-p256"), token, edit)
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn request(token: &str, proof: Option<&str>) -> Request {
+    let r = Request::new("GET", "/orders/7?page=2")
+        .host("api.example.com")
+        .dpop(token);
+    match proof {
+        Some(p) => r.dpop_proof(p),
+        None => r,
+    }
+}
+
+fn reasons(a: &Authorizer, r: &Request) -> Vec<Reason> {
+    a.authorize_sync(r).reasons
+}
+
+#[test]
+fn a_proof_by_the_bound_key_is_accepted_and_the_policy_sees_the_binding() {
+    let a = authz();
+    let t = token(Some("ec-p256"));
+    let d = a.authorize_sync(&request(&t, Some(&proof(&t, |_| {}))));
+    assert!(d.is_allowed(), "{:?}", d.reasons);
+    // Other key types: RSA (PS256) and Ed25519 holders.
+    for (holder, alg) in [("rsa2048-b", "PS256"), ("ed25519", "EdDSA")] {
+        let t = token(Some(holder));
+        let p = proof_with(holder, alg, public_jwk(holder), &t, |_| {});
+        let d = a.authorize_sync(&request(&t, Some(&p)));
+        assert!(d.is_allowed(), "{alg}: {:?}", d.reasons);
+    }
+    // The URL is compared after normalisation (case, default port, no query).
+    let p = proof(&t, |b| {
+        b["htu"] = json!("HTTPS://API.example.com:443/orders/7")
+    });
+    assert!(a.authorize_sync(&request(&t, Some(&p))).is_allowed());
+}
+
+#[test]
+fn every_wrong_proof_has_its_reason() {
+    let a = authz();
+    let t = token(Some("ec-p256"));
+    let invalid = [Reason::DpopProofInvalid];
+    let cases: Vec<(&str, String)> = vec![
+        ("wrong method", proof(&t, |b| b["htm"] = json!("POST"))),
+        (
+            "wrong URL",
+            proof(&t, |b| b["htu"] = json!("https://api.example.com/orders/8")),
+        ),
+        (
+            "other host",
+            proof(&t, |b| {
+                b["htu"] = json!("https://evil.example.com/orders/7")
+            }),
+        ),
+        ("stale iat", proof(&t, |b| b["iat"] = json!(NOW - 120))),
+        ("future iat", proof(&t, |b| b["iat"] = json!(NOW + 60))),
+        (
+            "missing ath",
+            proof(&t, |b| {
+                b.as_object_mut().unwrap().remove("ath");
+            }),
+        ),
+        (
+            "ath of another token",
+            proof(&t, |b| b["ath"] = json!(ath("another"))),
+        ),
+        (
+            "missing jti",
+            proof(&t, |b| {
+                b.as_object_mut().unwrap().remove("jti");
+            }),
+        ),
+        (
+            "signed by another key than its jwk",
+            proof_with("ec-p256", "ES256", public_jwk("ec-p384"), &t, |_| {}),
+        ),
+        (
+            "HMAC proof",
+            sign_hmac(
+                &json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": public_jwk("ec-p256")})
+                    .to_string(),
+                &json!({"jti": "h", "htm": "GET", "htu": URL, "iat": NOW, "ath": ath(&t)})
+                    .to_string(),
+                b"0123456789abcdef0123456789abcdef",
+                "HS256",
+            ),
+        ),
+        ("alg none", {
+            let h = json!({"typ": "dpop+jwt", "alg": "none", "jwk": public_jwk("ec-p256")});
+            let b = json!({"jti": "n", "htm": "GET", "htu": URL, "iat": NOW, "ath": ath(&t)});
+            format!(
+                "{}.{}.",
+                b64(h.to_string().as_bytes()),
+                b64(b.to_string().as_bytes())
+            )
+        }),
+        ("private key parts in jwk", {
+            let mut k = public_jwk("ec-p256");
+            k["d"] = json!("Q0vAVN9eYo_OELGQgN1aXA2dVMxR4Gf8x8Fx8wYNRzk");
+            proof_with("ec-p256", "ES256", k, &t, |_| {})
+        }),
+        ("wrong typ", {
+            let h = json!({"typ": "JWT", "alg": "ES256", "jwk": public_jwk("ec-p256")});
+            let b = json!({"jti": "t", "htm": "GET", "htu": URL, "iat": NOW, "ath": ath(&t)});
+            sign_raw(&h.to_string(), &b.to_string(), "ec-p256", "ES256")
+        }),
+        ("no jwk", {
+            let h = json!({"typ": "dpop+jwt", "alg": "ES256"});
+            let b = json!({"jti": "k", "htm": "GET", "htu": URL, "iat": NOW, "ath": ath(&t)});
+            sign_raw(&h.to_string(), &b.to_string(), "ec-p256", "ES256")
+        }),
+        ("garbage", "not.a.proof".to_owned()),
+    ];
+    for (name, p) in cases {
+        assert_eq!(reasons(&a, &request(&t, Some(&p))), invalid, "{name}");
+    }
+    // A proof by a key other than the bound one, valid in itself.
+    let other = proof_with("ec-p384", "ES384", public_jwk("ec-p384"), &t, |_| {});
+    assert_eq!(
+        reasons(&a, &request(&t, Some(&other))),
+        [Reason::DpopBindingMismatch]
+    );
+    // No proof at all; two DPoP headers.
+    assert_eq!(reasons(&a, &request(&t, None)), [Reason::DpopProofMissing]);
+    let two = request(&t, None).malformed_dpop_proof("more than one DPoP header");
+    assert_eq!(reasons(&a, &two), invalid);
+}
+
+#[test]
+fn a_proof_is_used_once() {
+    let a = authz();
+    let t = token(Some("ec-p256"));
+    let p = proof(&t, |_| {});
+    assert!(a.authorize_sync(&request(&t, Some(&p))).is_allowed());
+    assert_eq!(reasons(&a, &request(&t, Some(&p))), [Reason::DpopReplayed]);
+    // A failing proof does not spend its jti.
+    let p2 = proof(&t, |b| b["jti"] = json!("fixed"));
+    let wrong_method = Request::new("POST", "/orders/7")
+        .host("api.example.com")
+        .dpop(t.clone())
+        .dpop_proof(p2.clone());
+    assert_eq!(reasons(&a, &wrong_method), [Reason::DpopProofInvalid]);
+    assert!(a.authorize_sync(&request(&t, Some(&p2))).is_allowed());
+}
+
+#[test]
+fn bound_tokens_need_the_dpop_scheme_and_dpop_needs_a_bound_token() {
+    let a = authz();
+    let bound = token(Some("ec-p256"));
+    let as_bearer = Request::new("GET", "/bearer-ok")
+        .host("api.example.com")
+        .bearer(bound.clone())
+        .dpop_proof(proof(&bound, |_| {}));
+    assert_eq!(reasons(&a, &as_bearer), [Reason::DpopSchemeRequired]);
+    let unbound = token(None);
+    assert_eq!(
+        reasons(&a, &request(&unbound, Some(&proof(&unbound, |_| {})))),
+        [Reason::DpopBindingMismatch]
+    );
+    // An unbound token as Bearer is a plain bearer token.
+    let plain = Request::new("GET", "/bearer-ok").bearer(unbound.clone());
+    assert!(a.authorize_sync(&plain).is_allowed());
+
+    // An issuer that requires DPoP: unbound tokens are refused either way.
+    let strict = authz_with(json!({"require_dpop": true}));
+    assert_eq!(
+        reasons(
+            &strict,
+            &Request::new("GET", "/bearer-ok").bearer(unbound.clone())
+        ),
+        [Reason::DpopSchemeRequired]
+    );
+    assert_eq!(
+        reasons(&strict, &request(&unbound, Some(&proof(&unbound, |_| {})))),
+        [Reason::DpopBindingMismatch]
+    );
+    assert!(
+        strict
+            .authorize_sync(&request(&bound, Some(&proof(&bound, |_| {}))))
+            .is_allowed()
+    );
+}
+
+#[test]
+fn dpop_failures_answer_with_a_dpop_challenge() {
+    let a = authz();
+    let t = token(Some("ec-p256"));
+    let d = a.authorize_sync(&request(&t, None));
+    let answer = zt_core::http::HttpAnswer::new(&d, "orders");
+    assert_eq!(answer.status, 401);
+    let c = answer.header("www-authenticate").unwrap();
+    assert!(c.starts_with("DPoP realm=\"orders\", algs=\"ES256"), "{c}");
+    assert!(c.contains("error=\"invalid_dpop_proof\""), "{c}");
+}
+
+#[test]
+fn http_extraction_reads_the_dpop_scheme_and_proof() {
+    let a = authz();
+    let t = token(Some("ec-p256"));
+    let p = proof(&t, |_| {});
+    let auth = format!("DPoP {t}");
+    let headers = [
+        ("host", "api.example.com"),
+        ("authorization", auth.as_str()),
+        ("dpop", p.as_str()),
+    ];
+    let r = zt_core::http::request_from_http(&a, "GET", "/orders/7", &headers[..], None, None);
+    assert!(a.authorize_sync(&r).is_allowed());
+    let two = [
+        ("host", "api.example.com"),
+        ("authorization", auth.as_str()),
+        ("dpop", p.as_str()),
+        ("dpop", p.as_str()),
+    ];
+    let r = zt_core::http::request_from_http(&a, "GET", "/orders/7", &two[..], None, None);
+    assert_eq!(reasons(&a, &r), [Reason::DpopProofInvalid]);
+}
+
+#[test]
+fn certificate_bound_tokens_need_their_certificate() {
+    let a = authz();
+    let cert = b"a DER certificate stands here".as_slice();
+    let x5t = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert).as_ref());
+    let mut c = claims(IDP);
+    merge(&mut c, json!({"cnf": {"x5t#S256": x5t}}));
+    let t = mint("rsa2048-a", "RS256", &c);
+    let with = Request::new("GET", "/orders/7")
+        .bearer(t.clone())
+        .client_certificate(cert);
+    assert!(a.authorize_sync(&with).is_allowed());
+    let other = Request::new("GET", "/orders/7")
+        .bearer(t.clone())
+        .client_certificate(b"another certificate");
+    assert_eq!(reasons(&a, &other), [Reason::CertificateBindingMismatch]);
+    let none = Request::new("GET", "/orders/7").bearer(t);
+    assert_eq!(reasons(&a, &none), [Reason::CertificateBindingMismatch]);
+}
+
+#[test]
+fn dpop_config_is_checked() {
+    for (dpop, needle) in [
+        (json!({"algorithms": ["HS256"]}), "asymmetric"),
+        (json!({"algorithms": []}), "asymmetric"),
+        (json!({"max_age_s": 0}), "max_age_s"),
+        (
+            json!({"base_url": "https://api.example.com/v1"}),
+            "scheme and authority",
+        ),
+    ] {
+        let doc = json!({
+            "issuers": [{"issuer": IDP, "audiences": ["api"], "algorithms": ["RS256"],
+                         "jwks": jwks(&["rsa2048-a"])}],
+            "dpop": dpop,
+        });
+        let err = AuthorizerConfig::from_json_str(&doc.to_string()).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
