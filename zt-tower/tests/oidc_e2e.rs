@@ -86,6 +86,54 @@ fn node_ready() -> bool {
     panic!("{why}");
 }
 
+/// A DPoP proof by fixture key `ec-p256` (ES256) for `htm` `htu`, with `ath` when given.
+fn dpop_proof(htm: &str, htu: &str, access_token: Option<&str>, jti: &str) -> String {
+    use base64::Engine as _;
+    let mut jwk = zt_testkit::jwk("ec-p256");
+    for k in ["kid", "alg", "use"] {
+        jwk.as_object_mut().unwrap().remove(k);
+    }
+    let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut claims = serde_json::json!({"jti": jti, "htm": htm, "htu": htu, "iat": now});
+    if let Some(t) = access_token {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.as_bytes());
+        claims["ath"] = serde_json::json!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+        );
+    }
+    zt_testkit::sign_raw(&header.to_string(), &claims.to_string(), "ec-p256", "ES256")
+}
+
+/// A DPoP-bound access token: the token request carries a proof by `ec-p256`.
+async fn dpop_client_credentials(port: u16) -> (String, serde_json::Value) {
+    let url = format!("http://127.0.0.1:{port}/token");
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(&url)
+        .basic_auth(
+            "zt-test",
+            Some("zt-test-secret-not-a-real-secret-0123456789"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("dpop", dpop_proof("POST", &url, None, "token-request-1"))
+        .body("grant_type=client_credentials&resource=urn%3Azt%3Aorders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    (
+        v["access_token"].as_str().expect("access_token").to_owned(),
+        v,
+    )
+}
+
 async fn client_credentials(port: u16, resource: &str) -> String {
     let body = format!(
         "grant_type=client_credentials&resource={}",
@@ -176,4 +224,109 @@ async fn real_provider_tokens_and_key_rotation_without_restart() {
     assert_eq!(status, 401, "a token signed by a retired key is rejected");
     let status = authz.verifier().jwks_status(&issuer).unwrap();
     assert!(status.fetches >= 2, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_bound_tokens_from_the_real_provider() {
+    if !node_ready() {
+        return;
+    }
+    let idp = start_idp(0);
+    let issuer = format!("http://127.0.0.1:{}", idp.port);
+    let (token, response) = dpop_client_credentials(idp.port).await;
+    assert_eq!(response["token_type"], "DPoP");
+    let payload: serde_json::Value = {
+        use base64::Engine as _;
+        let p = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let mut jwk = zt_testkit::jwk("ec-p256");
+    for k in ["kid", "alg", "use"] {
+        jwk.as_object_mut().unwrap().remove(k);
+    }
+    assert_eq!(
+        payload["cnf"]["jkt"].as_str(),
+        zt_core::jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+        "the provider bound the token to the proof's key"
+    );
+
+    // The service on 127.0.0.1 over plain HTTP: `base_url` says what `htu` names.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let base = format!("http://127.0.0.1:{port}");
+    let cfg = serde_json::json!({
+        "issuers": [{"issuer": issuer, "audiences": [AUD], "algorithms": ["RS256", "ES256"],
+                     "discovery": true, "token_type": "at+jwt"}],
+        "dpop": {"base_url": base},
+        "decision_log": {"sink": "none"},
+    });
+    let authz = Authorizer::builder(AuthorizerConfig::from_json_str(&cfg.to_string()).unwrap())
+        .policy_files(vec![("p.rego".into(), POLICY.as_bytes().to_vec())])
+        .build()
+        .unwrap();
+    authz.verifier().ready().await.unwrap();
+    let app = app(ZtLayer::new(authz.clone()).realm("orders"));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(60),
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            ),
+        )
+        .await;
+    });
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("{base}/orders/1");
+    let send = |scheme: &'static str, proof: Option<String>| {
+        let http = http.clone();
+        let url = url.clone();
+        let token = token.clone();
+        async move {
+            let mut req = http
+                .get(url)
+                .header("authorization", format!("{scheme} {token}"));
+            if let Some(p) = proof {
+                req = req.header("dpop", p);
+            }
+            let r = req.send().await.unwrap();
+            let challenge = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), challenge)
+        }
+    };
+    let proof = dpop_proof("GET", &url, Some(&token), "resource-1");
+    assert_eq!(send("DPoP", Some(proof.clone())).await.0, 200);
+    // The same proof again: replayed.
+    let (status, challenge) = send("DPoP", Some(proof)).await;
+    assert_eq!(status, 401);
+    let challenge = challenge.unwrap();
+    assert!(
+        challenge.starts_with("DPoP realm=\"orders\"")
+            && challenge.contains("error_description=\"dpop_replayed\""),
+        "{challenge}"
+    );
+    // As a bearer token; without a proof; a proof for another method.
+    let (status, challenge) = send("Bearer", None).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("dpop_scheme_required"));
+    let (status, challenge) = send("DPoP", None).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("dpop_proof_missing"));
+    let wrong = dpop_proof("POST", &url, Some(&token), "resource-2");
+    let (status, challenge) = send("DPoP", Some(wrong)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("dpop_proof_invalid"));
+    server.abort();
 }

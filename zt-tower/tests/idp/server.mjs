@@ -1,5 +1,6 @@
 // A real OpenID provider for zt's end-to-end tests: client_credentials, JWT access tokens
-// (RS256 for resource urn:zt:orders, ES256 for urn:zt:orders-es), fresh keys on every start.
+// (RS256 for resource urn:zt:orders, ES256 for urn:zt:orders-es), DPoP-bound when the token
+// request carries a DPoP proof (always on in oidc-provider 9), fresh keys on every start.
 // Listens on 127.0.0.1:$PORT (0 = any free port), prints "listening <port>", and exits on its
 // own after $ZT_IDP_LIFETIME_S seconds (default 120) so it can never outlive a test run.
 import http from 'node:http';
