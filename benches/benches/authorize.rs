@@ -151,5 +151,70 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// A DPoP-checked decision (RFC 9449: proof parse, ES256 verification with the embedded key,
+/// claims, thumbprint, replay cache) against the same decision with a plain bearer token, and
+/// the raw ES256 verification of the proof alone (issue 16).
+fn bench_dpop(c: &mut Criterion) {
+    use base64::Engine as _;
+    use serde_json::json;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let authz = authorizer(10_000, "none", Policy::Sample, None);
+    let mut jwk = zt_testkit::jwk("ec-p256");
+    for k in ["kid", "alg", "use"] {
+        jwk.as_object_mut().expect("object").remove(k);
+    }
+    let jkt = zt_core::jwk_thumbprint(jwk.as_object().expect("object")).expect("thumbprint");
+    let mut claims = zt_benches::claims(1);
+    claims["cnf"] = json!({"jkt": jkt});
+    let bound = zt_testkit::mint("rsa2048-a", "RS256", &claims);
+    let plain = tokens(JwtAlg::RS256, 1).remove(0);
+    let ath = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bound.as_bytes()).as_ref());
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string();
+    let counter = std::cell::Cell::new(0u64);
+    let proof = || {
+        counter.set(counter.get() + 1);
+        let body = json!({"jti": format!("bench-{}", counter.get()), "htm": "GET",
+                          "htu": "https://api.example.com/orders/42", "iat": zt_testkit::NOW,
+                          "ath": ath});
+        zt_testkit::sign_raw(&header, &body.to_string(), "ec-p256", "ES256")
+    };
+    let dpop_request = |p: String| {
+        Request::new("GET", "/orders/42")
+            .host("api.example.com")
+            .dpop(bound.clone())
+            .dpop_proof(p)
+    };
+    let plain_request = Request::new("GET", "/orders/42")
+        .host("api.example.com")
+        .bearer(plain.clone());
+    let d = authz.authorize_sync(&dpop_request(proof()));
+    assert!(d.is_allowed(), "{:?}", d.reasons);
+    assert!(authz.authorize_sync(&plain_request).is_allowed());
+    let sample = proof();
+    let (input, sig) = sample.rsplit_once('.').expect("jws");
+    let x = jwk.get("x").and_then(serde_json::Value::as_str).expect("x");
+    let y = jwk.get("y").and_then(serde_json::Value::as_str).expect("y");
+    let key = jsonwebtoken::DecodingKey::from_ec_components(x, y).expect("key");
+
+    let mut g = c.benchmark_group("authorize_dpop");
+    g.bench_function("plain_bearer_cached_token", |b| {
+        b.iter(|| authz.authorize_sync(black_box(&plain_request)))
+    });
+    g.bench_function("dpop_cached_token", |b| {
+        b.iter_batched(
+            || dpop_request(proof()),
+            |r| authz.authorize_sync(&r),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("raw_es256_verify_of_the_proof", |b| {
+        b.iter(|| {
+            jsonwebtoken::crypto::verify(sig, input.as_bytes(), &key, JwtAlg::ES256)
+                .expect("verify")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_dpop);
 criterion_main!(benches);
