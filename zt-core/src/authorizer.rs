@@ -604,10 +604,10 @@ impl Authorizer {
         now: u64,
     ) -> Result<VerifiedClaims, Reason> {
         let inner = &*self.inner;
-        let cnf = claims.get("cnf").and_then(serde_json::Value::as_object);
-        let jkt = cnf
-            .and_then(|c| c.get("jkt"))
-            .and_then(serde_json::Value::as_str);
+        let (jkt, x5t) = match claims.get("cnf") {
+            None => (None, None),
+            Some(cnf) => confirmation(cnf)?,
+        };
         let required = !inner.require_dpop.is_empty()
             && inner.require_dpop.iter().any(|i| i == claims.issuer());
         if jkt.is_some() || required || request.dpop_scheme {
@@ -621,10 +621,17 @@ impl Authorizer {
                 Some(Ok(p)) => p,
             };
             let path = request.info.path_only();
+            // A path with dot segments would be compared after resolving them while the
+            // router may not resolve them: refused rather than guessed.
+            if has_dot_segment(path) {
+                return Err(Reason::DpopProofInvalid);
+            }
             let url = match (&inner.dpop.base_url, &request.info.host) {
                 (Some(base), _) => format!("{base}{path}"),
-                (None, Some(host)) => format!("https://{host}{path}"),
-                (None, None) => return Err(Reason::DpopProofInvalid),
+                // The Host header must be an authority alone: `api.example.com/public#` would
+                // otherwise make `htu` name another resource.
+                (None, Some(host)) if plain_authority(host) => format!("https://{host}{path}"),
+                _ => return Err(Reason::DpopProofInvalid),
             };
             let cx = crate::dpop::ProofContext {
                 method: &request.info.method,
@@ -635,10 +642,7 @@ impl Authorizer {
             };
             inner.dpop.check(proof, &cx)?;
         }
-        if let Some(x5t) = cnf
-            .and_then(|c| c.get("x5t#S256"))
-            .and_then(serde_json::Value::as_str)
-        {
+        if let Some(x5t) = x5t {
             let presented = request.client_cert_x5t.as_deref().unwrap_or_default();
             if presented.is_empty()
                 || aws_lc_rs::constant_time::verify_slices_are_equal(
@@ -1037,6 +1041,38 @@ fn presented_token(request: &Request) -> Result<&str, Reason> {
         (None, Some(t)) => Ok(t),
         (None, None) => Err(Reason::TokenMissing),
     }
+}
+
+/// The token's confirmation (`cnf`, RFC 7800): `jkt` (DPoP) and/or `x5t#S256` (mTLS). Any
+/// other shape is a binding zt cannot check, and is refused rather than ignored.
+fn confirmation(cnf: &serde_json::Value) -> Result<(Option<&str>, Option<&str>), Reason> {
+    let obj = cnf.as_object().ok_or(Reason::ConfirmationUnsupported)?;
+    let mut out = (None, None);
+    for (k, v) in obj {
+        let v = v.as_str().ok_or(Reason::ConfirmationUnsupported)?;
+        match k.as_str() {
+            "jkt" => out.0 = Some(v),
+            "x5t#S256" => out.1 = Some(v),
+            _ => return Err(Reason::ConfirmationUnsupported),
+        }
+    }
+    if out == (None, None) {
+        return Err(Reason::ConfirmationUnsupported);
+    }
+    Ok(out)
+}
+
+/// Whether a path has a `.` or `..` segment, percent-encoded or not.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|seg| {
+        let lower = seg.to_ascii_lowercase().replace("%2e", ".");
+        lower == "." || lower == ".."
+    })
+}
+
+/// Whether `host` is a host and optional port only (no userinfo, path, query or fragment).
+fn plain_authority(host: &str) -> bool {
+    !host.contains('@') && host.parse::<http::uri::Authority>().is_ok()
 }
 
 /// The policy's verdict for a verified token (see [`decision::interpret`]).

@@ -22,7 +22,6 @@ use crate::token::Jws;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-use std::time::Duration;
 
 /// What a proof is checked against.
 pub(crate) struct ProofContext<'a> {
@@ -36,13 +35,57 @@ pub(crate) struct ProofContext<'a> {
     pub(crate) now: u64,
 }
 
+/// Largest proof read (a proof with an RSA-4096 `jwk` is about 1.5 KB).
+const MAX_PROOF_BYTES: usize = 8 * 1024;
+
+/// Proof ids seen within their window, under a hard cap. When full, new proofs are refused
+/// (fail closed) rather than forgetting ids still in their window, which would let a flood of
+/// fresh proofs switch replay protection off.
+struct ReplayCache {
+    inner: std::sync::Mutex<Seen>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Seen {
+    ids: std::collections::HashSet<[u8; 32]>,
+    /// `(expires_at, id)` in insertion order (expiry is insertion time plus a constant).
+    order: std::collections::VecDeque<(u64, [u8; 32])>,
+}
+
+enum Spent {
+    Fresh,
+    Seen,
+    Full,
+}
+
+impl ReplayCache {
+    fn spend(&self, id: [u8; 32], now: u64, expires_at: u64) -> Spent {
+        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        while s.order.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, old)) = s.order.pop_front() {
+                s.ids.remove(&old);
+            }
+        }
+        if s.ids.contains(&id) {
+            return Spent::Seen;
+        }
+        if s.ids.len() >= self.capacity {
+            return Spent::Full;
+        }
+        s.ids.insert(id);
+        s.order.push_back((expires_at, id));
+        Spent::Fresh
+    }
+}
+
 /// Checks DPoP proofs; holds the replay cache.
 pub(crate) struct DpopChecker {
     algorithms: Vec<Algorithm>,
     max_age_s: u64,
     leeway_s: u64,
     pub(crate) base_url: Option<String>,
-    seen: moka::sync::Cache<[u8; 32], ()>,
+    seen: ReplayCache,
 }
 
 impl DpopChecker {
@@ -55,12 +98,10 @@ impl DpopChecker {
                 .base_url
                 .as_deref()
                 .map(|b| b.trim_end_matches('/').to_owned()),
-            seen: moka::sync::Cache::builder()
-                .max_capacity(c.replay_cache_entries)
-                .time_to_live(Duration::from_secs(
-                    c.max_age_s.saturating_add(c.leeway_s.saturating_mul(2)),
-                ))
-                .build(),
+            seen: ReplayCache {
+                inner: std::sync::Mutex::default(),
+                capacity: usize::try_from(c.replay_cache_entries).unwrap_or(100_000),
+            },
         }
     }
 
@@ -72,6 +113,9 @@ impl DpopChecker {
     /// Check `proof` for a request; `Ok` when every rule holds (and its `jti` is then spent).
     pub(crate) fn check(&self, proof: &str, cx: &ProofContext<'_>) -> Result<(), Reason> {
         let invalid = Reason::DpopProofInvalid;
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(invalid);
+        }
         let jws = Jws::parse(proof).map_err(|_| invalid)?;
         if jws.typ().as_deref() != Some("dpop+jwt") {
             return Err(invalid);
@@ -129,10 +173,17 @@ impl DpopChecker {
         ctx.update(jti.as_bytes());
         let mut key = [0u8; 32];
         key.copy_from_slice(ctx.finish().as_ref());
-        if !self.seen.entry(key).or_insert(()).is_fresh() {
-            return Err(Reason::DpopReplayed);
+        // Remembered until the proof can no longer be accepted (its latest acceptable time
+        // is `iat + max_age + leeway`), plus two seconds for the rounding of `now`.
+        let expires_at = iat
+            .max(cx.now)
+            .saturating_add(self.max_age_s)
+            .saturating_add(self.leeway_s)
+            .saturating_add(2);
+        match self.seen.spend(key, cx.now, expires_at) {
+            Spent::Fresh => Ok(()),
+            Spent::Seen | Spent::Full => Err(Reason::DpopReplayed),
         }
-        Ok(())
     }
 }
 
@@ -278,6 +329,38 @@ mod tests {
             jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
             Some(RFC_JKT)
         );
+    }
+
+    #[test]
+    fn a_full_replay_cache_refuses_rather_than_forgets() {
+        let c = ReplayCache {
+            inner: std::sync::Mutex::default(),
+            capacity: 2,
+        };
+        assert!(matches!(c.spend([1; 32], 100, 160), Spent::Fresh));
+        assert!(matches!(c.spend([2; 32], 101, 161), Spent::Fresh));
+        assert!(matches!(c.spend([1; 32], 102, 162), Spent::Seen));
+        assert!(matches!(c.spend([3; 32], 102, 162), Spent::Full));
+        // Once the first id's window has passed, there is room again.
+        assert!(matches!(c.spend([3; 32], 160, 220), Spent::Fresh));
+        assert!(matches!(c.spend([1; 32], 160, 220), Spent::Full));
+    }
+
+    #[test]
+    fn concurrent_uses_of_one_proof_pass_once() {
+        let checker = std::sync::Arc::new(DpopChecker::new(&DpopConfig::default()));
+        let passed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let c = checker.clone();
+                    s.spawn(move || {
+                        usize::from(c.check(RFC_PROOF, &rfc_context(1_562_262_618)).is_ok())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 1);
     }
 
     #[test]

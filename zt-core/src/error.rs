@@ -100,6 +100,9 @@ pub enum Reason {
     /// The token is bound to a client certificate (`cnf["x5t#S256"]`, RFC 8705) and the request
     /// came without it or with another one.
     CertificateBindingMismatch,
+    /// The token's `cnf` is not an object of `jkt` / `x5t#S256` strings: a confirmation method
+    /// zt cannot check, so the token is refused rather than taken as a bearer token.
+    ConfirmationUnsupported,
 }
 
 impl Reason {
@@ -140,6 +143,7 @@ impl Reason {
         Reason::DpopReplayed,
         Reason::DpopSchemeRequired,
         Reason::CertificateBindingMismatch,
+        Reason::ConfirmationUnsupported,
     ];
 
     /// The stable `snake_case` code.
@@ -180,6 +184,7 @@ impl Reason {
             Reason::DpopReplayed => "dpop_replayed",
             Reason::DpopSchemeRequired => "dpop_scheme_required",
             Reason::CertificateBindingMismatch => "certificate_binding_mismatch",
+            Reason::ConfirmationUnsupported => "confirmation_unsupported",
         }
     }
 
@@ -221,6 +226,7 @@ impl Reason {
                 | Reason::DpopReplayed
                 | Reason::DpopSchemeRequired
                 | Reason::CertificateBindingMismatch
+                | Reason::ConfirmationUnsupported
         )
     }
 
@@ -1364,7 +1370,7 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
-        assert_eq!(seen.len(), 35);
+        assert_eq!(seen.len(), 36);
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}: ALL is in declaration order");
             assert_eq!(Reason::from_code(r.as_str()), Some(*r));

@@ -47,7 +47,7 @@ use std::collections::BTreeMap;
 pub const MASKED: &str = "[masked]";
 
 /// Headers that never enter the input document.
-const NEVER_INPUT_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+const NEVER_INPUT_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "dpop"];
 
 /// The request attributes the policy sees. `Debug` shows the path without its query string and
 /// header names without values (either may carry a token).

@@ -319,6 +319,65 @@ fn certificate_bound_tokens_need_their_certificate() {
 }
 
 #[test]
+fn the_request_url_cannot_be_bent_to_match_another_proof() {
+    let a = authz();
+    let t = token(Some("ec-p256"));
+    // A proof for /public, replayed on /orders/7 with a Host carrying the difference.
+    let for_public = proof(&t, |b| b["htu"] = json!("https://api.example.com/public"));
+    let bent = Request::new("GET", "/orders/7")
+        .host("api.example.com/public#")
+        .dpop(t.clone())
+        .dpop_proof(for_public);
+    assert_eq!(reasons(&a, &bent), [Reason::DpopProofInvalid]);
+    // Dot segments (encoded or not) are refused, not resolved.
+    for path in [
+        "/admin/../orders/7",
+        "/admin/%2e%2E/orders/7",
+        "/orders/./7",
+    ] {
+        let p = proof(&t, |b| {
+            b["htu"] = json!(format!("https://api.example.com{path}"))
+        });
+        let r = Request::new("GET", path)
+            .host("api.example.com")
+            .dpop(t.clone())
+            .dpop_proof(p);
+        assert_eq!(reasons(&a, &r), [Reason::DpopProofInvalid], "{path}");
+    }
+    // An oversized proof is not parsed.
+    let huge = format!("{}.{}.{}", "a".repeat(5000), "b".repeat(5000), "c");
+    assert_eq!(
+        reasons(&a, &request(&t, Some(&huge))),
+        [Reason::DpopProofInvalid]
+    );
+}
+
+#[test]
+fn a_confirmation_zt_cannot_check_is_refused() {
+    let a = authz();
+    for cnf in [
+        json!({"jwk": {"kty": "EC"}}),
+        json!({"jkt": 42}),
+        json!("jkt"),
+        json!({}),
+        json!({"x5t#S256": ["a"]}),
+    ] {
+        let mut c = claims(IDP);
+        merge(&mut c, json!({"cnf": cnf}));
+        let t = mint("rsa2048-a", "RS256", &c);
+        let r = Request::new("GET", "/bearer-ok").bearer(t);
+        assert_eq!(reasons(&a, &r), [Reason::ConfirmationUnsupported], "{cnf}");
+    }
+}
+
+#[test]
+fn thumbprints_agree_with_the_test_kits_own() {
+    for key in ["ec-p256", "ec-p384", "rsa2048-a", "ed25519"] {
+        assert_eq!(thumbprint(key), zt_testkit::try_jkt(key).unwrap(), "{key}");
+    }
+}
+
+#[test]
 fn dpop_config_is_checked() {
     for (dpop, needle) in [
         (json!({"algorithms": ["HS256"]}), "asymmetric"),

@@ -7,7 +7,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 const zt = require('..')
-const { ISS, POLICY, mint, config, jwk, ROOT } = require('./helpers.js')
+const { ISS, POLICY, mint, config, jwk, ROOT, testkit } = require('./helpers.js')
 
 const make = (sections) => zt.Authorizer.fromConfig(config(sections), { policyFiles: { 'authz.rego': POLICY } })
 
@@ -161,6 +161,24 @@ test('authorizeHttpSync reads like zt-tower', () => {
   assert.deepEqual(r.answer.headers, [['x-zt-would-deny', 'token_missing']])
   assert.throws(() => a.authorizeHttpSync('GET', '/', [], { mode: 'lenient' }), /mode/)
   assert.equal(zt.canonicalTarget('/%61dmin?x=%61'), '/admin?x=%61')
+  a.close()
+})
+
+test('DPoP-bound tokens through authorizeHttpSync', () => {
+  const { execFileSync } = require('node:child_process')
+  const kit = (...args) => execFileSync(testkit(), args, { encoding: 'utf8', timeout: 30000 }).trim()
+  const a = make()
+  const t = mint({ cnf: { jkt: kit('jkt', '--key', 'ec-p384') } })
+  const proof = (method) => kit('dpop-proof', '--key', 'ec-p384', '--alg', 'ES384', '--htm', method,
+    '--htu', 'https://api.example.com/orders/1', '--token', t)
+  const headers = (p) => ['Authorization', `DPoP ${t}`, 'Host', 'api.example.com', 'DPoP', p]
+  let r = a.authorizeHttpSync('GET', '/orders/1', headers(proof('GET')))
+  assert.equal(r.decision.allowed, true, JSON.stringify(r.decision.reasons))
+  r = a.authorizeHttpSync('GET', '/orders/1', headers(proof('POST')), { realm: 'api' })
+  assert.deepEqual(r.decision.reasons, ['dpop_proof_invalid'])
+  assert.match(Object.fromEntries(r.answer.headers)['www-authenticate'], /^DPoP realm="api", algs="/)
+  r = a.authorizeHttpSync('GET', '/orders/1', ['Authorization', `Bearer ${t}`])
+  assert.deepEqual(r.decision.reasons, ['dpop_scheme_required'])
   a.close()
 })
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zt
-from conftest import POLICY, ROOT, config, mint
+from conftest import POLICY, ROOT, config, mint, testkit
 
 
 def with_callback(callback, **log):
@@ -120,6 +120,20 @@ def test_authorize_http_reads_like_zt_tower(authz):
         authz.authorize_http("GET", "/", "authorization: x")
     with pytest.raises(TypeError, match="headers"):
         authz.authorize_http("GET", "/", [("a",)])
+
+
+def test_dpop_bound_tokens_through_the_http_path(authz):
+    # A token bound to fixture key ec-p384 (cnf.jkt) and a proof by that key, from the test kit.
+    kit = lambda *args: subprocess.run([testkit(), *args], check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+    t = mint(cnf={"jkt": kit("jkt", "--key", "ec-p384")})
+    proof = lambda method: kit("dpop-proof", "--key", "ec-p384", "--alg", "ES384", "--htm", method,
+                               "--htu", "https://api.example.com/orders/1", "--token", t)
+    headers = lambda p: [("authorization", f"DPoP {t}"), ("host", "api.example.com"), ("dpop", p)]
+    d = authz.authorize_http("GET", "/orders/1", headers(proof("GET")))
+    assert d.allowed, d.reasons
+    assert authz.authorize_http("GET", "/orders/1", headers(proof("POST"))).reasons == ["dpop_proof_invalid"]
+    bearer = authz.authorize_http("GET", "/orders/1", [("authorization", f"Bearer {t}")])
+    assert bearer.reasons == ["dpop_scheme_required"]
 
 
 def test_http_answer_and_mode_override(authz):

@@ -31,6 +31,7 @@
 //! return [`Error`] instead, for the binary.
 
 mod bundles;
+mod dpop;
 mod error;
 mod keys;
 mod personas;
@@ -42,6 +43,7 @@ mod token;
 pub use bundles::{
     file_digests, signatures_json, signatures_json_hmac, signed_bundle, try_signatures_json,
 };
+pub use dpop::{try_dpop_jwk, try_dpop_proof, try_jkt};
 pub use error::Error;
 pub use keys::{KEY_NAMES, encoding_key, jwk, jwks, pem, try_encoding_key, try_jwk, try_jwks};
 pub use personas::{

@@ -57,6 +57,36 @@ enum Command {
         #[arg(long)]
         claims: String,
     },
+    /// Print a DPoP proof (RFC 9449) signed with a fixture key, its public key in the header.
+    DpopProof {
+        /// The fixture key the token is bound to.
+        #[arg(long)]
+        key: String,
+        /// The JOSE algorithm (ES256, PS256, EdDSA, ...).
+        #[arg(long)]
+        alg: String,
+        /// The request method.
+        #[arg(long)]
+        htm: String,
+        /// The request URL.
+        #[arg(long)]
+        htu: String,
+        /// The access token (for `ath`).
+        #[arg(long)]
+        token: Option<String>,
+        /// The proof id (default: random).
+        #[arg(long)]
+        jti: Option<String>,
+        /// `iat` (default: now).
+        #[arg(long)]
+        iat: Option<u64>,
+    },
+    /// Print the RFC 7638 thumbprint of a fixture key (a bound token's `cnf.jkt`).
+    Jkt {
+        /// The fixture key.
+        #[arg(long)]
+        key: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +97,28 @@ fn main() -> ExitCode {
             max_secs,
         } => serve_jwks(&keys, issuer.as_deref(), Duration::from_secs(max_secs)),
         Command::Mint { key, alg, claims } => mint(&key, &alg, &claims),
+        Command::DpopProof {
+            key,
+            alg,
+            htm,
+            htu,
+            token,
+            jti,
+            iat,
+        } => {
+            let jti = jti.unwrap_or_else(|| {
+                let mut r = [0u8; 12];
+                let _ = aws_lc_rs::rand::fill(&mut r);
+                zt_testkit::b64(&r)
+            });
+            let iat = iat.unwrap_or_else(zt_testkit::now);
+            zt_testkit::try_dpop_proof(&key, &alg, &htm, &htu, token.as_deref(), iat, &jti)
+                .map(|p| println!("{p}"))
+                .map_err(|e| e.to_string())
+        }
+        Command::Jkt { key } => zt_testkit::try_jkt(&key)
+            .map(|j| println!("{j}"))
+            .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

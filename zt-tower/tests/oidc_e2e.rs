@@ -88,24 +88,7 @@ fn node_ready() -> bool {
 
 /// A DPoP proof by fixture key `ec-p256` (ES256) for `htm` `htu`, with `ath` when given.
 fn dpop_proof(htm: &str, htu: &str, access_token: Option<&str>, jti: &str) -> String {
-    use base64::Engine as _;
-    let mut jwk = zt_testkit::jwk("ec-p256");
-    for k in ["kid", "alg", "use"] {
-        jwk.as_object_mut().unwrap().remove(k);
-    }
-    let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut claims = serde_json::json!({"jti": jti, "htm": htm, "htu": htu, "iat": now});
-    if let Some(t) = access_token {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.as_bytes());
-        claims["ath"] = serde_json::json!(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
-        );
-    }
-    zt_testkit::sign_raw(&header.to_string(), &claims.to_string(), "ec-p256", "ES256")
+    zt_testkit::try_dpop_proof("ec-p256", "ES256", htm, htu, access_token, now(), jti).unwrap()
 }
 
 /// A DPoP-bound access token: the token request carries a proof by `ec-p256`.
@@ -245,13 +228,9 @@ async fn dpop_bound_tokens_from_the_real_provider() {
         )
         .unwrap()
     };
-    let mut jwk = zt_testkit::jwk("ec-p256");
-    for k in ["kid", "alg", "use"] {
-        jwk.as_object_mut().unwrap().remove(k);
-    }
     assert_eq!(
         payload["cnf"]["jkt"].as_str(),
-        zt_core::jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+        Some(zt_testkit::try_jkt("ec-p256").unwrap().as_str()),
         "the provider bound the token to the proof's key"
     );
 

@@ -254,7 +254,9 @@ impl AuthorizerConfig {
                     && u.host().is_some()
                     && u.path() == "/"
                     && u.query().is_none()
+                    && u.fragment().is_none()
                     && u.username().is_empty()
+                    && u.password().is_none()
             });
             if !ok {
                 return Err(invalid(
