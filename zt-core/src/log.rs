@@ -511,27 +511,11 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
         sink.flush();
         if !stops.is_empty() {
             // Records that raced past the `closed` check are dropped, and counted.
-            while let Ok(m) = rx.try_recv() {
-                match m {
-                    Msg::Record(_) | Msg::Event(_) => {
-                        counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Msg::Flush(ack) => acks.push(ack),
-                    Msg::Stop(ack) => stops.push(ack),
-                }
-            }
+            drain_after_stop(&rx, counters, &mut acks, &mut stops);
             // Everything taken is uploaded (or given up) before the stop is acknowledged.
             sink.finish();
             // Records that raced past the `closed` check while the upload drained.
-            while let Ok(m) = rx.try_recv() {
-                match m {
-                    Msg::Record(_) | Msg::Event(_) => {
-                        counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Msg::Flush(ack) => acks.push(ack),
-                    Msg::Stop(ack) => stops.push(ack),
-                }
-            }
+            drain_after_stop(&rx, counters, &mut acks, &mut stops);
             counters.stopped.store(true, Ordering::Release);
         } else if !acks.is_empty() {
             sink.sync();
@@ -546,6 +530,24 @@ fn run_worker(rx: Receiver<Msg>, mut sink: Sink, fmt: Formatter, counters: &Coun
         }
     }
     sink.finish();
+}
+
+/// After a stop: what is still queued is dropped (counted), flushes and stops acknowledged.
+fn drain_after_stop(
+    rx: &Receiver<Msg>,
+    counters: &Counters,
+    acks: &mut Vec<SyncSender<()>>,
+    stops: &mut Vec<SyncSender<()>>,
+) {
+    while let Ok(m) = rx.try_recv() {
+        match m {
+            Msg::Record(_) | Msg::Event(_) => {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Msg::Flush(ack) => acks.push(ack),
+            Msg::Stop(ack) => stops.push(ack),
+        }
+    }
 }
 
 fn count(taken: Result<Taken, ()>, counters: &Counters) {

@@ -223,6 +223,26 @@ async fn feed(
     ([(axum::http::header::ETAG, f.etag.clone())], f.body.clone()).into_response()
 }
 
+/// A feed server on 127.0.0.1 and an authorizer polling it every second.
+async fn with_feed(state: &FeedState, revoked: Option<Value>) -> (zt_testkit::Served, Authorizer) {
+    let server = serve(
+        axum::Router::new()
+            .route("/revoked.json", axum::routing::get(feed))
+            .with_state(state.clone()),
+    )
+    .await;
+    let url = server.url("/revoked.json");
+    let a = tokio::task::spawn_blocking(move || {
+        authz(
+            json!({"revocation": {"url": url, "polling_min_s": 1, "polling_max_s": 1}}),
+            revoked,
+        )
+    })
+    .await
+    .unwrap();
+    (server, a)
+}
+
 fn set_feed(s: &FeedState, body: Value, etag: &str) {
     let mut f = s.lock().unwrap();
     f.body = body.to_string();
@@ -248,21 +268,7 @@ async fn the_revocation_feed_revokes_unrevokes_and_keeps_the_last_good_list() {
         json!({"token_ids": ["t-7"], "subjects": [{"issuer": IDP, "subject": "mallory"}]}),
         "\"f1\"",
     );
-    let server = serve(
-        axum::Router::new()
-            .route("/revoked.json", axum::routing::get(feed))
-            .with_state(state.clone()),
-    )
-    .await;
-    let url = server.url("/revoked.json");
-    let a = tokio::task::spawn_blocking(move || {
-        authz(
-            json!({"revocation": {"url": url, "polling_min_s": 1, "polling_max_s": 1}}),
-            Some(json!({"token_ids": ["t-bundle"]})),
-        )
-    })
-    .await
-    .unwrap();
+    let (_server, a) = with_feed(&state, Some(json!({"token_ids": ["t-bundle"]}))).await;
     let a = Arc::new(a);
     let check = {
         let a = a.clone();
@@ -327,21 +333,7 @@ async fn the_revocation_feed_revokes_unrevokes_and_keeps_the_last_good_list() {
 async fn an_unreachable_feed_does_not_stop_a_start() {
     let state: FeedState = Arc::default();
     state.lock().unwrap().down = true;
-    let server = serve(
-        axum::Router::new()
-            .route("/revoked.json", axum::routing::get(feed))
-            .with_state(state.clone()),
-    )
-    .await;
-    let url = server.url("/revoked.json");
-    let a = tokio::task::spawn_blocking(move || {
-        authz(
-            json!({"revocation": {"url": url, "polling_min_s": 1, "polling_max_s": 1}}),
-            None,
-        )
-    })
-    .await
-    .unwrap();
+    let (_server, a) = with_feed(&state, None).await;
     let s = a.status().revocation_feed.unwrap();
     assert_eq!((s.updated_at_ms, s.token_ids), (0, 0));
     assert!(s.last_error.unwrap().contains("503"));

@@ -191,14 +191,7 @@ impl AuthorizerConfig {
                     "set either `policy.bundle` or `policy.service`, not both",
                 ));
             }
-            let no_userinfo = url::Url::parse(&s.url)
-                .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
-            if !url_allowed(&s.url) || !no_userinfo {
-                return Err(invalid(
-                    "policy.service.url",
-                    "must be https (http only on loopback), without user:password",
-                ));
-            }
+            service_url("policy.service.url", &s.url)?;
             range("policy.service.polling_min_s", s.polling_min_s, 1, 86_400)?;
             range(
                 "policy.service.polling_max_s",
@@ -266,14 +259,7 @@ impl AuthorizerConfig {
             }
         }
         if let Some(r) = &self.revocation {
-            let no_userinfo = url::Url::parse(&r.url)
-                .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
-            if !url_allowed(&r.url) || !no_userinfo {
-                return Err(invalid(
-                    "revocation.url",
-                    "must be https (http only on loopback), without user:password",
-                ));
-            }
+            service_url("revocation.url", &r.url)?;
             range("revocation.polling_min_s", r.polling_min_s, 1, 86_400)?;
             range(
                 "revocation.polling_max_s",
@@ -303,14 +289,7 @@ impl AuthorizerConfig {
         }
         match (&d.service, d.sink) {
             (Some(s), DecisionLogSink::Service) => {
-                let no_userinfo = url::Url::parse(&s.url)
-                    .is_ok_and(|u| u.username().is_empty() && u.password().is_none());
-                if !url_allowed(&s.url) || !no_userinfo {
-                    return Err(invalid(
-                        "decision_log.service.url",
-                        "must be https (http only on loopback), without user:password",
-                    ));
-                }
+                service_url("decision_log.service.url", &s.url)?;
                 range(
                     "decision_log.service.upload_size_limit_bytes",
                     s.upload_size_limit_bytes,
@@ -414,6 +393,20 @@ fn validate_rollout(r: &crate::config::RolloutConfig) -> Result<(), ConfigError>
         }
     }
     Ok(())
+}
+
+/// A service zt polls or posts to: `https` (`http` only on loopback), no `user:password`.
+fn service_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let no_userinfo =
+        url::Url::parse(url).is_ok_and(|u| u.username().is_empty() && u.password().is_none());
+    if url_allowed(url) && no_userinfo {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            "must be https (http only on loopback), without user:password",
+        ))
+    }
 }
 
 fn invalid(key: &str, message: &str) -> ConfigError {
