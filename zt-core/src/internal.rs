@@ -97,3 +97,51 @@ pub fn key_lookup(
 ) -> bool {
     verifier.key_lookup(issuer, kid, alg)
 }
+
+/// A DPoP proof (any bytes) checked against a fixed request and binding (RFC 9449 §7.1's).
+pub fn dpop_proof(data: &[u8]) {
+    let checker = crate::dpop::DpopChecker::new(&crate::config::DpopConfig::default());
+    let proof = String::from_utf8_lossy(data);
+    let cx = crate::dpop::ProofContext {
+        method: "GET",
+        url: "https://resource.example.org/protectedresource",
+        access_token: "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU",
+        jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+        now: 1_562_262_618,
+    };
+    let _ = checker.check(&proof, &cx);
+    let _ = crate::dpop::normalise_url(&proof);
+}
+
+/// A bundle signature: the bytes before the first NUL are `.signatures.json`, the rest the
+/// bundle's `data.json`, verified against a fixed ES256 key (RFC 7515 A.3's public key).
+pub fn bundle_signature(data: &[u8]) {
+    let (sig, rest) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (data.get(..i).unwrap_or_default(), data.get(i + 1..).unwrap_or_default()),
+        None => (data, &[][..]),
+    };
+    let config = crate::config::BundleSigningConfig {
+        keys: vec![crate::config::BundleKeyConfig {
+            keyid: "k".to_owned(),
+            algorithm: crate::Algorithm::ES256,
+            key_file: None,
+            jwk: serde_json::json!({"kty": "EC", "crv": "P-256",
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
+            .as_object()
+            .cloned(),
+            secret_env: None,
+        }],
+        keyid: None,
+        scope: None,
+        exclude_files: Vec::new(),
+    };
+    if let Ok(v) = crate::policy::signing::Verifier::from_config(&config) {
+        let files = vec![
+            (".signatures.json".to_owned(), sig.to_vec()),
+            ("data.json".to_owned(), rest.to_vec()),
+            ("policy.rego".to_owned(), b"package x".to_vec()),
+        ];
+        let _ = v.verify(&files);
+    }
+}
