@@ -117,7 +117,10 @@ pub fn dpop_proof(data: &[u8]) {
 /// bundle's `data.json`, verified against a fixed ES256 key (RFC 7515 A.3's public key).
 pub fn bundle_signature(data: &[u8]) {
     let (sig, rest) = match data.iter().position(|b| *b == 0) {
-        Some(i) => (data.get(..i).unwrap_or_default(), data.get(i + 1..).unwrap_or_default()),
+        Some(i) => (
+            data.get(..i).unwrap_or_default(),
+            data.get(i + 1..).unwrap_or_default(),
+        ),
         None => (data, &[][..]),
     };
     let config = crate::config::BundleSigningConfig {
