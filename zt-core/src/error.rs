@@ -103,6 +103,16 @@ pub enum Reason {
     /// The token's `cnf` is not an object of `jkt` / `x5t#S256` strings: a confirmation method
     /// zt cannot check, so the token is refused rather than taken as a bearer token.
     ConfirmationUnsupported,
+    /// The introspection endpoint (RFC 7662) says the opaque token is not active: unknown,
+    /// expired or revoked at the identity provider.
+    TokenInactive,
+    /// `authorize_sync` has no cached introspection result for this opaque token yet: a
+    /// lookup was started in the background, and a retry shortly after will be decided.
+    IntrospectionPending,
+    /// The opaque token could not be introspected: the endpoint failed, timed out, answered
+    /// something that is not an introspection response, or is shielded by the rate limit or
+    /// the open circuit breaker. The token may be fine.
+    IntrospectionUnavailable,
 }
 
 impl Reason {
@@ -144,6 +154,9 @@ impl Reason {
         Reason::DpopSchemeRequired,
         Reason::CertificateBindingMismatch,
         Reason::ConfirmationUnsupported,
+        Reason::TokenInactive,
+        Reason::IntrospectionPending,
+        Reason::IntrospectionUnavailable,
     ];
 
     /// The stable `snake_case` code.
@@ -185,6 +198,9 @@ impl Reason {
             Reason::DpopSchemeRequired => "dpop_scheme_required",
             Reason::CertificateBindingMismatch => "certificate_binding_mismatch",
             Reason::ConfirmationUnsupported => "confirmation_unsupported",
+            Reason::TokenInactive => "token_inactive",
+            Reason::IntrospectionPending => "introspection_pending",
+            Reason::IntrospectionUnavailable => "introspection_unavailable",
         }
     }
 
@@ -227,6 +243,7 @@ impl Reason {
                 | Reason::DpopSchemeRequired
                 | Reason::CertificateBindingMismatch
                 | Reason::ConfirmationUnsupported
+                | Reason::TokenInactive
         )
     }
 
@@ -363,6 +380,47 @@ pub enum TokenError {
     /// See [`Reason::AudienceMismatch`].
     #[error("token audience does not include a configured audience")]
     AudienceMismatch,
+    /// See [`Reason::TokenInactive`].
+    #[error("the introspection endpoint says the token is not active")]
+    Inactive,
+    /// See [`Reason::IntrospectionPending`].
+    #[error("the token's introspection result is not cached yet")]
+    IntrospectionPending,
+    /// See [`Reason::IntrospectionUnavailable`].
+    #[error("the token could not be introspected: {0}")]
+    IntrospectionUnavailable(IntrospectionProblem),
+}
+
+/// Why an opaque token could not be introspected (no secret or token in it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IntrospectionProblem {
+    /// The call failed before an answer (connection refused, reset, TLS).
+    #[error("the endpoint could not be reached")]
+    Request,
+    /// The call took longer than `timeout_ms`.
+    #[error("the endpoint did not answer in time")]
+    Timeout,
+    /// The endpoint answered with a status other than 200.
+    #[error("the endpoint answered with another status than 200")]
+    Status,
+    /// The answer was not an introspection response (not JSON, no boolean `active`, too
+    /// large, an `iss` of another issuer).
+    #[error("the answer is not a valid introspection response")]
+    Response,
+    /// The rate limit allowed no call now.
+    #[error("the rate limit allows no call now")]
+    RateLimited,
+    /// Recent calls failed and the circuit breaker is open.
+    #[error("the circuit breaker is open after repeated failures")]
+    CircuitOpen,
+    /// Client authentication could not be prepared (secret missing, signing failed).
+    #[error("client authentication could not be prepared")]
+    ClientAuth,
+    /// The background runtime was stopped (`shutdown`).
+    #[error("the introspection worker has stopped")]
+    Stopped,
 }
 
 impl TokenError {
@@ -946,6 +1004,9 @@ impl TokenError {
             TokenError::IssuedInFuture => Reason::TokenIssuedInFuture,
             TokenError::LifetimeExceeded => Reason::TokenLifetimeExceeded,
             TokenError::AudienceMismatch => Reason::AudienceMismatch,
+            TokenError::Inactive => Reason::TokenInactive,
+            TokenError::IntrospectionPending => Reason::IntrospectionPending,
+            TokenError::IntrospectionUnavailable(_) => Reason::IntrospectionUnavailable,
         }
     }
 }
@@ -1370,7 +1431,7 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
-        assert_eq!(seen.len(), 36);
+        assert_eq!(seen.len(), 39);
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}: ALL is in declaration order");
             assert_eq!(Reason::from_code(r.as_str()), Some(*r));

@@ -72,8 +72,9 @@ pub mod internal;
 pub use config::{
     AuthorizerConfig, BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, ConfigFormat,
     DecisionLogConfig, DecisionLogSink, DpopConfig, EnforcementConfig, EnforcementMode,
-    IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding, PostureConfig,
-    PostureSource, RequestConfig, RolloutConfig, Secret, TokenConfig,
+    IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding,
+    PostureConfig, PostureSource, PrivateKeyJwtConfig, RequestConfig, RolloutConfig, Secret,
+    TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
@@ -93,7 +94,7 @@ pub use log::{DecisionLogStats, GENESIS_HASH, verify_chain};
 pub use metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 // Token verification and its proof type.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use token::{JwksStatus, TokenCacheStats, TokenVerifier, VerifiedClaims};
+pub use token::{IntrospectionStats, JwksStatus, TokenCacheStats, TokenVerifier, VerifiedClaims};
 // The policy input document.
 pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
 pub use posture::DeviceInput;
@@ -111,8 +112,8 @@ pub use replay::{
 pub use clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.
 pub use error::{
-    BuildError, BundleSignatureError, ChainError, ConfigError, JwksError, KeyProblem, Malformed,
-    PolicyError, Reason, RequestError, RuntimeError, TokenError,
+    BuildError, BundleSignatureError, ChainError, ConfigError, IntrospectionProblem, JwksError,
+    KeyProblem, Malformed, PolicyError, Reason, RequestError, RuntimeError, TokenError,
 };
 
 /// The README's examples compile and run as doctests.

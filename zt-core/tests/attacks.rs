@@ -783,7 +783,7 @@ fn verified_claims_are_typed_and_debug_hides_values() {
     assert_eq!(claims.issued_at(), Some(NOW));
     assert_eq!(claims.not_before(), Some(NOW));
     assert_eq!(claims.jwt_id(), Some("id-1"));
-    assert_eq!(claims.algorithm(), Algorithm::ES256);
+    assert_eq!(claims.algorithm(), Some(Algorithm::ES256));
     assert_eq!(claims.key_id(), Some("ec-p256"));
     assert_eq!(claims.token_type(), Some("at+jwt"));
     assert_eq!(claims.get("scope"), Some(&json!("read write")));

@@ -2,7 +2,8 @@
 //! End to end with a real identity provider: the npm package `oidc-provider` on 127.0.0.1
 //! issues client_credentials JWT access tokens (RS256 and ES256); an axum service behind
 //! zt-tower finds the keys through OIDC discovery; the provider restarts with a new key set and
-//! the service accepts tokens with the new `kid` without restarting.
+//! the service accepts tokens with the new `kid` without restarting. DPoP-bound tokens, and
+//! opaque tokens checked at the provider's introspection endpoint.
 //!
 //! Needs Node.js and `npm install --prefix zt-tower/tests/idp` (the README's test command does
 //! both). Without them this test fails loudly; set `ZT_SKIP_NODE_E2E=1` to skip it on purpose.
@@ -41,6 +42,16 @@ fn start_idp(port: u16) -> Idp {
         .current_dir(idp_dir())
         .env("PORT", port.to_string())
         .env("ZT_IDP_LIFETIME_S", "120")
+        // The introspecting resource server's secret is this process's PATH (tests cannot
+        // set environment variables of their own; zt reads it with `client_secret_env`).
+        .env(
+            "ZT_IDP_INTROSPECT_SECRET",
+            std::env::var("PATH").expect("PATH"),
+        )
+        .env(
+            "ZT_IDP_INTROSPECT_JWKS",
+            zt_testkit::jwks(&["ec-p256"]).to_string(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -308,4 +319,181 @@ async fn dpop_bound_tokens_from_the_real_provider() {
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("dpop_proof_invalid"));
     server.abort();
+}
+
+/// Introspection counters of the provider (`GET /__zt/stats`).
+async fn introspections(port: u16) -> u64 {
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{port}/__zt/stats"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["introspections"].as_u64().unwrap()
+}
+
+/// Revoke `token` at the provider (RFC 7009).
+async fn revoke(port: u16, token: &str) {
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{port}/token/revocation"))
+        .basic_auth(
+            "zt-test",
+            Some("zt-test-secret-not-a-real-secret-0123456789"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+const CLIENT_POLICY: &str = "package zt.authz\nimport rego.v1\ndefault decision := false\n\
+    decision if input.subject.claims.client_id == \"zt-test\"\n";
+
+fn introspecting(issuer: &str, introspection: serde_json::Value) -> Authorizer {
+    let cfg = serde_json::json!({
+        "issuers": [{"issuer": issuer, "audiences": [AUD], "algorithms": ["RS256", "ES256"],
+                     "discovery": true, "token_type": "at+jwt",
+                     "introspection": introspection}],
+        "decision_log": {"sink": "none"},
+    });
+    Authorizer::builder(AuthorizerConfig::from_json_str(&cfg.to_string()).unwrap())
+        .policy_files(vec![("p.rego".into(), CLIENT_POLICY.as_bytes().to_vec())])
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_tokens_through_the_real_providers_introspection() {
+    use zt_core::{Reason, Request};
+    if !node_ready() {
+        return;
+    }
+    let idp = start_idp(0);
+    let port = idp.port;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let endpoint = format!("{issuer}/token/introspection");
+    let authz = introspecting(
+        &issuer,
+        serde_json::json!({"endpoint": endpoint, "client_id": "zt-introspect-basic",
+                           "client_secret_env": "PATH", "ttl_s": 2, "inactive_ttl_s": 1,
+                           "rate_per_s": 20, "burst": 20}),
+    );
+    let server = serve(app(ZtLayer::new(authz.clone()).realm("orders"))).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |token: String| {
+        let http = http.clone();
+        let url = server.url("/orders/1");
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default();
+            (status, body["reasons"].clone())
+        }
+    };
+    let decide = |token: String| {
+        let authz = authz.clone();
+        async move {
+            authz
+                .authorize(&Request::new("GET", "/orders/1").bearer(token))
+                .await
+                .reasons
+        }
+    };
+
+    // Active: an opaque token (no JWS) from the provider, allowed through zt-tower.
+    let opaque = client_credentials(port, "urn:zt:opaque").await;
+    assert!(!opaque.contains('.'), "an opaque token: {opaque}");
+    assert_eq!(get(opaque.clone()).await.0, 200);
+    assert_eq!(introspections(port).await, 1);
+    // A JWT of the same provider is still verified locally.
+    let jwt = client_credentials(port, "urn:zt:orders").await;
+    assert_eq!(decide(jwt).await, []);
+    assert_eq!(introspections(port).await, 1);
+
+    // Inactive: a token the provider never issued.
+    let (status, reasons) = get("never-issued-by-the-provider".to_owned()).await;
+    assert_eq!(
+        (status, reasons),
+        (401, serde_json::json!(["token_inactive"]))
+    );
+
+    // 1000 concurrent requests with one new token: one call to the provider.
+    let fresh = client_credentials(port, "urn:zt:opaque").await;
+    let before = introspections(port).await;
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| tokio::spawn(decide(fresh.clone())))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), []);
+    }
+    assert_eq!(introspections(port).await, before + 1);
+
+    // Revoked at the provider: still allowed from the cache, denied once ttl_s (2 s) passed.
+    let revoked = client_credentials(port, "urn:zt:opaque").await;
+    assert_eq!(decide(revoked.clone()).await, []);
+    revoke(port, &revoked).await;
+    assert_eq!(decide(revoked.clone()).await, [], "cached until ttl_s");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(decide(revoked).await, [Reason::TokenInactive]);
+
+    // A storm of random tokens: the provider sees at most burst + rate × time calls.
+    let before = introspections(port).await;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..500)
+        .map(|i| tokio::spawn(decide(format!("storm-{i}-{}", now()))))
+        .collect();
+    let mut unavailable = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(
+            r == [Reason::TokenInactive] || r == [Reason::IntrospectionUnavailable],
+            "{r:?}"
+        );
+        unavailable += usize::from(r == [Reason::IntrospectionUnavailable]);
+    }
+    let calls = introspections(port).await - before;
+    let bound = 20.0 + 20.0 * started.elapsed().as_secs_f64() + 1.0;
+    assert!((calls as f64) <= bound, "{calls} calls, bound {bound:.1}");
+    assert!(unavailable > 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // private_key_jwt: another resource server authenticates with a signed assertion.
+    let key_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../zt-core/tests/data/keys/ec-p256.pem");
+    let signed = introspecting(
+        &issuer,
+        serde_json::json!({"endpoint": endpoint, "client_id": "zt-introspect-jwt",
+                           "private_key_jwt": {"key_file": key_file, "algorithm": "ES256",
+                                               "kid": "ec-p256"}}),
+    );
+    let token = client_credentials(port, "urn:zt:opaque").await;
+    let d = signed
+        .authorize(&Request::new("GET", "/orders/1").bearer(token))
+        .await;
+    assert!(d.is_allowed(), "{:?}", d.reasons);
+
+    // The provider goes down: cached tokens keep working until their ttl_s, new ones are
+    // denied without a wait longer than the call's timeout.
+    let cached = client_credentials(port, "urn:zt:opaque").await;
+    let unseen = client_credentials(port, "urn:zt:opaque").await;
+    assert_eq!(decide(cached.clone()).await, []);
+    drop(idp);
+    assert_eq!(get(cached).await.0, 200);
+    let (status, reasons) = get(unseen).await;
+    assert_eq!(
+        (status, reasons),
+        (503, serde_json::json!(["introspection_unavailable"]))
+    );
 }

@@ -124,6 +124,13 @@ impl AuthorizerConfig {
         for issuer in &mut self.issuers {
             issuer.jwks_file.as_mut().map(fix);
             issuer.hmac_secret_file.as_mut().map(fix);
+            if let Some(pk) = issuer
+                .introspection
+                .as_mut()
+                .and_then(|i| i.private_key_jwt.as_mut())
+            {
+                fix(&mut pk.key_file);
+            }
         }
         self.policy.bundle.as_mut().map(fix);
         self.policy.persist_dir.as_mut().map(fix);

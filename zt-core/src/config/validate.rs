@@ -25,11 +25,14 @@ impl AuthorizerConfig {
                     "at least one non-empty audience is required",
                 ));
             }
-            if issuer.algorithms.is_empty() {
+            if issuer.algorithms.is_empty() && issuer.introspection.is_none() {
                 return Err(invalid(
                     &key("algorithms"),
-                    "at least one algorithm is required",
+                    "at least one algorithm is required (or `introspection`, for opaque tokens only)",
                 ));
+            }
+            if let Some(intro) = &issuer.introspection {
+                validate_introspection(intro, &key)?;
             }
             range(&key("leeway_s"), issuer.leeway_s, 0, 300)?;
             range(&key("max_token_age_s"), issuer.max_token_age_s, 60, 604_800)?;
@@ -93,6 +96,18 @@ impl AuthorizerConfig {
             if issuer.token_type.as_ref().is_some_and(String::is_empty) {
                 return Err(invalid(&key("token_type"), "must not be empty"));
             }
+        }
+        if self
+            .issuers
+            .iter()
+            .filter(|i| i.introspection.is_some())
+            .count()
+            > 1
+        {
+            return Err(invalid(
+                "issuers",
+                "at most one issuer may set `introspection`: an opaque token names no issuer",
+            ));
         }
         let j = &self.jwks;
         range("jwks.ttl_s", j.ttl_s, 30, 86_400)?;
@@ -446,4 +461,53 @@ pub(crate) fn url_allowed(url: &str) -> bool {
         },
         _ => false,
     }
+}
+
+fn validate_introspection(
+    i: &IntrospectionConfig,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    let k = |name: &str| key(&format!("introspection.{name}"));
+    if !url_allowed(&i.endpoint) {
+        return Err(invalid(
+            &k("endpoint"),
+            "must be an https URL (plain http only for loopback hosts)",
+        ));
+    }
+    if i.client_id.is_empty() {
+        return Err(invalid(&k("client_id"), "must not be empty"));
+    }
+    match (&i.client_secret_env, &i.private_key_jwt) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(invalid(
+                &k("client_secret_env"),
+                "set exactly one of `client_secret_env` and `private_key_jwt`",
+            ));
+        }
+        (Some(var), None) if var.is_empty() => {
+            return Err(invalid(&k("client_secret_env"), "must not be empty"));
+        }
+        (None, Some(pk)) if pk.algorithm.is_hmac() => {
+            return Err(invalid(
+                &k("private_key_jwt.algorithm"),
+                "must be an asymmetric algorithm",
+            ));
+        }
+        _ => {}
+    }
+    range(&k("ttl_s"), i.ttl_s, 1, 3600)?;
+    range(&k("inactive_ttl_s"), i.inactive_ttl_s, 0, 300)?;
+    range(&k("timeout_ms"), i.timeout_ms, 100, 60_000)?;
+    range(&k("cache_entries"), i.cache_entries, 100, 10_000_000)?;
+    range(&k("rate_per_s"), i.rate_per_s, 1, 100_000)?;
+    range(&k("burst"), i.burst, 1, 100_000)?;
+    range(&k("failure_threshold"), i.failure_threshold, 1, 1000)?;
+    range(&k("open_s"), i.open_s, 1, 3600)?;
+    range(
+        &k("max_response_bytes"),
+        i.max_response_bytes,
+        1024,
+        1_048_576,
+    )?;
+    Ok(())
 }

@@ -11,7 +11,8 @@
 //! | token rejected (expired, bad signature, revoked, …) | 401 | `invalid_token` |
 //! | step-up | 401 | `insufficient_user_authentication` + `acr_values`, `max_age` (RFC 9470) |
 //! | policy or posture deny | 403 | `insufficient_scope` when a policy reason says so, else none |
-//! | `jwks_unavailable` | 503 | — (no challenge) |
+//! | `jwks_unavailable`, `introspection_unavailable` | 503 | — (no challenge) |
+//! | `introspection_pending` | 503 with `Retry-After: 1` | — (no challenge) |
 //! | `internal_error` | 500 | — (no challenge) |
 //!
 //! ```
@@ -183,6 +184,10 @@ impl HttpAnswer {
                 challenge(realm, bearer_error, &detail, decision),
             ));
         }
+        if decision.reasons.contains(&Reason::IntrospectionPending) {
+            // The lookup is under way: a retry a moment later is decided from its result.
+            headers.push(("retry-after", "1".to_owned()));
+        }
         headers.push((DECISION_ID_HEADER, decision.id.clone()));
         headers.push(("content-type", PROBLEM_CONTENT_TYPE.to_owned()));
         Self {
@@ -227,7 +232,9 @@ fn classify(d: &Decision) -> (u16, Option<&'static str>) {
         match r {
             Reason::TokenMissing => return (401, None),
             Reason::AuthorizationMalformed => return (401, Some("invalid_request")),
-            Reason::JwksUnavailable => return (503, None),
+            Reason::JwksUnavailable
+            | Reason::IntrospectionPending
+            | Reason::IntrospectionUnavailable => return (503, None),
             Reason::InternalError => return (500, None),
             r if r.is_dpop_proof() => return (401, Some("invalid_dpop_proof")),
             r if r.rejects_token() => return (401, Some("invalid_token")),

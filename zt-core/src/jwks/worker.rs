@@ -49,7 +49,7 @@ impl Env {
     }
 
     /// A handle to the fetch runtime, unless there is none or it was stopped.
-    pub(super) fn handle(&self) -> Option<tokio::runtime::Handle> {
+    pub(crate) fn handle(&self) -> Option<tokio::runtime::Handle> {
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner());
         worker.as_ref().map(|w| w.handle.clone())
     }

@@ -26,7 +26,8 @@ pub(super) struct ClaimsInner {
     pub(super) not_before: Option<u64>,
     pub(super) issued_at: Option<u64>,
     pub(super) jwt_id: Option<String>,
-    pub(super) algorithm: Algorithm,
+    /// `None` for an opaque token checked by introspection.
+    pub(super) algorithm: Option<Algorithm>,
     pub(super) key_id: Option<String>,
     pub(super) token_type: Option<String>,
     pub(super) claims: Map<String, Value>,
@@ -68,9 +69,15 @@ impl VerifiedClaims {
     pub fn jwt_id(&self) -> Option<&str> {
         self.0.jwt_id.as_deref()
     }
-    /// The algorithm the signature was verified with.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm the signature was verified with; `None` for an opaque token whose
+    /// claims came from the issuer's introspection endpoint (RFC 7662).
+    pub fn algorithm(&self) -> Option<Algorithm> {
         self.0.algorithm
+    }
+    /// Whether the claims came from the issuer's introspection endpoint (an opaque token)
+    /// rather than from a verified signature.
+    pub fn introspected(&self) -> bool {
+        self.0.algorithm.is_none()
     }
     /// The header `kid`, when present.
     pub fn key_id(&self) -> Option<&str> {
@@ -175,6 +182,30 @@ pub(super) fn validate_claims(
     claims: Map<String, Value>,
     now: u64,
 ) -> Result<VerifiedClaims, TokenError> {
+    let rules = ClaimRules {
+        audiences: &rt.audiences,
+        leeway_s: rt.leeway_s,
+        max_token_age_s: rt.max_token_age_s,
+    };
+    let how = (Some(header.alg), header.kid.clone(), header.typ.clone());
+    validate_with(&rules, how, claims, now)
+}
+
+/// The issuer's rules for registered claims.
+pub(super) struct ClaimRules<'a> {
+    pub(super) audiences: &'a [String],
+    pub(super) leeway_s: u64,
+    pub(super) max_token_age_s: u64,
+}
+
+/// Check `exp`, `nbf`, `iat`, the lifetime and `aud` of claims from a verified signature
+/// (`how` = algorithm, `kid`, `typ`) or from an introspection response (`how` = nothing).
+pub(super) fn validate_with(
+    rt: &ClaimRules<'_>,
+    (algorithm, key_id, token_type): (Option<Algorithm>, Option<String>, Option<String>),
+    claims: Map<String, Value>,
+    now: u64,
+) -> Result<VerifiedClaims, TokenError> {
     let leeway = rt.leeway_s;
     let exp =
         numeric_date(&claims, "exp")?.ok_or(TokenError::Malformed(Malformed::Claim("exp")))?;
@@ -220,9 +251,9 @@ pub(super) fn validate_claims(
         not_before: nbf,
         issued_at: iat,
         jwt_id,
-        algorithm: header.alg,
-        key_id: header.kid.clone(),
-        token_type: header.typ.clone(),
+        algorithm,
+        key_id,
+        token_type,
         claims,
         subject_input: std::sync::OnceLock::new(),
         device: std::sync::OnceLock::new(),

@@ -44,9 +44,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod claims;
+mod introspect;
 mod parse;
 
 pub use claims::VerifiedClaims;
+pub use introspect::IntrospectionStats;
 pub(crate) use parse::parse_only;
 
 use claims::validate_claims;
@@ -125,6 +127,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cache_hits: crate::metrics::ShardedCounter,
     cache_misses: crate::metrics::ShardedCounter,
+    /// Introspection for opaque tokens (at most one issuer sets it).
+    introspector: Option<introspect::Introspector>,
 }
 
 struct IssuerRuntime {
@@ -167,15 +171,21 @@ impl TokenVerifier {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, BuildError> {
         config.validate()?;
-        let needs_worker = config
-            .issuers
-            .iter()
-            .any(|i| i.discovery || i.jwks_uri.is_some() || i.jwks_file.is_some());
+        let needs_worker = config.issuers.iter().any(|i| {
+            i.discovery
+                || i.jwks_uri.is_some()
+                || i.jwks_file.is_some()
+                || i.introspection.is_some()
+        });
         let env = Arc::new(Env::new(config.jwks.clone(), clock.clone(), needs_worker)?);
         let mut issuers = HashMap::new();
+        let mut introspector = None;
         for (i, ic) in config.issuers.iter().enumerate() {
             let runtime = build_issuer(i, ic, &env, config.jwks.max_response_bytes)?;
             issuers.insert(ic.issuer.clone(), runtime);
+            if let Some(intro) = &ic.introspection {
+                introspector = Some(introspect::Introspector::new(i, ic, intro, clock.clone())?);
+            }
         }
         let cache = (config.token.cache_entries > 0).then(|| {
             moka::sync::Cache::builder()
@@ -198,8 +208,16 @@ impl TokenVerifier {
                 clock,
                 cache_hits: Default::default(),
                 cache_misses: Default::default(),
+                introspector,
             }),
         })
+    }
+
+    /// The introspector, when `token` is an opaque token (not a compact JWS) within the size
+    /// limit and an issuer configures introspection.
+    fn introspector_for(&self, token: &str) -> Option<&introspect::Introspector> {
+        let i = self.inner.introspector.as_ref()?;
+        (token.len() <= self.inner.max_bytes && introspect::is_opaque(token)).then_some(i)
     }
 
     /// Verify a token from cached keys only: no I/O, never blocks.
@@ -207,7 +225,14 @@ impl TokenVerifier {
     /// For an unknown `kid` (or when no keys are loaded yet) this starts a background fetch,
     /// subject to the cooldown, and returns [`TokenError::UnknownKey`] (or
     /// [`TokenError::JwksUnavailable`]) at once.
+    ///
+    /// An opaque token (with `introspection` configured) is decided from the introspection
+    /// cache only: on a miss a lookup starts in the background and this returns
+    /// [`TokenError::IntrospectionPending`].
     pub fn verify(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
+        if let Some(i) = self.introspector_for(token) {
+            return i.check_cached(token, self.inner.env.handle());
+        }
         match self.step(token, false) {
             Step::Done(r) => r,
             Step::Wait(_) => Err(TokenError::UnknownKey),
@@ -217,7 +242,13 @@ impl TokenVerifier {
     /// Verify a token, awaiting at most one bounded key fetch when its `kid` is unknown (at
     /// most one fetch per issuer per `unknown_kid_cooldown_s`, shared by concurrent callers) or
     /// no keys are loaded yet. Works from any async runtime.
+    ///
+    /// An opaque token (with `introspection` configured) is decided from the introspection
+    /// cache, or after one bounded call to the endpoint, shared with concurrent callers.
     pub async fn verify_async(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
+        if let Some(i) = self.introspector_for(token) {
+            return i.check(token, self.inner.env.handle()).await;
+        }
         match self.step(token, true) {
             Step::Done(r) => r,
             Step::Wait(fetch) => {
@@ -374,7 +405,9 @@ impl TokenVerifier {
             return false;
         };
         let fingerprint = entry.fingerprint;
-        let alg = claims.algorithm();
+        let Some(alg) = claims.algorithm() else {
+            return false;
+        };
         if !alg.is_hmac()
             && let Some(keys) = &rt.keys
             && keys.unchanged_since(entry.key_generation, now_ms)
@@ -419,11 +452,21 @@ impl TokenVerifier {
         );
     }
 
-    /// Drop every cached verification (for example after a revocation).
+    /// Drop every cached verification and introspection result (for example after a
+    /// revocation).
     pub fn clear_cache(&self) {
         if let Some(c) = &self.inner.cache {
             c.invalidate_all();
         }
+        if let Some(i) = &self.inner.introspector {
+            i.clear();
+        }
+    }
+
+    /// Introspection counters and the circuit breaker's state; `None` without
+    /// `introspection`.
+    pub fn introspection_stats(&self) -> Option<IntrospectionStats> {
+        self.inner.introspector.as_ref().map(|i| i.stats())
     }
 
     /// Stop the background key fetches (see [`Authorizer::shutdown`](crate::Authorizer::shutdown)):

@@ -3,6 +3,11 @@
 // request carries a DPoP proof (always on in oidc-provider 9), fresh keys on every start.
 // Listens on 127.0.0.1:$PORT (0 = any free port), prints "listening <port>", and exits on its
 // own after $ZT_IDP_LIFETIME_S seconds (default 120) so it can never outlive a test run.
+// Opaque access tokens for resource urn:zt:opaque, introspection (/token/introspection) and
+// revocation (/token/revocation) are on. Two resource-server clients may introspect:
+// `zt-introspect-basic` (client_secret_basic, secret from $ZT_IDP_INTROSPECT_SECRET) and
+// `zt-introspect-jwt` (private_key_jwt, public keys from $ZT_IDP_INTROSPECT_JWKS).
+// GET /__zt/stats answers {"introspections": n}, the introspection requests seen so far.
 import http from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -18,6 +23,29 @@ const keys = [
   { ...ec, kid: `ec-${start}-${randomUUID().slice(0, 8)}`, use: 'sig', alg: 'ES256' },
 ];
 
+const resourceServers = [];
+if (process.env.ZT_IDP_INTROSPECT_SECRET) {
+  resourceServers.push({
+    client_id: 'zt-introspect-basic',
+    client_secret: process.env.ZT_IDP_INTROSPECT_SECRET,
+    grant_types: [],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
+}
+if (process.env.ZT_IDP_INTROSPECT_JWKS) {
+  resourceServers.push({
+    client_id: 'zt-introspect-jwt',
+    grant_types: [],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'private_key_jwt',
+    jwks: JSON.parse(process.env.ZT_IDP_INTROSPECT_JWKS),
+  });
+}
+let introspections = 0;
+
 const server = http.createServer();
 server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   const port = server.address().port;
@@ -29,11 +57,13 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
-    }],
+    }, ...resourceServers],
     jwks: { keys },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => 'urn:zt:orders',
@@ -42,13 +72,22 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
           scope: 'orders:read',
           audience: 'orders-api',
           accessTokenTTL: 600,
-          accessTokenFormat: 'jwt',
+          accessTokenFormat: resource === 'urn:zt:opaque' ? 'opaque' : 'jwt',
           jwt: { sign: { alg: resource === 'urn:zt:orders-es' ? 'ES256' : 'RS256' } },
         }),
       },
     },
   });
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    if (req.url === '/__zt/stats') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ introspections }));
+      return;
+    }
+    if (req.url.startsWith('/token/introspection')) introspections += 1;
+    callback(req, res);
+  });
   console.log(`listening ${port} ${keys.map((k) => k.kid).join(' ')}`);
 });
 

@@ -1,0 +1,704 @@
+//! Token introspection (RFC 7662) for opaque access tokens, with a safe cache.
+//!
+//! An opaque token (anything that is not a three-part compact JWS) goes to the one issuer
+//! configured with `introspection`. Its answer is cached under a keyed hash of the token
+//! (HMAC-SHA-256 with a per-process random key: the token itself is never stored, and a cache
+//! dump cannot be matched against tokens without that key):
+//! - an active token for min(`ttl_s`, until its `exp`);
+//! - an inactive token, or an active one zt refuses (expired, another audience, a `token_type`
+//!   that is not an access token's), for `inactive_ttl_s`;
+//! - a failed call not at all.
+//!
+//! Concurrent lookups of one token share one call. Calls to the endpoint pass a token bucket
+//! (`rate_per_s`, `burst`) and a circuit breaker (`failure_threshold` consecutive failures
+//! open it for `open_s`, then one trial call decides), so a storm of unknown tokens or an
+//! identity provider in trouble costs the provider at most the configured rate.
+//!
+//! # Security
+//! - Fail closed: no answer, a refused call, an answer that is not an introspection response
+//!   (no boolean `active`, an `iss` of another issuer, too large, duplicate keys) and anything
+//!   zt's claim checks refuse are denies.
+//! - The token is sent only to the configured endpoint, in a POST body, never in a URL; the
+//!   client never follows redirects and ignores proxy variables.
+//! - The client secret is read from the environment at build time and never logged or echoed.
+
+use super::VerifiedClaims;
+use super::claims::{ClaimRules, validate_with};
+use crate::algorithm::Algorithm;
+use crate::clock::Clock;
+use crate::config::{IntrospectionConfig, IssuerConfig};
+use crate::error::{ConfigError, IntrospectionProblem, TokenError};
+use crate::json;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The cache key: HMAC-SHA-256 of the token under the process's random key.
+type Key = [u8; 32];
+
+/// One call's result, as shared by every waiter.
+type Lookup = Shared<BoxFuture<'static, Result<Cached, IntrospectionProblem>>>;
+
+/// What the cache remembers about one token.
+#[derive(Clone)]
+pub(super) enum Cached {
+    /// Active and accepted: these claims, until `until_ms`.
+    Active {
+        claims: VerifiedClaims,
+        until_ms: u64,
+    },
+    /// Inactive, or refused by zt's checks, until `until_ms`.
+    Refused { error: TokenError, until_ms: u64 },
+}
+
+/// Introspection counters and the breaker's state, for `status()` and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct IntrospectionStats {
+    /// Calls made to the endpoint.
+    pub calls: u64,
+    /// Calls that failed (no answer, timeout, a status other than 200, not a response).
+    pub failures: u64,
+    /// Decisions answered from the cache.
+    pub cache_hits: u64,
+    /// Lookups that joined a call already in flight for the same token.
+    pub shared: u64,
+    /// Lookups refused by the rate limit.
+    pub rate_limited: u64,
+    /// Lookups refused because the circuit breaker was open.
+    pub circuit_refused: u64,
+    /// Whether the circuit breaker is open now.
+    pub circuit_open: bool,
+}
+
+/// How zt authenticates to the endpoint.
+enum ClientAuth {
+    /// `client_secret_basic`: the ready `Authorization` header value.
+    Basic(String),
+    /// `private_key_jwt`: a fresh signed assertion per call.
+    PrivateKeyJwt {
+        key: jsonwebtoken::EncodingKey,
+        header: Box<jsonwebtoken::Header>,
+        audience: String,
+    },
+}
+
+pub(crate) struct Introspector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: String,
+    endpoint: String,
+    client_id: String,
+    auth: ClientAuth,
+    audiences: Vec<String>,
+    leeway_s: u64,
+    max_token_age_s: u64,
+    ttl_ms: u64,
+    inactive_ttl_ms: u64,
+    timeout: Duration,
+    max_bytes: usize,
+    hash_key: aws_lc_rs::hmac::Key,
+    cache: moka::sync::Cache<Key, Cached>,
+    inflight: Mutex<HashMap<Key, Lookup>>,
+    gate: Mutex<Gate>,
+    client: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    calls: AtomicU64,
+    failures: AtomicU64,
+    cache_hits: AtomicU64,
+    shared: AtomicU64,
+    rate_limited: AtomicU64,
+    circuit_refused: AtomicU64,
+}
+
+/// The rate limit (a token bucket) and the circuit breaker of the endpoint.
+struct Gate {
+    tokens: f64,
+    refilled: Instant,
+    rate_per_s: f64,
+    burst: f64,
+    failures: u64,
+    failure_threshold: u64,
+    open_for: Duration,
+    /// Set while the circuit is open (or half-open, once past this instant).
+    open_until: Option<Instant>,
+    /// A half-open trial call is in flight.
+    trial: bool,
+}
+
+impl Gate {
+    /// Whether one call may start now.
+    fn admit(&mut self, now: Instant) -> Result<(), IntrospectionProblem> {
+        if let Some(until) = self.open_until
+            && (now < until || self.trial)
+        {
+            return Err(IntrospectionProblem::CircuitOpen);
+        }
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate_per_s).min(self.burst);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return Err(IntrospectionProblem::RateLimited);
+        }
+        self.tokens -= 1.0;
+        if self.open_until.is_some() {
+            self.trial = true;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, ok: bool, now: Instant) {
+        if ok {
+            self.failures = 0;
+            self.open_until = None;
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            if self.trial || self.failures >= self.failure_threshold {
+                self.open_until = Some(now + self.open_for);
+            }
+        }
+        self.trial = false;
+    }
+
+    fn is_open(&self, now: Instant) -> bool {
+        self.open_until.is_some_and(|u| now < u)
+    }
+}
+
+/// Whether a presented token is opaque: not the three dot-separated parts of a compact JWS.
+pub(super) fn is_opaque(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() != 2
+}
+
+/// RFC 6750 `b64token`: the only characters an opaque token may hold.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+impl Introspector {
+    pub(super) fn new(
+        index: usize,
+        issuer: &IssuerConfig,
+        config: &IntrospectionConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let key = |name: &str| format!("issuers[{index}].introspection.{name}");
+        let invalid = |name: &str, message: String| ConfigError::Invalid {
+            file: None,
+            key: key(name),
+            message,
+        };
+        let auth = match (&config.client_secret_env, &config.private_key_jwt) {
+            (Some(var), _) => {
+                let secret = std::env::var(var).map_err(|_| {
+                    invalid(
+                        "client_secret_env",
+                        format!("environment variable `{var}` is not set or not UTF-8"),
+                    )
+                })?;
+                use base64::Engine as _;
+                // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
+                let pair = format!("{}:{}", form(&config.client_id), form(&secret));
+                ClientAuth::Basic(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ))
+            }
+            (None, Some(pk)) => {
+                let pem = std::fs::read(&pk.key_file).map_err(|e| {
+                    invalid(
+                        "private_key_jwt.key_file",
+                        format!("cannot read `{}`: {}", pk.key_file.display(), e.kind()),
+                    )
+                })?;
+                let encoding = encoding_key(pk.algorithm, &pem).ok_or_else(|| {
+                    invalid(
+                        "private_key_jwt.key_file",
+                        format!(
+                            "`{}` is not a PKCS#8 PEM private key for {}",
+                            pk.key_file.display(),
+                            pk.algorithm.as_str()
+                        ),
+                    )
+                })?;
+                let mut header = jsonwebtoken::Header::new(pk.algorithm.to_jwt());
+                header.kid = pk.kid.clone();
+                ClientAuth::PrivateKeyJwt {
+                    key: encoding,
+                    header: Box::new(header),
+                    audience: pk.audience.clone().unwrap_or_else(|| issuer.issuer.clone()),
+                }
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "client_secret_env",
+                    "set one of `client_secret_env` and `private_key_jwt`".to_owned(),
+                ));
+            }
+        };
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| invalid("endpoint", "the HTTP client could not be built".to_owned()))?;
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret)
+            .map_err(|_| invalid("endpoint", "no randomness for the cache key".to_owned()))?;
+        let now = Instant::now();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                issuer: issuer.issuer.clone(),
+                endpoint: config.endpoint.clone(),
+                client_id: config.client_id.clone(),
+                auth,
+                audiences: issuer.audiences.clone(),
+                leeway_s: issuer.leeway_s,
+                max_token_age_s: issuer.max_token_age_s,
+                ttl_ms: config.ttl_s.saturating_mul(1000),
+                inactive_ttl_ms: config.inactive_ttl_s.saturating_mul(1000),
+                timeout,
+                max_bytes: usize::try_from(config.max_response_bytes).unwrap_or(usize::MAX),
+                hash_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret),
+                cache: moka::sync::Cache::builder()
+                    .max_capacity(config.cache_entries)
+                    .time_to_live(Duration::from_millis(
+                        config.ttl_s.max(config.inactive_ttl_s).max(1) * 1000,
+                    ))
+                    .build(),
+                inflight: Mutex::new(HashMap::new()),
+                gate: Mutex::new(Gate {
+                    tokens: config.burst as f64,
+                    refilled: now,
+                    rate_per_s: config.rate_per_s as f64,
+                    burst: config.burst as f64,
+                    failures: 0,
+                    failure_threshold: config.failure_threshold,
+                    open_for: Duration::from_secs(config.open_s),
+                    open_until: None,
+                    trial: false,
+                }),
+                client,
+                clock,
+                calls: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
+                shared: AtomicU64::new(0),
+                rate_limited: AtomicU64::new(0),
+                circuit_refused: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Decide from the cache only; on a miss, start a lookup in the background on `runtime`
+    /// and answer `introspection_pending` (or `introspection_unavailable` when the rate limit
+    /// or the breaker refuses the call).
+    pub(super) fn check_cached(
+        &self,
+        token: &str,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Result<VerifiedClaims, TokenError> {
+        let key = self.prepare(token)?;
+        if let Some(hit) = self.cached(&key) {
+            return hit;
+        }
+        // The call runs on the worker whether or not anyone awaits it.
+        let _started = self
+            .start(token, key, runtime)
+            .map_err(TokenError::IntrospectionUnavailable)?;
+        Err(TokenError::IntrospectionPending)
+    }
+
+    /// Decide from the cache, or await one bounded call (shared with concurrent callers).
+    pub(super) async fn check(
+        &self,
+        token: &str,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Result<VerifiedClaims, TokenError> {
+        let key = self.prepare(token)?;
+        if let Some(hit) = self.cached(&key) {
+            return hit;
+        }
+        let lookup = self
+            .start(token, key, runtime)
+            .map_err(TokenError::IntrospectionUnavailable)?;
+        // The call is bounded by the client's timeout; this bounds the wait even if the
+        // worker runtime stalls.
+        let bound = self.inner.timeout + Duration::from_secs(1);
+        let answer = match tokio::time::timeout(bound, lookup).await {
+            Ok(a) => a,
+            Err(_) => Err(IntrospectionProblem::Timeout),
+        };
+        match answer {
+            Ok(cached) => self.inner.use_cached(&cached),
+            Err(p) => Err(TokenError::IntrospectionUnavailable(p)),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> IntrospectionStats {
+        let i = &*self.inner;
+        let open = i
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_open(Instant::now());
+        IntrospectionStats {
+            calls: i.calls.load(Ordering::Relaxed),
+            failures: i.failures.load(Ordering::Relaxed),
+            cache_hits: i.cache_hits.load(Ordering::Relaxed),
+            shared: i.shared.load(Ordering::Relaxed),
+            rate_limited: i.rate_limited.load(Ordering::Relaxed),
+            circuit_refused: i.circuit_refused.load(Ordering::Relaxed),
+            circuit_open: open,
+        }
+    }
+
+    /// Drop every cached result.
+    pub(crate) fn clear(&self) {
+        self.inner.cache.invalidate_all();
+    }
+
+    fn prepare(&self, token: &str) -> Result<Key, TokenError> {
+        if !is_b64token(token) {
+            return Err(TokenError::Malformed(crate::error::Malformed::Segments));
+        }
+        let tag = aws_lc_rs::hmac::sign(&self.inner.hash_key, token.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(tag.as_ref().get(..32).unwrap_or(&[0u8; 32]));
+        Ok(key)
+    }
+
+    fn cached(&self, key: &Key) -> Option<Result<VerifiedClaims, TokenError>> {
+        let inner = &*self.inner;
+        let entry = inner.cache.get(key)?;
+        let now_ms = inner.clock.now_unix_ms();
+        let until = match &entry {
+            Cached::Active { until_ms, .. } | Cached::Refused { until_ms, .. } => *until_ms,
+        };
+        if now_ms >= until {
+            inner.cache.invalidate(key);
+            return None;
+        }
+        inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(inner.use_cached(&entry))
+    }
+
+    /// Join the call in flight for this token, or start one if the gate admits it.
+    fn start(
+        &self,
+        token: &str,
+        key: Key,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Result<Lookup, IntrospectionProblem> {
+        let inner = &self.inner;
+        let mut inflight = inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = inflight.get(&key) {
+            inner.shared.fetch_add(1, Ordering::Relaxed);
+            return Ok(l.clone());
+        }
+        let runtime = runtime.ok_or(IntrospectionProblem::Stopped)?;
+        let admitted = inner
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(Instant::now());
+        if let Err(p) = admitted {
+            let counter = match p {
+                IntrospectionProblem::RateLimited => &inner.rate_limited,
+                _ => &inner.circuit_refused,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return Err(p);
+        }
+        let me = inner.clone();
+        let token = token.to_owned();
+        let task = runtime.spawn(async move {
+            let answer = me.call(&token).await;
+            let ok = answer.is_ok();
+            if !ok {
+                me.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            me.gate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(ok, Instant::now());
+            let result = answer.map(|doc| me.interpret(doc));
+            if let Ok(cached) = &result {
+                me.cache.insert(key, cached.clone());
+            }
+            me.inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+            result
+        });
+        let lookup = async move { task.await.unwrap_or(Err(IntrospectionProblem::Stopped)) }
+            .boxed()
+            .shared();
+        inflight.insert(key, lookup.clone());
+        Ok(lookup)
+    }
+}
+
+impl Inner {
+    fn use_cached(&self, entry: &Cached) -> Result<VerifiedClaims, TokenError> {
+        match entry {
+            Cached::Active { claims, .. } => {
+                // INVARIANT: a cached active result is never used past the token's `exp`.
+                let now = self.clock.now_unix_ms() / 1000;
+                if now >= claims.expires_at().saturating_add(self.leeway_s) {
+                    Err(TokenError::Expired)
+                } else {
+                    Ok(claims.clone())
+                }
+            }
+            Cached::Refused { error, .. } => Err(error.clone()),
+        }
+    }
+
+    /// One call: POST the token, read a bounded JSON object.
+    async fn call(&self, token: &str) -> Result<Map<String, Value>, IntrospectionProblem> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut body = format!("token={}&token_type_hint=access_token", form(token));
+        let mut request = self
+            .client
+            .post(&self.endpoint)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        match &self.auth {
+            ClientAuth::Basic(value) => {
+                request = request.header(reqwest::header::AUTHORIZATION, value);
+            }
+            ClientAuth::PrivateKeyJwt {
+                key,
+                header,
+                audience,
+            } => {
+                let assertion = self
+                    .assertion(key, header, audience)
+                    .ok_or(IntrospectionProblem::ClientAuth)?;
+                body.push_str("&client_id=");
+                body.push_str(&form(&self.client_id));
+                body.push_str("&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=");
+                body.push_str(&assertion);
+            }
+        }
+        let send = async {
+            let mut resp = request.body(body).send().await.map_err(|e| {
+                if e.is_timeout() {
+                    IntrospectionProblem::Timeout
+                } else {
+                    IntrospectionProblem::Request
+                }
+            })?;
+            if resp.status() != reqwest::StatusCode::OK {
+                return Err(IntrospectionProblem::Status);
+            }
+            if resp
+                .content_length()
+                .is_some_and(|l| l > self.max_bytes as u64)
+            {
+                return Err(IntrospectionProblem::Response);
+            }
+            let mut bytes = Vec::new();
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if bytes.len() + chunk.len() > self.max_bytes {
+                            return Err(IntrospectionProblem::Response);
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) if e.is_timeout() => return Err(IntrospectionProblem::Timeout),
+                    Err(_) => return Err(IntrospectionProblem::Request),
+                }
+            }
+            let doc = json::parse_object(&bytes, json::MAX_DEPTH)
+                .map_err(|_| IntrospectionProblem::Response)?;
+            // RFC 7662 §2.2: `active` is REQUIRED and a boolean.
+            if !matches!(doc.get("active"), Some(Value::Bool(_))) {
+                return Err(IntrospectionProblem::Response);
+            }
+            // An answer naming another issuer is not this endpoint's to give.
+            match doc.get("iss") {
+                None => {}
+                Some(Value::String(iss)) if *iss == self.issuer => {}
+                Some(_) => return Err(IntrospectionProblem::Response),
+            }
+            Ok(doc)
+        };
+        match tokio::time::timeout(self.timeout, send).await {
+            Ok(r) => r,
+            Err(_) => Err(IntrospectionProblem::Timeout),
+        }
+    }
+
+    /// A `private_key_jwt` client assertion (RFC 7523 §3): good for 60 s, unique `jti`.
+    fn assertion(
+        &self,
+        key: &jsonwebtoken::EncodingKey,
+        header: &jsonwebtoken::Header,
+        audience: &str,
+    ) -> Option<String> {
+        let now = self.clock.now_unix_ms() / 1000;
+        let mut id = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut id).ok()?;
+        let jti: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let claims = serde_json::json!({
+            "iss": self.client_id, "sub": self.client_id, "aud": audience,
+            "iat": now, "exp": now + 60, "jti": jti,
+        });
+        jsonwebtoken::encode(header, &claims, key).ok()
+    }
+
+    /// The cache entry for an endpoint's answer.
+    fn interpret(&self, mut doc: Map<String, Value>) -> Cached {
+        let now_ms = self.clock.now_unix_ms();
+        let refused = |error| Cached::Refused {
+            error,
+            until_ms: now_ms.saturating_add(self.inactive_ttl_ms),
+        };
+        if doc.get("active") != Some(&Value::Bool(true)) {
+            return refused(TokenError::Inactive);
+        }
+        // Only access tokens: a refresh token is active too, but is no credential here.
+        if let Some(t) = doc.get("token_type") {
+            let access = t.as_str().is_some_and(|t| {
+                t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("dpop")
+            });
+            if !access {
+                return refused(TokenError::TypeInvalid);
+            }
+        }
+        doc.remove("active");
+        doc.entry("iss")
+            .or_insert_with(|| Value::String(self.issuer.clone()));
+        let rules = ClaimRules {
+            audiences: &self.audiences,
+            leeway_s: self.leeway_s,
+            max_token_age_s: self.max_token_age_s,
+        };
+        match validate_with(&rules, (None, None, None), doc, now_ms / 1000) {
+            Ok(claims) => {
+                let exp_ms = claims.expires_at().saturating_mul(1000);
+                Cached::Active {
+                    until_ms: now_ms.saturating_add(self.ttl_ms).min(exp_ms),
+                    claims,
+                }
+            }
+            Err(e) => refused(e),
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn form(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A signing key for `private_key_jwt` from PKCS#8 PEM.
+fn encoding_key(alg: Algorithm, pem: &[u8]) -> Option<jsonwebtoken::EncodingKey> {
+    use Algorithm::*;
+    match alg {
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => {
+            jsonwebtoken::EncodingKey::from_rsa_pem(pem).ok()
+        }
+        ES256 | ES384 => jsonwebtoken::EncodingKey::from_ec_pem(pem).ok(),
+        EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(pem).ok(),
+        HS256 | HS384 | HS512 => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(rate: f64, burst: f64, threshold: u64) -> Gate {
+        Gate {
+            tokens: burst,
+            refilled: Instant::now(),
+            rate_per_s: rate,
+            burst,
+            failures: 0,
+            failure_threshold: threshold,
+            open_for: Duration::from_secs(30),
+            open_until: None,
+            trial: false,
+        }
+    }
+
+    #[test]
+    fn the_bucket_allows_its_burst_then_its_rate() {
+        let mut g = gate(10.0, 3.0, 5);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(g.admit(t0), Ok(()));
+        }
+        assert_eq!(g.admit(t0), Err(IntrospectionProblem::RateLimited));
+        // 100 ms at 10/s refills one call.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(g.admit(t1), Ok(()));
+        assert_eq!(g.admit(t1), Err(IntrospectionProblem::RateLimited));
+        // Never more than the burst, however long the pause.
+        let t2 = t1 + Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert_eq!(g.admit(t2), Ok(()));
+        }
+        assert_eq!(g.admit(t2), Err(IntrospectionProblem::RateLimited));
+    }
+
+    #[test]
+    fn the_breaker_opens_then_lets_one_trial_through() {
+        let mut g = gate(1000.0, 1000.0, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(g.admit(t0), Ok(()));
+            g.record(false, t0);
+        }
+        assert!(g.is_open(t0));
+        assert_eq!(g.admit(t0), Err(IntrospectionProblem::CircuitOpen));
+        // Half-open after `open_for`: exactly one trial call.
+        let t1 = t0 + Duration::from_secs(31);
+        assert_eq!(g.admit(t1), Ok(()));
+        assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
+        // A failed trial opens it again at once.
+        g.record(false, t1);
+        assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
+        let t2 = t1 + Duration::from_secs(31);
+        assert_eq!(g.admit(t2), Ok(()));
+        g.record(true, t2);
+        // A successful trial closes it.
+        assert!(!g.is_open(t2));
+        assert_eq!(g.admit(t2), Ok(()));
+        assert_eq!(g.admit(t2), Ok(()));
+    }
+
+    #[test]
+    fn opaque_tokens_are_told_from_jws() {
+        assert!(is_opaque("2YotnFZFEjr1zCsicMWpAA"));
+        assert!(is_opaque("a.b"));
+        assert!(!is_opaque("a.b.c"));
+        assert!(is_b64token("mF_9.B5f-4.1JqM"));
+        assert!(is_b64token("abc=="));
+        assert!(!is_b64token("a b"));
+        assert!(!is_b64token("==="));
+        assert!(!is_b64token("tok\u{e9}n"));
+    }
+}
