@@ -873,6 +873,7 @@ impl Authorizer {
                 .revocation_feed
                 .as_ref()
                 .map(crate::revocation::RevocationFeed::status),
+            introspection: v.introspection_stats(),
         }
     }
 
@@ -1022,6 +1023,7 @@ impl Authorizer {
         s.revocations = self.revocation_stats();
         s.bundle_service = self.bundle_service_status();
         s.decision_log_upload = self.inner.logger.upload_status();
+        s.introspection = v.introspection_stats();
         s.now_ms = inner.clock.now_unix_ms();
         s.enforcement = Some(self.enforcement());
         s.enforcement_override_file_errors = inner.enforcement.file_errors.load(Ordering::Relaxed);

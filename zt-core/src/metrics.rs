@@ -241,6 +241,7 @@ impl Metrics {
                 Reason::PolicyError,
                 Reason::InternalError,
                 Reason::JwksUnavailable,
+                Reason::IntrospectionUnavailable,
             ]
             .iter()
             .filter_map(|r| m.reasons.get(r.index()).copied())
@@ -369,7 +370,8 @@ pub struct MetricsSnapshot {
     pub warnings: u64,
     /// Reason codes seen, with counts (codes never seen are left out).
     pub by_reason: BTreeMap<&'static str, u64>,
-    /// Decisions with an error reason (`policy_error`, `internal_error`, `jwks_unavailable`).
+    /// Decisions with an error reason (`policy_error`, `internal_error`, `jwks_unavailable`,
+    /// `introspection_unavailable`).
     pub errors: u64,
     /// Latency per stage (`token`, `posture`, `input`, `policy`, `shadow`, `total`).
     pub latency: BTreeMap<&'static str, LatencySummary>,
@@ -393,6 +395,8 @@ pub struct MetricsSnapshot {
     pub decision_log_upload: Option<crate::upload::UploadStatus>,
     /// Revocation lists (in process and the active bundle's `data.zt.revoked`).
     pub revocations: crate::status::RevocationStats,
+    /// Token introspection, with an issuer's `introspection`.
+    pub introspection: Option<crate::token::IntrospectionStats>,
     /// When the snapshot was taken (Unix ms, authorizer clock), for the ages below.
     #[serde(skip)]
     pub(crate) now_ms: u64,
@@ -712,6 +716,34 @@ impl prometheus_client::collector::Collector for Exporter {
                 ),
             ],
         )?;
+        if let Some(i) = &s.introspection {
+            counter_family(
+                &mut encoder,
+                "zt_introspection_calls",
+                "Calls to the introspection endpoint by result",
+                [
+                    (vec![("result", "ok")], i.calls.saturating_sub(i.failures)),
+                    (vec![("result", "failed")], i.failures),
+                ],
+            )?;
+            counter_family(
+                &mut encoder,
+                "zt_introspection_lookups",
+                "Opaque-token lookups not sent to the endpoint, by why",
+                [
+                    (vec![("result", "cache_hit")], i.cache_hits),
+                    (vec![("result", "shared")], i.shared),
+                    (vec![("result", "rate_limited")], i.rate_limited),
+                    (vec![("result", "circuit_open")], i.circuit_refused),
+                ],
+            )?;
+            gauge_family(
+                &mut encoder,
+                "zt_introspection_circuit_open",
+                "1 while the introspection endpoint's circuit breaker is open",
+                [(vec![], i64::from(i.circuit_open))],
+            )?;
+        }
         counter_family(
             &mut encoder,
             "zt_enforcement_override_file_errors",

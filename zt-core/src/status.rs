@@ -47,6 +47,8 @@ pub struct AuthorizerStatus {
     pub revocations: RevocationStats,
     /// The revocation feed's poller, with `[revocation]`.
     pub revocation_feed: Option<crate::revocation::RevocationFeedStatus>,
+    /// Token introspection, with an issuer's `introspection`.
+    pub introspection: Option<crate::token::IntrospectionStats>,
 }
 
 /// The policy part of [`AuthorizerStatus`].

@@ -366,9 +366,14 @@ async fn endpoint_down_opens_the_breaker_and_cached_tokens_keep_working() {
     }
     assert_eq!(decide(&a, "tok-alice").await, []);
     assert_eq!(ep.calls(), 4);
-    let stats = a.verifier().introspection_stats().unwrap();
+    let stats = a.status().introspection.unwrap();
     assert!(stats.circuit_open);
     assert_eq!((stats.failures, stats.circuit_refused), (3, 20));
+    let prom = a.prometheus();
+    assert!(prom.contains("zt_introspection_circuit_open 1"), "{prom}");
+    assert!(prom.contains(r#"zt_introspection_calls_total{result="failed"} 3"#));
+    assert!(prom.contains(r#"zt_introspection_lookups_total{result="circuit_open"} 20"#));
+    assert_eq!(a.metrics().by_reason["introspection_unavailable"], 23);
     // Failures are not cached: once the endpoint is back and the breaker's trial succeeds,
     // the same tokens are decided.
     ep.mode(Mode::Table);
@@ -595,4 +600,21 @@ async fn after_shutdown_opaque_tokens_are_unavailable_not_pending() {
         decide(&a, "tok-new").await,
         [Reason::IntrospectionUnavailable]
     );
+}
+
+#[test]
+fn authorize_awaits_introspection_from_an_executor_that_is_not_tokio() {
+    // The bindings' async runtimes (asyncio, libuv) are not tokio: no tokio timer or context
+    // may be needed on the awaiting side.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ep, server) = rt.block_on(endpoint());
+    ep.set("tok-alice", active("alice"));
+    let clock = Arc::new(ManualClock::at_unix(NOW));
+    let a = build(config(&server, json!({})), &clock);
+    assert_eq!(futures::executor::block_on(decide(&a, "tok-alice")), []);
+    assert_eq!(
+        futures::executor::block_on(decide(&a, "tok-unknown")),
+        [Reason::TokenInactive]
+    );
+    assert_eq!(ep.calls(), 2);
 }

@@ -182,6 +182,64 @@ test('DPoP-bound tokens through authorizeHttpSync', () => {
   a.close()
 })
 
+test('opaque tokens through RFC 7662 introspection: pending, then decided; async awaits one call', async () => {
+  // An introspection endpoint on 127.0.0.1 in this process (closed at the end); zt calls it
+  // from its own worker thread, so the event loop must stay free while we wait.
+  const http = require('node:http')
+  const now = Math.floor(Date.now() / 1000)
+  const calls = []
+  const server = http.createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => { body += c })
+    req.on('end', () => {
+      const form = new URLSearchParams(body)
+      const token = form.get('token')
+      calls.push(token)
+      const [user, secret] = Buffer.from(req.headers.authorization.slice(6), 'base64').toString().split(/:(.*)/s)
+      const ok = user === 'orders' && decodeURIComponent(secret.replace(/\+/g, '%20')) === process.env.PATH
+      const answer = ok && token.startsWith('opaque-')
+        ? { active: true, sub: token.slice(7), aud: 'api', iat: now, exp: now + 600 }
+        : { active: false }
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify(answer))
+    })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    const cfg = config()
+    cfg.issuers[0].introspection = {
+      endpoint: `http://127.0.0.1:${server.address().port}/introspect`,
+      client_id: 'orders',
+      client_secret_env: 'PATH',
+    }
+    const a = zt.Authorizer.fromConfig(cfg, { policyFiles: { 'authz.rego': POLICY } })
+    const req = (token) => ({ method: 'GET', path: '/orders/1', token })
+    assert.deepEqual(a.authorizeSync(req('opaque-alice')).reasons, ['introspection_pending'])
+    const deadline = Date.now() + 10_000
+    let d
+    for (;;) {
+      d = a.authorizeSync(req('opaque-alice'))
+      if (d.allowed) break
+      assert.deepEqual(d.reasons, ['introspection_pending'])
+      assert.ok(Date.now() < deadline, 'the background lookup never landed')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.equal(d.claims.sub, 'alice')
+    d = await a.authorize(req('opaque-bob'))
+    assert.equal(d.allowed, true, JSON.stringify(d.reasons))
+    assert.equal(d.claims.sub, 'bob')
+    assert.deepEqual((await a.authorize(req('unknown'))).reasons, ['token_inactive'])
+    assert.deepEqual(calls, ['opaque-alice', 'opaque-bob', 'unknown'])
+    const stats = a.status().introspection
+    assert.deepEqual([stats.calls, stats.failures, stats.circuit_open], [3, 0, false])
+    assert.equal(a.authorizeSync(req(mint())).allowed, true, 'a JWT is still verified locally')
+    assert.equal(calls.length, 3)
+    a.close()
+  } finally {
+    server.close()
+  }
+})
+
 test('index.d.ts declares every native method; the usage file type-checks', () => {
   const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
   const native = require('../index.js')

@@ -2,6 +2,7 @@
 many threads, and arbitrary (hypothesis) request values."""
 
 import gc
+import os
 import json
 import subprocess
 import sys
@@ -219,3 +220,72 @@ def test_arbitrary_http_requests_are_decided_never_raised(method, target, raw, c
     d = SHARED.authorize_http(method, target, raw, client=client)
     assert not d.allowed
     assert d.http_answer()["status"] in (401, 403, 500, 503)
+
+
+def test_opaque_tokens_through_introspection():
+    """An RFC 7662 endpoint on 127.0.0.1 (stdlib HTTP server in a thread, stopped at the end):
+    `authorize` answers `introspection_pending` then decides from the background lookup,
+    `authorize_async` awaits the one call, and `status()` shows the counters."""
+    import asyncio
+    import base64
+    import http.server
+    import urllib.parse
+
+    import zt
+
+    now = int(time.time())
+    calls = []
+
+    class Introspect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["content-length"])).decode())
+            calls.append(form["token"][0])
+            user, _, secret = base64.b64decode(self.headers["authorization"][6:]).decode().partition(":")
+            ok = user == "orders" and urllib.parse.unquote_plus(secret) == os.environ["PATH"]
+            token = form["token"][0]
+            body = {"active": False}
+            if ok and token.startswith("opaque-"):
+                body = {"active": True, "sub": token[len("opaque-"):], "aud": "api", "iat": now, "exp": now + 600}
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Introspect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        cfg = config()
+        cfg["issuers"][0]["introspection"] = {
+            "endpoint": f"http://127.0.0.1:{server.server_address[1]}/introspect",
+            "client_id": "orders",
+            "client_secret_env": "PATH",
+        }
+        a = zt.Authorizer.from_dict(cfg, policy_files={"authz.rego": POLICY})
+        assert a.authorize("opaque-alice", method="GET", path="/orders/1").reasons == ["introspection_pending"]
+        deadline = time.time() + 10
+        while True:
+            d = a.authorize("opaque-alice", method="GET", path="/orders/1")
+            if d.allowed:
+                break
+            assert d.reasons == ["introspection_pending"] and time.time() < deadline, d.reasons
+            time.sleep(0.02)
+        assert d.claims["sub"] == "alice"
+        d = asyncio.run(a.authorize_async("opaque-bob", method="GET", path="/orders/1"))
+        assert d.allowed and d.claims["sub"] == "bob"
+        assert asyncio.run(a.authorize_async("unknown", method="GET", path="/orders/1")).reasons == ["token_inactive"]
+        assert calls == ["opaque-alice", "opaque-bob", "unknown"]
+        stats = a.status()["introspection"]
+        assert (stats["calls"], stats["failures"], stats["circuit_open"]) == (3, 0, False)
+        # A JWT is still verified locally.
+        assert a.authorize(mint(), method="GET", path="/orders/1").allowed
+        assert len(calls) == 3
+        a.close()
+    finally:
+        server.shutdown()
+        server.server_close()
