@@ -216,5 +216,93 @@ fn bench_dpop(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_dpop);
+/// An opaque token decided from the introspection cache (RFC 7662: keyed hash of the token,
+/// cache lookup, the claims checks once per call) against a cached JWT in the same authorizer,
+/// the raw HMAC-SHA-256 of the token (the cache key's cost), and a new opaque token each time,
+/// which makes one call to an introspection endpoint on 127.0.0.1 (issue 16).
+fn bench_introspection(c: &mut Criterion) {
+    use serde_json::json;
+    // The endpoint: every token is active with the claims of subject 1.
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut answer = zt_benches::claims(1);
+            answer["active"] = json!(true);
+            let body = answer.to_string();
+            let app = axum::Router::new().route(
+                "/introspect",
+                axum::routing::post(move || {
+                    let body = body.clone();
+                    async move { ([("content-type", "application/json")], body) }
+                }),
+            );
+            let served = zt_testkit::serve(app).await;
+            port_tx.send(served.addr.port()).expect("port");
+            std::future::pending::<()>().await;
+        });
+    });
+    let port = port_rx.recv().expect("endpoint");
+    let cfg = json!({
+        "issuers": [{"issuer": zt_testkit::ISS, "audiences": [zt_testkit::AUD],
+                     "algorithms": ["RS256"], "jwks": {"keys": [zt_testkit::jwk("rsa2048-a")]},
+                     "introspection": {"endpoint": format!("http://127.0.0.1:{port}/introspect"),
+                                       "client_id": "bench", "client_secret_env": "PATH",
+                                       "ttl_s": 3600, "rate_per_s": 100000, "burst": 100000,
+                                       "cache_entries": 10000000}}],
+        "policy": {"bundle": zt_testkit::sample_bundle_dir()},
+        "decision_log": {"sink": "none"},
+    });
+    let authz = zt_core::Authorizer::builder(
+        zt_core::AuthorizerConfig::from_json_str(&cfg.to_string()).expect("config"),
+    )
+    .clock(Arc::new(zt_core::ManualClock::at_unix(zt_testkit::NOW)))
+    .build()
+    .expect("authorizer");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let jwt = tokens(JwtAlg::RS256, 2).remove(1);
+    let opaque = "2YotnFZFEjr1zCsicMWpAA-bench-opaque-token";
+    for t in [jwt.as_str(), opaque] {
+        let d = rt.block_on(authz.authorize(&request(t)));
+        assert!(d.is_allowed(), "{:?} {:?}", d.reasons, d.policy_reasons);
+    }
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[7u8; 32]);
+
+    let mut g = c.benchmark_group("authorize_introspection");
+    g.bench_function("jwt_cached_token", |b| {
+        let r = request(&jwt);
+        b.iter(|| authz.authorize_sync(black_box(&r)))
+    });
+    g.bench_function("opaque_cached_token", |b| {
+        let r = request(opaque);
+        b.iter(|| authz.authorize_sync(black_box(&r)))
+    });
+    g.bench_function("raw_hmac_sha256_of_the_token", |b| {
+        b.iter(|| aws_lc_rs::hmac::sign(&key, black_box(opaque.as_bytes())))
+    });
+    let counter = std::cell::Cell::new(0u64);
+    g.bench_function("opaque_new_token_loopback_call", |b| {
+        b.iter_batched(
+            || {
+                counter.set(counter.get() + 1);
+                request(&format!("bench-new-opaque-{}", counter.get()))
+            },
+            |r| {
+                let d = rt.block_on(authz.authorize(&r));
+                assert!(d.is_allowed(), "{:?}", d.reasons);
+                d
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_dpop, bench_introspection);
 criterion_main!(benches);

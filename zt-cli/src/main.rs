@@ -290,7 +290,8 @@ fn token_verify(config: &Path, token: Option<String>) -> Result<ExitCode, Usage>
     let token = read_token(token)?;
     // Remote key sets: wait for the first fetch; a failure shows as `jwks_unavailable`.
     let _ = verifier.ready_blocking();
-    Ok(match verifier.verify(&token) {
+    // Opaque tokens (with `introspection`) are looked up: one bounded call.
+    Ok(match verifier.verify_blocking(&token) {
         Ok(claims) => {
             print_json(&Value::Object(claims.claims().clone()));
             ExitCode::SUCCESS
@@ -344,7 +345,8 @@ fn decide(a: DecideArgs) -> Result<ExitCode, Usage> {
     }
     let authz = Authorizer::new(config)?;
     let _ = authz.verifier().ready_blocking();
-    let decision = authz.authorize_sync(&request);
+    // One bounded key fetch or introspection call at most.
+    let decision = authz.authorize_blocking(&request);
     authz.flush();
     print_json(&decision.to_json());
     Ok(if decision.is_allowed() {

@@ -325,7 +325,7 @@ impl Authorizer {
                 Some(jwt) => Some(
                     inner
                         .verifier
-                        .verify_async(jwt)
+                        .verify_signed_async(jwt)
                         .await
                         .map_err(|e| e.reason()),
                 ),
@@ -343,6 +343,13 @@ impl Authorizer {
             Ok(d) => d,
             Err(_) => self.panicked(request, t0),
         }
+    }
+
+    /// [`Authorizer::authorize`] on the calling thread: blocks for at most one bounded key
+    /// fetch or introspection call, for one-shot tools (the CLI's `zt decide`). Do not call it
+    /// on an async runtime's worker thread; services use `authorize` or `authorize_sync`.
+    pub fn authorize_blocking(&self, request: &Request) -> Decision {
+        futures::executor::block_on(self.authorize(request))
     }
 
     fn assertion_jwt<'r>(&self, request: &'r Request) -> Option<&'r str> {
@@ -739,7 +746,7 @@ impl Authorizer {
         inner
             .revoked_at_ms
             .store(inner.clock.now_unix_ms(), Ordering::Relaxed);
-        inner.verifier.clear_cache();
+        inner.verifier.clear_signed_cache();
     }
 
     /// Switch the enforcement mode at runtime, for every later decision (each decision is

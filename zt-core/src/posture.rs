@@ -393,7 +393,7 @@ pub(crate) fn verify_assertion(
     verifier: &TokenVerifier,
     jwt: &str,
 ) -> Result<VerifiedClaims, Reason> {
-    verifier.verify(jwt).map_err(|e| e.reason())
+    verifier.verify_signed(jwt).map_err(|e| e.reason())
 }
 
 #[cfg(test)]

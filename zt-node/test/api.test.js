@@ -198,7 +198,7 @@ test('opaque tokens through RFC 7662 introspection: pending, then decided; async
       const [user, secret] = Buffer.from(req.headers.authorization.slice(6), 'base64').toString().split(/:(.*)/s)
       const ok = user === 'orders' && decodeURIComponent(secret.replace(/\+/g, '%20')) === process.env.PATH
       const answer = ok && token.startsWith('opaque-')
-        ? { active: true, sub: token.slice(7), aud: 'api', iat: now, exp: now + 600 }
+        ? { active: true, sub: token.slice(7), aud: 'api', iat: now, exp: now + 600, token_type: 'Bearer' }
         : { active: false }
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify(answer))

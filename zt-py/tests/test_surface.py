@@ -245,7 +245,8 @@ def test_opaque_tokens_through_introspection():
             token = form["token"][0]
             body = {"active": False}
             if ok and token.startswith("opaque-"):
-                body = {"active": True, "sub": token[len("opaque-"):], "aud": "api", "iat": now, "exp": now + 600}
+                body = {"active": True, "sub": token[len("opaque-"):], "aud": "api", "iat": now, "exp": now + 600,
+                        "token_type": "Bearer"}
             data = json.dumps(body).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")

@@ -466,7 +466,10 @@ async fn opaque_tokens_through_the_real_providers_introspection() {
     let calls = introspections(port).await - before;
     let bound = 20.0 + 20.0 * started.elapsed().as_secs_f64() + 1.0;
     assert!((calls as f64) <= bound, "{calls} calls, bound {bound:.1}");
-    assert!(unavailable > 0);
+    assert!(
+        unavailable as f64 >= 500.0 - bound,
+        "{unavailable} of 500 refused"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     // private_key_jwt: another resource server authenticates with a signed assertion.

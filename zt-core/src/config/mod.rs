@@ -244,9 +244,14 @@ pub struct IntrospectionConfig {
     /// token's `exp`.
     #[serde(default = "default_introspection_ttl_s")]
     pub ttl_s: u64,
-    /// How long an inactive result is remembered, seconds (0..=300, default 5).
+    /// How long an inactive result is remembered, seconds (1..=300, default 5).
     #[serde(default = "default_introspection_inactive_ttl_s")]
     pub inactive_ttl_s: u64,
+    /// An active answer must say it is about an access token (`token_type` `Bearer`/`DPoP`,
+    /// `token_use` `access_token`, or `typ` `Bearer`); default true. A member naming another
+    /// kind (a refresh token) is refused either way.
+    #[serde(default = "default_true")]
+    pub require_token_type: bool,
     /// Per call (100..=60000 ms, default 2000).
     #[serde(default = "default_introspection_timeout_ms")]
     pub timeout_ms: u64,
@@ -280,6 +285,7 @@ impl fmt::Debug for IntrospectionConfig {
             .field("private_key_jwt", &self.private_key_jwt)
             .field("ttl_s", &self.ttl_s)
             .field("inactive_ttl_s", &self.inactive_ttl_s)
+            .field("require_token_type", &self.require_token_type)
             .field("timeout_ms", &self.timeout_ms)
             .field("cache_entries", &self.cache_entries)
             .field("rate_per_s", &self.rate_per_s)
@@ -308,6 +314,9 @@ pub struct PrivateKeyJwtConfig {
     pub audience: Option<String>,
 }
 
+const fn default_true() -> bool {
+    true
+}
 const fn default_introspection_ttl_s() -> u64 {
     60
 }

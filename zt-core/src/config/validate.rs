@@ -474,6 +474,14 @@ fn validate_introspection(
             "must be an https URL (plain http only for loopback hosts)",
         ));
     }
+    if url::Url::parse(&i.endpoint)
+        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+    {
+        return Err(invalid(
+            &k("endpoint"),
+            "must not carry credentials: use `client_secret_env` or `private_key_jwt`",
+        ));
+    }
     if i.client_id.is_empty() {
         return Err(invalid(&k("client_id"), "must not be empty"));
     }
@@ -496,7 +504,7 @@ fn validate_introspection(
         _ => {}
     }
     range(&k("ttl_s"), i.ttl_s, 1, 3600)?;
-    range(&k("inactive_ttl_s"), i.inactive_ttl_s, 0, 300)?;
+    range(&k("inactive_ttl_s"), i.inactive_ttl_s, 1, 300)?;
     range(&k("timeout_ms"), i.timeout_ms, 100, 60_000)?;
     range(&k("cache_entries"), i.cache_entries, 100, 10_000_000)?;
     range(&k("rate_per_s"), i.rate_per_s, 1, 100_000)?;

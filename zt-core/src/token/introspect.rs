@@ -61,6 +61,8 @@ pub(super) enum Cached {
 pub struct IntrospectionStats {
     /// Calls made to the endpoint.
     pub calls: u64,
+    /// Calls answered with an introspection response (active or not).
+    pub successes: u64,
     /// Calls that failed (no answer, timeout, a status other than 200, not a response).
     pub failures: u64,
     /// Decisions answered from the cache.
@@ -77,8 +79,8 @@ pub struct IntrospectionStats {
 
 /// How zt authenticates to the endpoint.
 enum ClientAuth {
-    /// `client_secret_basic`: the ready `Authorization` header value.
-    Basic(String),
+    /// `client_secret_basic`: the ready `Authorization` header value (marked sensitive).
+    Basic(reqwest::header::HeaderValue),
     /// `private_key_jwt`: a fresh signed assertion per call.
     PrivateKeyJwt {
         key: jsonwebtoken::EncodingKey,
@@ -99,18 +101,24 @@ struct Inner {
     audiences: Vec<String>,
     leeway_s: u64,
     max_token_age_s: u64,
+    require_token_type: bool,
     ttl_ms: u64,
     inactive_ttl_ms: u64,
     timeout: Duration,
     max_bytes: usize,
     hash_key: aws_lc_rs::hmac::Key,
-    cache: moka::sync::Cache<Key, Cached>,
+    /// Keyed by a MAC under a secret key, so no caller can aim at a hash bucket: the fast
+    /// non-cryptographic hasher is safe here.
+    cache: moka::sync::Cache<Key, Cached, rustc_hash::FxBuildHasher>,
     inflight: Mutex<HashMap<Key, Lookup>>,
     gate: Mutex<Gate>,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     calls: AtomicU64,
+    successes: AtomicU64,
     failures: AtomicU64,
+    /// Bumped by `clear()`: a call started before it does not fill the cache after it.
+    generation: AtomicU64,
     cache_hits: AtomicU64,
     shared: AtomicU64,
     rate_limited: AtomicU64,
@@ -126,17 +134,24 @@ struct Gate {
     failures: u64,
     failure_threshold: u64,
     open_for: Duration,
-    /// Set while the circuit is open (or half-open, once past this instant).
+    /// Set while the circuit is open (half-open once past this instant).
     open_until: Option<Instant>,
-    /// A half-open trial call is in flight.
-    trial: bool,
+    /// The ticket of the half-open trial call in flight: only its result closes or reopens
+    /// the circuit.
+    trial: Option<u64>,
+    /// The last ticket handed out.
+    tickets: u64,
 }
+
+/// One admitted call: its outcome goes back to the gate with [`Gate::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ticket(u64);
 
 impl Gate {
     /// Whether one call may start now.
-    fn admit(&mut self, now: Instant) -> Result<(), IntrospectionProblem> {
+    fn admit(&mut self, now: Instant) -> Result<Ticket, IntrospectionProblem> {
         if let Some(until) = self.open_until
-            && (now < until || self.trial)
+            && (now < until || self.trial.is_some())
         {
             return Err(IntrospectionProblem::CircuitOpen);
         }
@@ -147,33 +162,52 @@ impl Gate {
             return Err(IntrospectionProblem::RateLimited);
         }
         self.tokens -= 1.0;
+        self.tickets = self.tickets.wrapping_add(1);
+        let ticket = Ticket(self.tickets);
         if self.open_until.is_some() {
-            self.trial = true;
+            self.trial = Some(ticket.0);
         }
-        Ok(())
+        Ok(ticket)
     }
 
-    fn record(&mut self, ok: bool, now: Instant) {
+    /// A call's outcome. While the circuit is open only the trial's outcome counts: calls
+    /// admitted before it opened neither close it nor keep it open.
+    fn record(&mut self, ticket: Ticket, ok: bool, now: Instant) {
+        if self.open_until.is_some() {
+            if self.trial != Some(ticket.0) {
+                return;
+            }
+            self.trial = None;
+            if ok {
+                self.open_until = None;
+                self.failures = 0;
+            } else {
+                self.open_until = Some(now + self.open_for);
+            }
+            return;
+        }
         if ok {
             self.failures = 0;
-            self.open_until = None;
         } else {
             self.failures = self.failures.saturating_add(1);
-            if self.trial || self.failures >= self.failure_threshold {
+            if self.failures >= self.failure_threshold {
                 self.open_until = Some(now + self.open_for);
             }
         }
-        self.trial = false;
     }
 
-    fn is_open(&self, now: Instant) -> bool {
-        self.open_until.is_some_and(|u| now < u)
+    /// Open or half-open: calls are refused, but for one trial.
+    fn is_open(&self) -> bool {
+        self.open_until.is_some()
     }
 }
 
-/// Whether a presented token is opaque: not the three dot-separated parts of a compact JWS.
+/// Whether a presented token is opaque: not a compact JWS (three parts, the first a
+/// base64url JSON object, so starting `ey`) nor a compact JWE (five such parts, refused by
+/// the JWT path rather than sent to the endpoint).
 pub(super) fn is_opaque(token: &str) -> bool {
-    token.bytes().filter(|b| *b == b'.').count() != 2
+    let dots = token.bytes().filter(|b| *b == b'.').count();
+    !((dots == 2 || dots == 4) && token.starts_with("ey"))
 }
 
 /// RFC 6750 `b64token`: the only characters an opaque token may hold.
@@ -206,13 +240,27 @@ impl Introspector {
                         format!("environment variable `{var}` is not set or not UTF-8"),
                     )
                 })?;
+                if secret.is_empty() {
+                    return Err(invalid(
+                        "client_secret_env",
+                        format!("environment variable `{var}` is empty"),
+                    ));
+                }
                 use base64::Engine as _;
                 // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
                 let pair = format!("{}:{}", form(&config.client_id), form(&secret));
-                ClientAuth::Basic(format!(
+                let value = format!(
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(pair)
-                ))
+                );
+                let mut header = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                    invalid(
+                        "client_secret_env",
+                        "the client credentials do not form a header".to_owned(),
+                    )
+                })?;
+                header.set_sensitive(true);
+                ClientAuth::Basic(header)
             }
             (None, Some(pk)) => {
                 let pem = std::fs::read(&pk.key_file).map_err(|e| {
@@ -268,6 +316,7 @@ impl Introspector {
                 audiences: issuer.audiences.clone(),
                 leeway_s: issuer.leeway_s,
                 max_token_age_s: issuer.max_token_age_s,
+                require_token_type: config.require_token_type,
                 ttl_ms: config.ttl_s.saturating_mul(1000),
                 inactive_ttl_ms: config.inactive_ttl_s.saturating_mul(1000),
                 timeout,
@@ -278,7 +327,7 @@ impl Introspector {
                     .time_to_live(Duration::from_millis(
                         config.ttl_s.max(config.inactive_ttl_s).max(1) * 1000,
                     ))
-                    .build(),
+                    .build_with_hasher(rustc_hash::FxBuildHasher),
                 inflight: Mutex::new(HashMap::new()),
                 gate: Mutex::new(Gate {
                     tokens: config.burst as f64,
@@ -289,12 +338,15 @@ impl Introspector {
                     failure_threshold: config.failure_threshold,
                     open_for: Duration::from_secs(config.open_s),
                     open_until: None,
-                    trial: false,
+                    trial: None,
+                    tickets: 0,
                 }),
                 client,
                 clock,
                 calls: AtomicU64::new(0),
+                successes: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                generation: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
                 shared: AtomicU64::new(0),
                 rate_limited: AtomicU64::new(0),
@@ -346,13 +398,10 @@ impl Introspector {
 
     pub(crate) fn stats(&self) -> IntrospectionStats {
         let i = &*self.inner;
-        let open = i
-            .gate
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_open(Instant::now());
+        let open = i.gate.lock().unwrap_or_else(|p| p.into_inner()).is_open();
         IntrospectionStats {
             calls: i.calls.load(Ordering::Relaxed),
+            successes: i.successes.load(Ordering::Relaxed),
             failures: i.failures.load(Ordering::Relaxed),
             cache_hits: i.cache_hits.load(Ordering::Relaxed),
             shared: i.shared.load(Ordering::Relaxed),
@@ -362,8 +411,9 @@ impl Introspector {
         }
     }
 
-    /// Drop every cached result.
+    /// Drop every cached result (and the results of calls still in flight).
     pub(crate) fn clear(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         self.inner.cache.invalidate_all();
     }
 
@@ -372,9 +422,8 @@ impl Introspector {
             return Err(TokenError::Malformed(crate::error::Malformed::Segments));
         }
         let tag = aws_lc_rs::hmac::sign(&self.inner.hash_key, token.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(tag.as_ref().get(..32).unwrap_or(&[0u8; 32]));
-        Ok(key)
+        <Key>::try_from(tag.as_ref())
+            .map_err(|_| TokenError::IntrospectionUnavailable(IntrospectionProblem::Request))
     }
 
     fn cached(&self, key: &Key) -> Option<Result<VerifiedClaims, TokenError>> {
@@ -400,52 +449,94 @@ impl Introspector {
         runtime: Option<tokio::runtime::Handle>,
     ) -> Result<Lookup, IntrospectionProblem> {
         let inner = &self.inner;
+        // A stopped worker runs nothing: no call in flight can finish after it.
+        let runtime = runtime.ok_or(IntrospectionProblem::Stopped)?;
         let mut inflight = inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(l) = inflight.get(&key) {
             inner.shared.fetch_add(1, Ordering::Relaxed);
             return Ok(l.clone());
         }
-        let runtime = runtime.ok_or(IntrospectionProblem::Stopped)?;
+        // A call may have landed between the caller's cache miss and this lock (its task
+        // fills the cache, then leaves the in-flight map): look again under the lock.
+        if let Some(entry) = inner.cache.get(&key) {
+            inner.shared.fetch_add(1, Ordering::Relaxed);
+            return Ok(futures::future::ready(Ok(entry)).boxed().shared());
+        }
         let admitted = inner
             .gate
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .admit(Instant::now());
-        if let Err(p) = admitted {
-            let counter = match p {
-                IntrospectionProblem::RateLimited => &inner.rate_limited,
-                _ => &inner.circuit_refused,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            return Err(p);
-        }
-        let me = inner.clone();
-        let token = token.to_owned();
-        let task = runtime.spawn(async move {
-            let answer = me.call(&token).await;
-            let ok = answer.is_ok();
-            if !ok {
-                me.failures.fetch_add(1, Ordering::Relaxed);
+        let ticket = match admitted {
+            Ok(t) => t,
+            Err(p) => {
+                let counter = match p {
+                    IntrospectionProblem::RateLimited => &inner.rate_limited,
+                    _ => &inner.circuit_refused,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return Err(p);
             }
-            me.gate
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(ok, Instant::now());
-            let result = answer.map(|doc| me.interpret(doc));
-            if let Ok(cached) = &result {
-                me.cache.insert(key, cached.clone());
-            }
-            me.inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
-            result
-        });
-        let lookup = async move { task.await.unwrap_or(Err(IntrospectionProblem::Stopped)) }
+        };
+        let generation = inner.generation.load(Ordering::Acquire);
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let lookup = async move { rx.await.unwrap_or(Err(IntrospectionProblem::Stopped)) }
             .boxed()
             .shared();
         inflight.insert(key, lookup.clone());
+        // Spawned after the lock is released: a runtime that is shutting down may drop the
+        // task at once, on this thread, and its guard takes the lock.
+        drop(inflight);
+        // Settles the call even if its task panics or is cancelled (a stopped worker): the
+        // gate hears a failure and the in-flight entry goes, and the dropped sender resolves
+        // every waiter with `Stopped`, so nothing waits on it forever.
+        let mut guard = Settle {
+            inner: inner.clone(),
+            key,
+            ticket,
+            ok: false,
+        };
+        let token = token.to_owned();
+        drop(runtime.spawn(async move {
+            let me = guard.inner.clone();
+            let answer = me.call(&token).await;
+            guard.ok = answer.is_ok();
+            let result = answer.map(|doc| me.interpret(doc));
+            if let Ok(cached) = &result
+                && me.generation.load(Ordering::Acquire) == generation
+            {
+                me.cache.insert(key, cached.clone());
+            }
+            drop(guard);
+            let _ = tx.send(result);
+        }));
         Ok(lookup)
+    }
+}
+
+/// Settles one call when dropped: the outcome to the gate and the counters, and the token's
+/// in-flight entry removed (after the cache was filled, so a later caller finds one of the two).
+struct Settle {
+    inner: Arc<Inner>,
+    key: Key,
+    ticket: Ticket,
+    ok: bool,
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        let i = &self.inner;
+        let counter = if self.ok { &i.successes } else { &i.failures };
+        counter.fetch_add(1, Ordering::Relaxed);
+        i.gate.lock().unwrap_or_else(|p| p.into_inner()).record(
+            self.ticket,
+            self.ok,
+            Instant::now(),
+        );
+        i.inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
     }
 }
 
@@ -479,7 +570,7 @@ impl Inner {
             );
         match &self.auth {
             ClientAuth::Basic(value) => {
-                request = request.header(reqwest::header::AUTHORIZATION, value);
+                request = request.header(reqwest::header::AUTHORIZATION, value.clone());
             }
             ClientAuth::PrivateKeyJwt {
                 key,
@@ -532,12 +623,6 @@ impl Inner {
             if !matches!(doc.get("active"), Some(Value::Bool(_))) {
                 return Err(IntrospectionProblem::Response);
             }
-            // An answer naming another issuer is not this endpoint's to give.
-            match doc.get("iss") {
-                None => {}
-                Some(Value::String(iss)) if *iss == self.issuer => {}
-                Some(_) => return Err(IntrospectionProblem::Response),
-            }
             Ok(doc)
         };
         match tokio::time::timeout(self.timeout, send).await {
@@ -564,6 +649,46 @@ impl Inner {
         jsonwebtoken::encode(header, &claims, key).ok()
     }
 
+    /// Whether an active answer is about an access token. A refresh token is active too but
+    /// is no credential here. Providers say which kind in different members: `token_type`
+    /// (RFC 7662; `Bearer` or `DPoP` for access tokens), `token_use` (`access_token`), or
+    /// Keycloak's `typ` (`Bearer`). Any of them naming another kind refuses the token, and
+    /// with `require_token_type` (the default) one of them must be there.
+    fn access_token(&self, doc: &Map<String, Value>) -> Result<(), TokenError> {
+        let is = |v: &Value, kinds: &[&str]| {
+            v.as_str()
+                .is_some_and(|t| kinds.iter().any(|k| t.eq_ignore_ascii_case(k)))
+        };
+        let mut evidence = false;
+        for (member, kinds) in [
+            ("token_type", &["bearer", "dpop"][..]),
+            ("token_use", &["access_token"][..]),
+            ("typ", &["bearer", "dpop"][..]),
+        ] {
+            if let Some(v) = doc.get(member) {
+                if !is(v, kinds) {
+                    return Err(TokenError::TypeInvalid);
+                }
+                evidence = true;
+            }
+        }
+        if !evidence && self.require_token_type {
+            return Err(TokenError::TypeInvalid);
+        }
+        // A DPoP token must say which key it is bound to, or it would pass as a bearer token.
+        let dpop = ["token_type", "typ"]
+            .iter()
+            .any(|m| doc.get(*m).is_some_and(|v| is(v, &["dpop"])));
+        let jkt = doc
+            .get("cnf")
+            .and_then(|c| c.get("jkt"))
+            .is_some_and(Value::is_string);
+        if dpop && !jkt {
+            return Err(TokenError::TypeInvalid);
+        }
+        Ok(())
+    }
+
     /// The cache entry for an endpoint's answer.
     fn interpret(&self, mut doc: Map<String, Value>) -> Cached {
         let now_ms = self.clock.now_unix_ms();
@@ -574,14 +699,15 @@ impl Inner {
         if doc.get("active") != Some(&Value::Bool(true)) {
             return refused(TokenError::Inactive);
         }
-        // Only access tokens: a refresh token is active too, but is no credential here.
-        if let Some(t) = doc.get("token_type") {
-            let access = t.as_str().is_some_and(|t| {
-                t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("dpop")
-            });
-            if !access {
-                return refused(TokenError::TypeInvalid);
-            }
+        // An answer about another issuer's token (a multi-tenant provider) is a refusal of
+        // that token, not a failure of the endpoint.
+        match doc.get("iss") {
+            None => {}
+            Some(Value::String(iss)) if *iss == self.issuer => {}
+            Some(_) => return refused(TokenError::UnknownIssuer),
+        }
+        if let Err(e) = self.access_token(&doc) {
+            return refused(e);
         }
         doc.remove("active");
         doc.entry("iss")
@@ -593,7 +719,12 @@ impl Inner {
         };
         match validate_with(&rules, (None, None, None), doc, now_ms / 1000) {
             Ok(claims) => {
-                let exp_ms = claims.expires_at().saturating_mul(1000);
+                // Until `exp` (+ leeway, as `use_cached` and the JWT path allow), which is
+                // after now: the claims checks passed.
+                let exp_ms = claims
+                    .expires_at()
+                    .saturating_add(self.leeway_s)
+                    .saturating_mul(1000);
                 Cached::Active {
                     until_ms: now_ms.saturating_add(self.ttl_ms).min(exp_ms),
                     claims,
@@ -636,7 +767,8 @@ mod tests {
             failure_threshold: threshold,
             open_for: Duration::from_secs(30),
             open_until: None,
-            trial: false,
+            trial: None,
+            tickets: 0,
         }
     }
 
@@ -645,17 +777,17 @@ mod tests {
         let mut g = gate(10.0, 3.0, 5);
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert_eq!(g.admit(t0), Ok(()));
+            assert!(g.admit(t0).is_ok());
         }
         assert_eq!(g.admit(t0), Err(IntrospectionProblem::RateLimited));
         // 100 ms at 10/s refills one call.
         let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(g.admit(t1), Ok(()));
+        assert!(g.admit(t1).is_ok());
         assert_eq!(g.admit(t1), Err(IntrospectionProblem::RateLimited));
         // Never more than the burst, however long the pause.
         let t2 = t1 + Duration::from_secs(3600);
         for _ in 0..3 {
-            assert_eq!(g.admit(t2), Ok(()));
+            assert!(g.admit(t2).is_ok());
         }
         assert_eq!(g.admit(t2), Err(IntrospectionProblem::RateLimited));
     }
@@ -664,33 +796,43 @@ mod tests {
     fn the_breaker_opens_then_lets_one_trial_through() {
         let mut g = gate(1000.0, 1000.0, 3);
         let t0 = Instant::now();
+        // A call admitted before the circuit opens, finishing while it is open.
+        let early = g.admit(t0).unwrap();
         for _ in 0..3 {
-            assert_eq!(g.admit(t0), Ok(()));
-            g.record(false, t0);
+            let t = g.admit(t0).unwrap();
+            g.record(t, false, t0);
         }
-        assert!(g.is_open(t0));
+        assert!(g.is_open());
         assert_eq!(g.admit(t0), Err(IntrospectionProblem::CircuitOpen));
         // Half-open after `open_for`: exactly one trial call.
         let t1 = t0 + Duration::from_secs(31);
-        assert_eq!(g.admit(t1), Ok(()));
+        let trial = g.admit(t1).unwrap();
+        assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
+        // The early call's success neither closes the circuit nor frees the trial slot.
+        g.record(early, true, t1);
+        assert!(g.is_open());
         assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
         // A failed trial opens it again at once.
-        g.record(false, t1);
+        g.record(trial, false, t1);
         assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
         let t2 = t1 + Duration::from_secs(31);
-        assert_eq!(g.admit(t2), Ok(()));
-        g.record(true, t2);
+        let trial = g.admit(t2).unwrap();
+        g.record(trial, true, t2);
         // A successful trial closes it.
-        assert!(!g.is_open(t2));
-        assert_eq!(g.admit(t2), Ok(()));
-        assert_eq!(g.admit(t2), Ok(()));
+        assert!(!g.is_open());
+        assert!(g.admit(t2).is_ok());
+        assert!(g.admit(t2).is_ok());
     }
 
     #[test]
     fn opaque_tokens_are_told_from_jws() {
         assert!(is_opaque("2YotnFZFEjr1zCsicMWpAA"));
         assert!(is_opaque("a.b"));
-        assert!(!is_opaque("a.b.c"));
+        // RFC 6750's own example has two dots, but no JSON header.
+        assert!(is_opaque("mF_9.B5f-4.1JqM"));
+        assert!(!is_opaque("eyJhbGciOiJFUzI1NiJ9.e30.c2ln"));
+        // A JWE (five parts) is not introspected: the JWT path refuses it.
+        assert!(!is_opaque("eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"));
         assert!(is_b64token("mF_9.B5f-4.1JqM"));
         assert!(is_b64token("abc=="));
         assert!(!is_b64token("a b"));

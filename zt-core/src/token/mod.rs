@@ -233,10 +233,7 @@ impl TokenVerifier {
         if let Some(i) = self.introspector_for(token) {
             return i.check_cached(token, self.inner.env.handle());
         }
-        match self.step(token, false) {
-            Step::Done(r) => r,
-            Step::Wait(_) => Err(TokenError::UnknownKey),
-        }
+        self.verify_signed(token)
     }
 
     /// Verify a token, awaiting at most one bounded key fetch when its `kid` is unknown (at
@@ -249,6 +246,30 @@ impl TokenVerifier {
         if let Some(i) = self.introspector_for(token) {
             return i.check(token, self.inner.env.handle()).await;
         }
+        self.verify_signed_async(token).await
+    }
+
+    /// [`TokenVerifier::verify_async`] on the calling thread: blocks for at most one bounded
+    /// key fetch or introspection call, for one-shot tools (the CLI). Do not call it on an
+    /// async runtime's worker thread.
+    pub fn verify_blocking(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
+        futures::executor::block_on(self.verify_async(token))
+    }
+
+    /// [`TokenVerifier::verify`] for signed tokens only: an opaque token is malformed here,
+    /// never introspected (posture assertions are JWTs, and are not sent anywhere).
+    pub(crate) fn verify_signed(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
+        match self.step(token, false) {
+            Step::Done(r) => r,
+            Step::Wait(_) => Err(TokenError::UnknownKey),
+        }
+    }
+
+    /// [`TokenVerifier::verify_async`] for signed tokens only (see `verify_signed`).
+    pub(crate) async fn verify_signed_async(
+        &self,
+        token: &str,
+    ) -> Result<VerifiedClaims, TokenError> {
         match self.step(token, true) {
             Step::Done(r) => r,
             Step::Wait(fetch) => {
@@ -452,14 +473,20 @@ impl TokenVerifier {
         );
     }
 
-    /// Drop every cached verification and introspection result (for example after a
-    /// revocation).
+    /// Drop every cached verification and introspection result.
     pub fn clear_cache(&self) {
-        if let Some(c) = &self.inner.cache {
-            c.invalidate_all();
-        }
+        self.clear_signed_cache();
         if let Some(i) = &self.inner.introspector {
             i.clear();
+        }
+    }
+
+    /// Drop the cached verifications of signed tokens only (after a revocation change: the
+    /// revocation lists are checked on every decision anyway, and dropping every introspection
+    /// result would send every opaque token to the provider again).
+    pub(crate) fn clear_signed_cache(&self) {
+        if let Some(c) = &self.inner.cache {
+            c.invalidate_all();
         }
     }
 
