@@ -113,6 +113,11 @@ pub fn dpop_proof(data: &[u8]) {
     let _ = crate::dpop::normalise_url(&proof);
 }
 
+/// An introspection endpoint's answer (any bytes), parsed and judged for a fixed issuer.
+pub fn introspection_answer(data: &[u8]) {
+    crate::token::judge_answer_for_fuzzing(data);
+}
+
 /// A bundle signature: the bytes before the first NUL are `.signatures.json`, the rest the
 /// bundle's `data.json`, verified against a fixed ES256 key (RFC 7515 A.3's public key).
 pub fn bundle_signature(data: &[u8]) {

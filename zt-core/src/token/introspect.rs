@@ -294,6 +294,15 @@ impl Introspector {
                 ));
             }
         };
+        Self::with_auth(issuer, config, clock, auth).map_err(|message| invalid("endpoint", message))
+    }
+
+    fn with_auth(
+        issuer: &IssuerConfig,
+        config: &IntrospectionConfig,
+        clock: Arc<dyn Clock>,
+        auth: ClientAuth,
+    ) -> Result<Self, String> {
         let timeout = Duration::from_millis(config.timeout_ms);
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -302,10 +311,10 @@ impl Introspector {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|_| invalid("endpoint", "the HTTP client could not be built".to_owned()))?;
+            .map_err(|_| "the HTTP client could not be built".to_owned())?;
         let mut secret = [0u8; 32];
         aws_lc_rs::rand::fill(&mut secret)
-            .map_err(|_| invalid("endpoint", "no randomness for the cache key".to_owned()))?;
+            .map_err(|_| "no randomness for the cache key".to_owned())?;
         let now = Instant::now();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -617,13 +626,7 @@ impl Inner {
                     Err(_) => return Err(IntrospectionProblem::Request),
                 }
             }
-            let doc = json::parse_object(&bytes, json::MAX_DEPTH)
-                .map_err(|_| IntrospectionProblem::Response)?;
-            // RFC 7662 §2.2: `active` is REQUIRED and a boolean.
-            if !matches!(doc.get("active"), Some(Value::Bool(_))) {
-                return Err(IntrospectionProblem::Response);
-            }
-            Ok(doc)
+            parse_answer(&bytes)
         };
         match tokio::time::timeout(self.timeout, send).await {
             Ok(r) => r,
@@ -732,6 +735,58 @@ impl Inner {
             }
             Err(e) => refused(e),
         }
+    }
+}
+
+/// An introspection response: a JSON object (no duplicate keys, bounded depth) with a boolean
+/// `active` (RFC 7662 §2.2: REQUIRED).
+fn parse_answer(bytes: &[u8]) -> Result<Map<String, Value>, IntrospectionProblem> {
+    let doc =
+        json::parse_object(bytes, json::MAX_DEPTH).map_err(|_| IntrospectionProblem::Response)?;
+    if !matches!(doc.get("active"), Some(Value::Bool(_))) {
+        return Err(IntrospectionProblem::Response);
+    }
+    Ok(doc)
+}
+
+/// Fuzzing: any bytes as the endpoint's answer, judged for a fixed issuer (`aud` `api`).
+pub(crate) fn judge_answer_for_fuzzing(bytes: &[u8]) {
+    static JUDGE: std::sync::OnceLock<Option<Introspector>> = std::sync::OnceLock::new();
+    let judge = JUDGE.get_or_init(|| {
+        let mut issuer = IssuerConfig::new("https://idp.example.com", ["api"], []);
+        let config = IntrospectionConfig {
+            endpoint: "https://idp.example.com/introspect".to_owned(),
+            client_id: "fuzz".to_owned(),
+            client_secret_env: None,
+            private_key_jwt: None,
+            ttl_s: 60,
+            inactive_ttl_s: 5,
+            require_token_type: true,
+            timeout_ms: 1000,
+            cache_entries: 100,
+            rate_per_s: 1,
+            burst: 1,
+            failure_threshold: 1,
+            open_s: 1,
+            max_response_bytes: 65536,
+        };
+        issuer.introspection = Some(config.clone());
+        let clock = Arc::new(crate::clock::ManualClock::at_unix(1_800_000_000));
+        Introspector::with_auth(
+            &issuer,
+            &config,
+            clock,
+            ClientAuth::Basic(reqwest::header::HeaderValue::from_static(
+                "Basic Zm96ejpmdXp6",
+            )),
+        )
+        .ok()
+    });
+    if let Some(j) = judge
+        && let Ok(doc) = parse_answer(bytes)
+    {
+        let cached = j.inner.interpret(doc);
+        let _ = j.inner.use_cached(&cached);
     }
 }
 

@@ -49,6 +49,7 @@ mod parse;
 
 pub use claims::VerifiedClaims;
 pub use introspect::IntrospectionStats;
+pub(crate) use introspect::judge_answer_for_fuzzing;
 pub(crate) use parse::parse_only;
 
 use claims::validate_claims;
