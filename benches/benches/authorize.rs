@@ -232,6 +232,7 @@ fn bench_introspection(c: &mut Criterion) {
         rt.block_on(async move {
             let mut answer = zt_benches::claims(1);
             answer["active"] = json!(true);
+            answer["token_type"] = json!("Bearer");
             let body = answer.to_string();
             let app = axum::Router::new().route(
                 "/introspect",
