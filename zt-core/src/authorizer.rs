@@ -423,6 +423,7 @@ impl Authorizer {
             timings: Timings::default(),
             shadow: None,
             claims: None,
+            dpop_algs: None,
         }
     }
 
@@ -445,6 +446,9 @@ impl Authorizer {
                 let mode = enforcement.mode_for(None);
                 let (outcome, enforced) = decision::enforce(Outcome::Deny, mode);
                 let mut d = self.bare(Outcome::Deny, vec![reason]);
+                if reason.is_dpop_proof() || reason == Reason::DpopSchemeRequired {
+                    d.dpop_algs = Some(inner.dpop.algs_text());
+                }
                 d.outcome = outcome;
                 d.enforced = enforced;
                 d.mode = mode;
@@ -564,6 +568,7 @@ impl Authorizer {
             timings,
             shadow,
             claims: Some(claims),
+            dpop_algs: None,
         };
         self.finish(d, LogInput::Policy(input), logged_result, now_ms)
     }

@@ -144,6 +144,9 @@ pub struct Decision {
     pub shadow: Option<ShadowResult>,
     /// The verified claims, when the token verified.
     pub claims: Option<VerifiedClaims>,
+    /// The configured DPoP algorithms (space-separated), on a decision refused for DPoP: the
+    /// `algs` of its `WWW-Authenticate: DPoP` challenge.
+    pub(crate) dpop_algs: Option<std::sync::Arc<str>>,
 }
 
 impl Decision {
@@ -208,6 +211,7 @@ impl Decision {
             timings: Timings::default(),
             shadow: None,
             claims: None,
+            dpop_algs: None,
         }
     }
 }

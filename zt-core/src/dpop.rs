@@ -82,6 +82,7 @@ impl ReplayCache {
 /// Checks DPoP proofs; holds the replay cache.
 pub(crate) struct DpopChecker {
     algorithms: Vec<Algorithm>,
+    algs_text: std::sync::Arc<str>,
     max_age_s: u64,
     leeway_s: u64,
     pub(crate) base_url: Option<String>,
@@ -92,6 +93,13 @@ impl DpopChecker {
     pub(crate) fn new(c: &DpopConfig) -> Self {
         Self {
             algorithms: c.algorithms.clone(),
+            algs_text: c
+                .algorithms
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into(),
             max_age_s: c.max_age_s,
             leeway_s: c.leeway_s,
             base_url: c
@@ -108,6 +116,11 @@ impl DpopChecker {
     /// The algorithms for a `WWW-Authenticate: DPoP algs="..."` challenge.
     pub(crate) fn algorithms(&self) -> &[Algorithm] {
         &self.algorithms
+    }
+
+    /// The same, space-separated, as the challenge's `algs` carries them.
+    pub(crate) fn algs_text(&self) -> std::sync::Arc<str> {
+        self.algs_text.clone()
     }
 
     /// Check `proof` for a request; `Ok` when every rule holds (and its `jti` is then spent).

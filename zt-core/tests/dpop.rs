@@ -271,8 +271,40 @@ fn dpop_failures_answer_with_a_dpop_challenge() {
     let answer = zt_core::http::HttpAnswer::new(&d, "orders");
     assert_eq!(answer.status, 401);
     let c = answer.header("www-authenticate").unwrap();
-    assert!(c.starts_with("DPoP realm=\"orders\", algs=\"ES256"), "{c}");
+    assert!(
+        c.starts_with("DPoP realm=\"orders\", algs=\"ES256 ES384 RS256 PS256 EdDSA\""),
+        "{c}"
+    );
     assert!(c.contains("error=\"invalid_dpop_proof\""), "{c}");
+
+    // The challenge names the configured algorithms (RFC 9449 §7.1), for a missing proof and
+    // for a bound token sent as Bearer alike.
+    let doc = json!({
+        "issuers": [{"issuer": IDP, "audiences": ["api"], "algorithms": ["RS256"],
+                     "jwks": jwks(&["rsa2048-a"])}],
+        "dpop": {"algorithms": ["ES256", "EdDSA"]},
+        "decision_log": {"sink": "none"},
+    });
+    let narrow = Authorizer::builder(AuthorizerConfig::from_json_str(&doc.to_string()).unwrap())
+        .clock(Arc::new(ManualClock::at_unix(NOW)))
+        .policy_files(vec![(
+            "p.rego".into(),
+            b"package zt.authz\ndecision := true".to_vec(),
+        )])
+        .build()
+        .unwrap();
+    for r in [
+        request(&t, None),
+        Request::new("GET", "/orders/7").bearer(t.clone()),
+    ] {
+        let d = narrow.authorize_sync(&r);
+        let answer = zt_core::http::HttpAnswer::new(&d, "orders");
+        let c = answer.header("www-authenticate").unwrap();
+        assert!(
+            c.starts_with("DPoP realm=\"orders\", algs=\"ES256 EdDSA\", error="),
+            "{c}"
+        );
+    }
 }
 
 #[test]

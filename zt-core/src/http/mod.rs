@@ -291,10 +291,12 @@ pub fn challenge(
         .iter()
         .any(|r| r.is_dpop_proof() || *r == Reason::DpopSchemeRequired);
     let mut c = if dpop {
-        format!(
-            "DPoP realm={}, algs=\"ES256 ES384 RS256 PS256 EdDSA\"",
-            quote(realm)
-        )
+        // The authorizer's `[dpop] algorithms` (the default set for a decision made elsewhere).
+        let algs = decision
+            .dpop_algs
+            .as_deref()
+            .unwrap_or("ES256 ES384 RS256 PS256 EdDSA");
+        format!("DPoP realm={}, algs={}", quote(realm), quote(algs))
     } else {
         format!("Bearer realm={}", quote(realm))
     };
