@@ -207,6 +207,17 @@ impl AuthorizerBuilder {
                 )?),
                 None => None,
             };
+        let dpop = crate::dpop::DpopChecker::new(&c.dpop).map_err(|message| {
+            crate::error::ConfigError::Invalid {
+                file: None,
+                key: if c.dpop.nonce_secret_file.is_some() {
+                    "dpop.nonce_secret_file".to_owned()
+                } else {
+                    "dpop.nonce_secret_env".to_owned()
+                },
+                message,
+            }
+        })?;
         let mut prefix = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut prefix);
         Ok(Authorizer {
@@ -228,7 +239,7 @@ impl AuthorizerBuilder {
                 log_capacity: c.decision_log.queue_capacity,
                 bundle_service,
                 revocation_feed,
-                dpop: crate::dpop::DpopChecker::new(&c.dpop),
+                dpop,
                 require_dpop: c
                     .issuers
                     .iter()
@@ -424,6 +435,7 @@ impl Authorizer {
             shadow: None,
             claims: None,
             dpop_algs: None,
+            dpop_nonce: None,
         }
     }
 
@@ -448,6 +460,9 @@ impl Authorizer {
                 let mut d = self.bare(Outcome::Deny, vec![reason]);
                 if reason.is_dpop_proof() || reason == Reason::DpopSchemeRequired {
                     d.dpop_algs = Some(inner.dpop.algs_text());
+                    // Every DPoP refusal hands out the current nonce (RFC 9449 §9), so a
+                    // client learns it from its first failure of any kind.
+                    d.dpop_nonce = inner.dpop.nonces.as_ref().map(|n| n.current(now));
                 }
                 d.outcome = outcome;
                 d.enforced = enforced;
@@ -569,6 +584,7 @@ impl Authorizer {
             shadow,
             claims: Some(claims),
             dpop_algs: None,
+            dpop_nonce: None,
         };
         self.finish(d, LogInput::Policy(input), logged_result, now_ms)
     }

@@ -147,6 +147,9 @@ pub struct Decision {
     /// The configured DPoP algorithms (space-separated), on a decision refused for DPoP: the
     /// `algs` of its `WWW-Authenticate: DPoP` challenge.
     pub(crate) dpop_algs: Option<std::sync::Arc<str>>,
+    /// The current DPoP server nonce, on a decision refused for DPoP when nonces are required:
+    /// its `DPoP-Nonce` header.
+    pub(crate) dpop_nonce: Option<String>,
 }
 
 impl Decision {
@@ -212,6 +215,7 @@ impl Decision {
             shadow: None,
             claims: None,
             dpop_algs: None,
+            dpop_nonce: None,
         }
     }
 }

@@ -10,7 +10,9 @@
 //!    normalisation, without query and fragment), `iat` within `max_age_s` (± `leeway_s`),
 //!    `ath` the base64url SHA-256 of the access token, and `jti` present;
 //! 5. the key's RFC 7638 thumbprint is the token's `cnf.jkt`;
-//! 6. its `jti` was not seen with this key within the window (a bounded cache).
+//! 6. with `[dpop] nonce_secret_env`/`nonce_secret_file`, its `nonce` is current (RFC 9449
+//!    §9: minted by an instance sharing the secret, in this lifetime or the previous one);
+//! 7. its `jti` was not seen with this key within the window (a bounded cache).
 //!
 //! This is the one place zt uses a key embedded in a JWS: it is the proof's own key, and it is
 //! trusted only through the thumbprint the verified access token carries.
@@ -79,8 +81,68 @@ impl ReplayCache {
     }
 }
 
+/// Server nonces (RFC 9449 §9): `base64url(window ‖ HMAC-SHA-256(secret, label ‖ window)[..16])`
+/// with `window = now / lifetime`. Stateless, so every instance holding the secret mints the
+/// same nonce and accepts the others'; the current and the previous window are accepted.
+pub(crate) struct Nonces {
+    key: aws_lc_rs::hmac::Key,
+    lifetime_s: u64,
+}
+
+impl Nonces {
+    const LABEL: &'static [u8] = b"zt-dpop-nonce\0";
+
+    pub(crate) fn new(secret: &[u8], lifetime_s: u64) -> Self {
+        Self {
+            key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
+            lifetime_s: lifetime_s.max(1),
+        }
+    }
+
+    fn tag(&self, window: u64) -> [u8; 16] {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.key);
+        ctx.update(Self::LABEL);
+        ctx.update(&window.to_be_bytes());
+        let mut out = [0u8; 16];
+        for (o, b) in out.iter_mut().zip(ctx.sign().as_ref()) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// The nonce current at `now` (Unix seconds).
+    pub(crate) fn current(&self, now: u64) -> String {
+        let window = now / self.lifetime_s;
+        let mut bytes = Vec::with_capacity(24);
+        bytes.extend_from_slice(&window.to_be_bytes());
+        bytes.extend_from_slice(&self.tag(window));
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Whether `nonce` was minted with this secret in the current or the previous window.
+    pub(crate) fn accepts(&self, nonce: &str, now: u64) -> bool {
+        if nonce.len() != 32 {
+            return false;
+        }
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce) else {
+            return false;
+        };
+        let (Some(w), Some(tag)) = (bytes.get(..8), bytes.get(8..)) else {
+            return false;
+        };
+        let mut window = [0u8; 8];
+        window.copy_from_slice(w);
+        let window = u64::from_be_bytes(window);
+        let current = now / self.lifetime_s;
+        (window == current || window.saturating_add(1) == current)
+            && aws_lc_rs::constant_time::verify_slices_are_equal(tag, &self.tag(window)).is_ok()
+    }
+}
+
 /// Checks DPoP proofs; holds the replay cache.
 pub(crate) struct DpopChecker {
+    /// Server nonces, when required.
+    pub(crate) nonces: Option<Nonces>,
     algorithms: Vec<Algorithm>,
     algs_text: std::sync::Arc<str>,
     max_age_s: u64,
@@ -90,8 +152,32 @@ pub(crate) struct DpopChecker {
 }
 
 impl DpopChecker {
-    pub(crate) fn new(c: &DpopConfig) -> Self {
-        Self {
+    /// The checker for `[dpop]`; an error names the nonce secret that cannot be read.
+    pub(crate) fn new(c: &DpopConfig) -> Result<Self, String> {
+        let secret = if let Some(var) = &c.nonce_secret_env {
+            Some(
+                std::env::var_os(var)
+                    .ok_or_else(|| format!("environment variable `{var}` is not set"))?
+                    .into_encoded_bytes(),
+            )
+        } else if let Some(path) = &c.nonce_secret_file {
+            let mut bytes = std::fs::read(path)
+                .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.kind()))?;
+            if bytes.ends_with(b"\n") {
+                bytes.pop();
+                if bytes.ends_with(b"\r") {
+                    bytes.pop();
+                }
+            }
+            Some(bytes)
+        } else {
+            None
+        };
+        if secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err("the nonce secret must be at least 32 bytes".to_owned());
+        }
+        Ok(Self {
+            nonces: secret.map(|s| Nonces::new(&s, c.nonce_lifetime_s)),
             algorithms: c.algorithms.clone(),
             algs_text: c
                 .algorithms
@@ -110,7 +196,7 @@ impl DpopChecker {
                 inner: std::sync::Mutex::default(),
                 capacity: usize::try_from(c.replay_cache_entries).unwrap_or(100_000),
             },
-        }
+        })
     }
 
     /// The algorithms for a `WWW-Authenticate: DPoP algs="..."` challenge.
@@ -178,6 +264,14 @@ impl DpopChecker {
         .is_err()
         {
             return Err(Reason::DpopBindingMismatch);
+        }
+        // Last of the proof's own checks: `use_dpop_nonce` tells a client that everything but
+        // the nonce was right, so a retry with the fresh nonce passes.
+        if let Some(n) = &self.nonces {
+            let fresh = text("nonce").is_some_and(|nonce| n.accepts(nonce, cx.now));
+            if !fresh {
+                return Err(Reason::DpopNonceRequired);
+            }
         }
         // Spent only now, so that a proof failing a check above never burns its `jti`.
         let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
@@ -302,7 +396,7 @@ mod tests {
 
     #[test]
     fn the_rfc_9449_examples() {
-        let checker = DpopChecker::new(&DpopConfig::default());
+        let checker = DpopChecker::new(&DpopConfig::default()).unwrap();
         // The resource request of §7.1 at its own time: accepted once, then a replay.
         assert_eq!(
             checker.check(RFC_PROOF, &rfc_context(1_562_262_618)),
@@ -313,7 +407,7 @@ mod tests {
             Err(Reason::DpopReplayed)
         );
         // Two minutes later it is stale; bound to another key it is a mismatch.
-        let fresh = DpopChecker::new(&DpopConfig::default());
+        let fresh = DpopChecker::new(&DpopConfig::default()).unwrap();
         assert_eq!(
             fresh.check(RFC_PROOF, &rfc_context(1_562_262_738)),
             Err(Reason::DpopProofInvalid)
@@ -361,7 +455,7 @@ mod tests {
 
     #[test]
     fn concurrent_uses_of_one_proof_pass_once() {
-        let checker = std::sync::Arc::new(DpopChecker::new(&DpopConfig::default()));
+        let checker = std::sync::Arc::new(DpopChecker::new(&DpopConfig::default()).unwrap());
         let passed: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
@@ -405,5 +499,35 @@ mod tests {
         assert_eq!(jwk_thumbprint(missing.as_object().unwrap()), None);
         let oct = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
         assert_eq!(jwk_thumbprint(oct.as_object().unwrap()), None);
+    }
+
+    #[test]
+    fn nonces_are_stateless_windowed_and_keyed() {
+        let n = Nonces::new(b"0123456789abcdef0123456789abcdef", 60);
+        let m = Nonces::new(b"0123456789abcdef0123456789abcdeX", 60);
+        let t = 1_800_000_000;
+        let nonce = n.current(t);
+        assert_eq!(nonce.len(), 32);
+        assert_eq!(
+            nonce,
+            Nonces::new(b"0123456789abcdef0123456789abcdef", 60).current(t)
+        );
+        assert!(n.accepts(&nonce, t));
+        assert!(
+            n.accepts(&nonce, t + 60),
+            "the next window still accepts it"
+        );
+        assert!(
+            !n.accepts(&nonce, t + 120 + 60),
+            "two windows later it is stale"
+        );
+        assert!(
+            !n.accepts(&nonce, t - 60),
+            "a nonce from the future is refused"
+        );
+        assert!(!m.accepts(&nonce, t), "another secret");
+        assert!(!n.accepts(&nonce[..31], t));
+        assert!(!n.accepts("", t));
+        assert!(!n.accepts(&"A".repeat(32), t));
     }
 }

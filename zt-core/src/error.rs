@@ -113,6 +113,9 @@ pub enum Reason {
     /// something that is not an introspection response, or is shielded by the rate limit or
     /// the open circuit breaker. The token may be fine.
     IntrospectionUnavailable,
+    /// `[dpop]` requires server nonces and the proof carries none, or one that is not current
+    /// (RFC 9449 §9): answered with `error="use_dpop_nonce"` and a fresh `DPoP-Nonce`.
+    DpopNonceRequired,
 }
 
 impl Reason {
@@ -157,6 +160,7 @@ impl Reason {
         Reason::TokenInactive,
         Reason::IntrospectionPending,
         Reason::IntrospectionUnavailable,
+        Reason::DpopNonceRequired,
     ];
 
     /// The stable `snake_case` code.
@@ -201,6 +205,7 @@ impl Reason {
             Reason::TokenInactive => "token_inactive",
             Reason::IntrospectionPending => "introspection_pending",
             Reason::IntrospectionUnavailable => "introspection_unavailable",
+            Reason::DpopNonceRequired => "dpop_nonce_required",
         }
     }
 
@@ -244,6 +249,7 @@ impl Reason {
                 | Reason::CertificateBindingMismatch
                 | Reason::ConfirmationUnsupported
                 | Reason::TokenInactive
+                | Reason::DpopNonceRequired
         )
     }
 
@@ -256,6 +262,7 @@ impl Reason {
                 | Reason::DpopProofInvalid
                 | Reason::DpopBindingMismatch
                 | Reason::DpopReplayed
+                | Reason::DpopNonceRequired
         )
     }
 
@@ -1431,7 +1438,7 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
-        assert_eq!(seen.len(), 39);
+        assert_eq!(seen.len(), 40);
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}: ALL is in declaration order");
             assert_eq!(Reason::from_code(r.as_str()), Some(*r));

@@ -100,7 +100,9 @@ pub fn key_lookup(
 
 /// A DPoP proof (any bytes) checked against a fixed request and binding (RFC 9449 §7.1's).
 pub fn dpop_proof(data: &[u8]) {
-    let checker = crate::dpop::DpopChecker::new(&crate::config::DpopConfig::default());
+    let Ok(checker) = crate::dpop::DpopChecker::new(&crate::config::DpopConfig::default()) else {
+        return;
+    };
     let proof = String::from_utf8_lossy(data);
     let cx = crate::dpop::ProofContext {
         method: "GET",

@@ -429,3 +429,152 @@ fn dpop_config_is_checked() {
         assert!(err.to_string().contains(needle), "{err}");
     }
 }
+
+#[test]
+fn server_nonces_are_asked_for_then_accepted_across_a_fleet_sharing_the_secret() {
+    let dir = std::env::temp_dir().join(format!("zt-dpop-nonce-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fleet_secret = dir.join("fleet.secret");
+    let other_secret = dir.join("other.secret");
+    std::fs::write(&fleet_secret, "a fleet-wide secret of at least 32 bytes\n").unwrap();
+    std::fs::write(&other_secret, "another deployment's secret, 32+ bytes").unwrap();
+    let clock = Arc::new(ManualClock::at_unix(NOW));
+    let instance = |secret: &std::path::Path| {
+        let doc = json!({
+            "issuers": [{"issuer": IDP, "audiences": ["api"], "algorithms": ["RS256"],
+                         "jwks": jwks(&["rsa2048-a"])}],
+            "dpop": {"nonce_secret_file": secret, "nonce_lifetime_s": 60},
+            "decision_log": {"sink": "none"},
+        });
+        Authorizer::builder(AuthorizerConfig::from_json_str(&doc.to_string()).unwrap())
+            .clock(clock.clone())
+            .policy_files(vec![(
+                "p.rego".into(),
+                b"package zt.authz\ndecision := true".to_vec(),
+            )])
+            .build()
+            .unwrap()
+    };
+    let (a, b, stranger) = (
+        instance(&fleet_secret),
+        instance(&fleet_secret),
+        instance(&other_secret),
+    );
+    let t = token(Some("ec-p256"));
+    let with_nonce = |nonce: &str| {
+        let nonce = nonce.to_owned();
+        proof(&t, move |c| c["nonce"] = json!(nonce))
+    };
+
+    // No nonce: 401 with `use_dpop_nonce` and a fresh nonce, and the jti is not spent.
+    let first = proof(&t, |_| {});
+    let d = a.authorize_sync(&request(&t, Some(&first)));
+    assert_eq!(d.reasons, [Reason::DpopNonceRequired]);
+    let answer = zt_core::http::HttpAnswer::new(&d, "orders");
+    assert_eq!(answer.status, 401);
+    let c = answer.header("www-authenticate").unwrap();
+    assert!(
+        c.starts_with("DPoP realm=\"orders\"") && c.contains("error=\"use_dpop_nonce\""),
+        "{c}"
+    );
+    let nonce = answer.header("dpop-nonce").unwrap().to_owned();
+    // Every DPoP refusal carries the nonce, a missing proof included.
+    let d = a.authorize_sync(&request(&t, None));
+    assert_eq!(
+        zt_core::http::HttpAnswer::new(&d, "orders").header("dpop-nonce"),
+        Some(nonce.as_str())
+    );
+
+    // The retry with the nonce passes, here and on another instance sharing the secret.
+    assert!(
+        a.authorize_sync(&request(&t, Some(&with_nonce(&nonce))))
+            .is_allowed()
+    );
+    assert!(
+        b.authorize_sync(&request(&t, Some(&with_nonce(&nonce))))
+            .is_allowed()
+    );
+    // Another secret's instance does not take it; neither a made-up nonce.
+    assert_eq!(
+        reasons(&stranger, &request(&t, Some(&with_nonce(&nonce)))),
+        [Reason::DpopNonceRequired]
+    );
+    for fake in ["", "bm9uY2U", &nonce[..31], &format!("{}A", &nonce[..31])] {
+        assert_eq!(
+            reasons(&a, &request(&t, Some(&with_nonce(fake)))),
+            [Reason::DpopNonceRequired],
+            "{fake:?}"
+        );
+    }
+    // A proof with a wrong nonce and another fault is refused for the fault first.
+    let mut other_fault = with_nonce("stale");
+    other_fault.push('x');
+    assert_eq!(
+        reasons(&a, &request(&t, Some(&other_fault))),
+        [Reason::DpopProofInvalid]
+    );
+
+    // The nonce lives one to two lifetimes: after 60 s the previous window still counts,
+    // after 120 s it is stale and the refusal hands out the new one.
+    clock.advance(std::time::Duration::from_secs(60));
+    let p = proof(&t, |c| {
+        c["nonce"] = json!(nonce);
+        c["iat"] = json!(NOW + 60);
+    });
+    assert!(a.authorize_sync(&request(&t, Some(&p))).is_allowed());
+    clock.advance(std::time::Duration::from_secs(60));
+    let p = proof(&t, |c| {
+        c["nonce"] = json!(nonce);
+        c["iat"] = json!(NOW + 120);
+    });
+    let d = a.authorize_sync(&request(&t, Some(&p)));
+    assert_eq!(d.reasons, [Reason::DpopNonceRequired]);
+    let fresh = zt_core::http::HttpAnswer::new(&d, "orders")
+        .header("dpop-nonce")
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, nonce);
+    let p = proof(&t, |c| {
+        c["nonce"] = json!(fresh);
+        c["iat"] = json!(NOW + 120);
+    });
+    assert!(a.authorize_sync(&request(&t, Some(&p))).is_allowed());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn nonce_secrets_are_checked_at_build() {
+    let build = |dpop: Value| {
+        let doc = json!({
+            "issuers": [{"issuer": IDP, "audiences": ["api"], "algorithms": ["RS256"],
+                         "jwks": jwks(&["rsa2048-a"])}],
+            "dpop": dpop,
+        });
+        AuthorizerConfig::from_json_str(&doc.to_string()).and_then(|c| {
+            Authorizer::builder(c)
+                .policy_files(vec![(
+                    "p.rego".into(),
+                    b"package zt.authz\ndecision := true".to_vec(),
+                )])
+                .build()
+                .map(|_| ())
+                .map_err(|e| match e {
+                    zt_core::BuildError::Config(c) => c,
+                    other => panic!("{other}"),
+                })
+        })
+    };
+    let dir = std::env::temp_dir().join(format!("zt-dpop-nonce-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let short = dir.join("short");
+    std::fs::write(&short, "too short").unwrap();
+    let e = build(json!({"nonce_secret_file": short})).unwrap_err();
+    assert!(e.to_string().contains("at least 32 bytes") && !e.to_string().contains("too short"));
+    let e = build(json!({"nonce_secret_env": "ZT_TEST_SURELY_UNSET_NONCE_SECRET"})).unwrap_err();
+    assert_eq!(e.key(), Some("dpop.nonce_secret_env"));
+    let e = build(json!({"nonce_secret_env": "PATH", "nonce_secret_file": short})).unwrap_err();
+    assert!(e.to_string().contains("only one"));
+    let e = build(json!({"nonce_lifetime_s": 5})).unwrap_err();
+    assert!(e.to_string().contains("nonce_lifetime_s"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

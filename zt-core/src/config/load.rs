@@ -133,6 +133,7 @@ impl AuthorizerConfig {
             }
         }
         self.policy.bundle.as_mut().map(fix);
+        self.dpop.nonce_secret_file.as_mut().map(fix);
         self.policy.persist_dir.as_mut().map(fix);
         if let Some(signing) = &mut self.policy.signing {
             for key in &mut signing.keys {

@@ -100,6 +100,17 @@ pub struct DpopConfig {
     /// service behind a proxy; default `https://` and the request's `Host`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Require server nonces (RFC 9449 §9): the HMAC secret that mints and checks them, from
+    /// this environment variable (at least 32 bytes). Instances sharing the secret accept each
+    /// other's nonces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce_secret_env: Option<String>,
+    /// The same secret from a file (one trailing newline ignored; relative to the config file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce_secret_file: Option<PathBuf>,
+    /// How long a nonce is current, seconds (10..=3600, default 300); the previous one is
+    /// accepted too, so a nonce lives between one and two lifetimes.
+    pub nonce_lifetime_s: u64,
 }
 
 impl Default for DpopConfig {
@@ -116,6 +127,9 @@ impl Default for DpopConfig {
             leeway_s: 5,
             replay_cache_entries: 100_000,
             base_url: None,
+            nonce_secret_env: None,
+            nonce_secret_file: None,
+            nonce_lifetime_s: 300,
         }
     }
 }

@@ -250,6 +250,13 @@ impl AuthorizerConfig {
         }
         range("dpop.max_age_s", dp.max_age_s, 1, 3600)?;
         range("dpop.leeway_s", dp.leeway_s, 0, 300)?;
+        range("dpop.nonce_lifetime_s", dp.nonce_lifetime_s, 10, 3600)?;
+        if dp.nonce_secret_env.is_some() && dp.nonce_secret_file.is_some() {
+            return Err(invalid(
+                "dpop.nonce_secret_env",
+                "set only one of `nonce_secret_env`, `nonce_secret_file`",
+            ));
+        }
         range(
             "dpop.replay_cache_entries",
             dp.replay_cache_entries,

@@ -13,6 +13,7 @@
 //! | policy or posture deny | 403 | `insufficient_scope` when a policy reason says so, else none |
 //! | `jwks_unavailable`, `introspection_unavailable` | 503 | — (no challenge) |
 //! | `introspection_pending` | 503 with `Retry-After: 1` | — (no challenge) |
+//! | `dpop_nonce_required` | 401 with `DPoP-Nonce` | `use_dpop_nonce` (a `DPoP` challenge) |
 //! | `internal_error` | 500 | — (no challenge) |
 //!
 //! ```
@@ -184,6 +185,9 @@ impl HttpAnswer {
                 challenge(realm, bearer_error, &detail, decision),
             ));
         }
+        if let Some(nonce) = &decision.dpop_nonce {
+            headers.push(("dpop-nonce", nonce.clone()));
+        }
         if decision.reasons.contains(&Reason::IntrospectionPending) {
             // The lookup is under way: a retry a moment later is decided from its result.
             headers.push(("retry-after", "1".to_owned()));
@@ -236,6 +240,7 @@ fn classify(d: &Decision) -> (u16, Option<&'static str>) {
             | Reason::IntrospectionPending
             | Reason::IntrospectionUnavailable => return (503, None),
             Reason::InternalError => return (500, None),
+            Reason::DpopNonceRequired => return (401, Some("use_dpop_nonce")),
             r if r.is_dpop_proof() => return (401, Some("invalid_dpop_proof")),
             r if r.rejects_token() => return (401, Some("invalid_token")),
             _ => {}
