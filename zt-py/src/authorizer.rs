@@ -5,7 +5,7 @@ use crate::decision::{Decision, begin, parse_mode};
 use crate::{build_error, raise};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 use std::path::PathBuf;
 use std::time::Duration;
 use zt_core::{AuthorizerConfig, DeviceInput, Request};
@@ -113,11 +113,22 @@ fn request<'py>(
     device: Option<&Bound<'py, PyAny>>,
     posture_assertion: Option<&Bound<'py, PyAny>>,
     resource: Option<&Bound<'py, PyAny>>,
+    (dpop_proof, client_certificate): Binding<'_, 'py>,
 ) -> PyResult<Request> {
     let given = |o: Option<&Bound<'py, PyAny>>| o.filter(|o| !o.is_none()).cloned();
     let mut r = Request::new(string("method", method)?, string("path", path)?);
-    if let Some(t) = given(token) {
-        r = r.bearer(string("token", &t)?);
+    let proof = given(dpop_proof)
+        .map(|p| string("dpop_proof", &p))
+        .transpose()?;
+    match (given(token), proof) {
+        // A DPoP proof means the token is presented with the `DPoP` scheme (RFC 9449).
+        (Some(t), Some(p)) => r = r.dpop(string("token", &t)?).dpop_proof(p),
+        (Some(t), None) => r = r.bearer(string("token", &t)?),
+        (None, Some(p)) => r = r.dpop_proof(p),
+        (None, None) => {}
+    }
+    if let Some(der) = certificate(client_certificate)? {
+        r = r.client_certificate(&der);
     }
     if let Some(h) = given(host) {
         r = r.host(string("host", &h)?);
@@ -148,15 +159,30 @@ fn request<'py>(
     Ok(r)
 }
 
+/// The DPoP proof and the client certificate (DER `bytes`) of a direct request.
+type Binding<'a, 'py> = (Option<&'a Bound<'py, PyAny>>, Option<&'a Bound<'py, PyAny>>);
+
+/// A client certificate argument: DER `bytes`, or `None`.
+fn certificate(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(None),
+        Some(o) => o
+            .cast::<PyBytes>()
+            .map(|b| Some(b.as_bytes().to_vec()))
+            .map_err(|_| PyTypeError::new_err("`client_certificate` must be DER bytes")),
+    }
+}
+
 /// The request of `authorize_http` / `authorize_http_async`, through zt-core's one extraction.
 fn http_request(
     authz: &zt_core::Authorizer,
     method: &Bound<'_, PyAny>,
     target: &Bound<'_, PyAny>,
     headers: &Bound<'_, PyAny>,
-    client: Option<&Bound<'_, PyAny>>,
-    authority: Option<&Bound<'_, PyAny>>,
+    (client, authority): (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
+    client_certificate: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Request> {
+    let der = certificate(client_certificate)?;
     let method = string("method", method)?;
     let target = string("target", target)?;
     let pairs = header_pairs("headers", headers)?;
@@ -168,14 +194,18 @@ fn http_request(
         .filter(|a| !a.is_none())
         .map(|a| string("authority", a))
         .transpose()?;
-    Ok(zt_core::http::request_from_http(
+    let request = zt_core::http::request_from_http(
         authz,
         &method,
         &target,
         &pairs[..],
         authority.as_deref(),
         client.as_deref(),
-    ))
+    );
+    Ok(match der {
+        Some(der) => request.client_certificate(&der),
+        None => request,
+    })
 }
 
 #[pymethods]
@@ -235,7 +265,8 @@ impl Authorizer {
     /// Decide one request from cached keys: synchronous, no I/O, never raises for anything
     /// the request contains (a malformed token is a deny). Wrong argument types are `TypeError`.
     #[pyo3(signature = (token=None, *, method, path, host=None, headers=None, source_ip=None,
-                        device=None, posture_assertion=None, resource=None))]
+                        device=None, posture_assertion=None, resource=None, dpop_proof=None,
+                        client_certificate=None))]
     #[allow(
         clippy::too_many_arguments,
         reason = "mirrors the keyword-only Python signature"
@@ -251,6 +282,8 @@ impl Authorizer {
         device: Option<&Bound<'_, PyAny>>,
         posture_assertion: Option<&Bound<'_, PyAny>>,
         resource: Option<&Bound<'_, PyAny>>,
+        dpop_proof: Option<&Bound<'_, PyAny>>,
+        client_certificate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
         let request = request(
             token,
@@ -262,6 +295,7 @@ impl Authorizer {
             device,
             posture_assertion,
             resource,
+            (dpop_proof, client_certificate),
         )?;
         Ok(Decision {
             inner: self.inner.authorize_sync(&request),
@@ -272,7 +306,8 @@ impl Authorizer {
     /// bounded key refetch (shared with concurrent callers) on a worker thread, so the event
     /// loop keeps serving; with cached keys it returns at once.
     #[pyo3(signature = (token=None, *, method, path, host=None, headers=None, source_ip=None,
-                        device=None, posture_assertion=None, resource=None))]
+                        device=None, posture_assertion=None, resource=None, dpop_proof=None,
+                        client_certificate=None))]
     #[allow(
         clippy::too_many_arguments,
         reason = "mirrors the keyword-only Python signature"
@@ -289,6 +324,8 @@ impl Authorizer {
         device: Option<&Bound<'py, PyAny>>,
         posture_assertion: Option<&Bound<'py, PyAny>>,
         resource: Option<&Bound<'py, PyAny>>,
+        dpop_proof: Option<&Bound<'py, PyAny>>,
+        client_certificate: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = request(
             token,
@@ -300,6 +337,7 @@ impl Authorizer {
             device,
             posture_assertion,
             resource,
+            (dpop_proof, client_certificate),
         )?;
         begin(py, &self.inner, request)
     }
@@ -308,7 +346,8 @@ impl Authorizer {
     /// `headers` a dict or `(name, value)` pairs of `str` or `bytes` (ASGI's raw headers as
     /// they are). The bearer token, host and configured headers are read the way zt-tower
     /// reads them (a malformed `Authorization` or a token in the query is a deny).
-    #[pyo3(signature = (method, target, headers, *, client=None, authority=None))]
+    #[pyo3(signature = (method, target, headers, *, client=None, authority=None,
+                        client_certificate=None))]
     fn authorize_http(
         &self,
         method: &Bound<'_, PyAny>,
@@ -316,8 +355,16 @@ impl Authorizer {
         headers: &Bound<'_, PyAny>,
         client: Option<&Bound<'_, PyAny>>,
         authority: Option<&Bound<'_, PyAny>>,
+        client_certificate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
-        let request = http_request(&self.inner, method, target, headers, client, authority)?;
+        let request = http_request(
+            &self.inner,
+            method,
+            target,
+            headers,
+            (client, authority),
+            client_certificate,
+        )?;
         Ok(Decision {
             inner: self.inner.authorize_sync(&request),
         })
@@ -325,7 +372,8 @@ impl Authorizer {
 
     /// `await authorize_http_async(...)`: `authorize_http` with the key refetch of
     /// `authorize_async`.
-    #[pyo3(signature = (method, target, headers, *, client=None, authority=None))]
+    #[pyo3(signature = (method, target, headers, *, client=None, authority=None,
+                        client_certificate=None))]
     fn authorize_http_async<'py>(
         &self,
         py: Python<'py>,
@@ -334,8 +382,16 @@ impl Authorizer {
         headers: &Bound<'py, PyAny>,
         client: Option<&Bound<'py, PyAny>>,
         authority: Option<&Bound<'py, PyAny>>,
+        client_certificate: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = http_request(&self.inner, method, target, headers, client, authority)?;
+        let request = http_request(
+            &self.inner,
+            method,
+            target,
+            headers,
+            (client, authority),
+            client_certificate,
+        )?;
         begin(py, &self.inner, request)
     }
 
@@ -371,6 +427,7 @@ impl Authorizer {
             device,
             posture_assertion,
             resource,
+            (None, None),
         )?;
         let started = std::time::Instant::now();
         for _ in 0..n {

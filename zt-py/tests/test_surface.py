@@ -290,3 +290,38 @@ def test_opaque_tokens_through_introspection():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_dpop_and_certificate_bound_tokens_through_the_direct_api(authz, tmp_path):
+    """`authorize(..., dpop_proof=...)` presents the token with the DPoP scheme;
+    `client_certificate=` (DER bytes) checks a certificate-bound token (RFC 8705)."""
+    import hashlib
+    import base64
+
+    kit = lambda *args: subprocess.run([testkit(), *args], check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+    t = mint(cnf={"jkt": kit("jkt", "--key", "ec-p384")})
+    proof = lambda method: kit("dpop-proof", "--key", "ec-p384", "--alg", "ES384", "--htm", method,
+                               "--htu", "https://api.example.com/orders/1", "--token", t)
+    d = authz.authorize(t, method="GET", path="/orders/1", host="api.example.com", dpop_proof=proof("GET"))
+    assert d.allowed, d.reasons
+    assert authz.authorize(t, method="GET", path="/orders/1", host="api.example.com").reasons == ["dpop_scheme_required"]
+    assert authz.authorize(t, method="GET", path="/orders/1", host="api.example.com",
+                           dpop_proof=proof("POST")).reasons == ["dpop_proof_invalid"]
+
+    der = b"\x30\x03\x02\x01\x07"  # any bytes: zt compares the SHA-256 of the DER it is given
+    x5t = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+    bound = mint(cnf={"x5t#S256": x5t})
+    assert authz.authorize(bound, method="GET", path="/orders/1", client_certificate=der).allowed
+    assert authz.authorize(bound, method="GET", path="/orders/1").reasons == ["certificate_binding_mismatch"]
+    assert authz.authorize(bound, method="GET", path="/orders/1",
+                           client_certificate=b"other").reasons == ["certificate_binding_mismatch"]
+    headers = [("authorization", f"Bearer {bound}")]
+    assert authz.authorize_http("GET", "/orders/1", headers, client_certificate=der).allowed
+    assert authz.authorize_http("GET", "/orders/1", headers).reasons == ["certificate_binding_mismatch"]
+    with pytest.raises(TypeError, match="client_certificate"):
+        authz.authorize(bound, method="GET", path="/orders/1", client_certificate="not bytes")
+    # The ASGI/WSGI helpers turn a PEM certificate into DER, and anything else into None.
+    from zt._http import pem_to_der
+    pem = "-----BEGIN CERTIFICATE-----\n" + base64.b64encode(der).decode() + "\n-----END CERTIFICATE-----\n"
+    assert pem_to_der(pem) == der
+    assert pem_to_der("garbage") is None and pem_to_der(None) is None

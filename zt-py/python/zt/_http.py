@@ -4,6 +4,7 @@ Decisions, status codes, challenges and problem bodies all come from the Rust co
 (``Decision.http_answer``); this module only moves them into each server interface.
 """
 
+import ssl
 from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
@@ -81,12 +82,26 @@ async def decide_asgi(authorizer: Authorizer, scope: Mapping[str, Any]) -> Decis
     # Starlette, FastAPI and most ASGI routers route on the decoded `path`, not `raw_path`.
     target = routed_target(scope["path"].encode("utf-8"), scope.get("query_string") or b"")
     client = scope.get("client")
+    # The ASGI TLS extension: the client's certificate chain as PEM, the client's first.
+    chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or []
     return await authorizer.authorize_http_async(
         scope.get("method", "GET"),
         target,
         scope.get("headers") or [],
         client=client[0] if client else None,
+        client_certificate=pem_to_der(chain[0]) if chain else None,
     )
+
+
+def pem_to_der(pem: Optional[str]) -> Optional[bytes]:
+    """A PEM certificate as DER (for certificate-bound tokens, RFC 8705); None when absent or
+    not a PEM certificate (a bound token then fails with ``certificate_binding_mismatch``)."""
+    if not pem:
+        return None
+    try:
+        return ssl.PEM_cert_to_DER_cert(pem)
+    except ValueError:
+        return None
 
 
 class MiddlewareBase:

@@ -74,6 +74,8 @@ class Authorizer:
         device: Optional[Dict[str, Any]] = None,
         posture_assertion: Optional[str] = None,
         resource: Optional[Dict[str, Any]] = None,
+        dpop_proof: Optional[str] = None,
+        client_certificate: Optional[bytes] = None,
     ) -> Decision: ...
     def authorize_async(
         self,
@@ -87,6 +89,8 @@ class Authorizer:
         device: Optional[Dict[str, Any]] = None,
         posture_assertion: Optional[str] = None,
         resource: Optional[Dict[str, Any]] = None,
+        dpop_proof: Optional[str] = None,
+        client_certificate: Optional[bytes] = None,
     ) -> Coroutine[Any, Any, Decision]: ...
     def authorize_http(
         self,
@@ -96,6 +100,7 @@ class Authorizer:
         *,
         client: Optional[str] = None,
         authority: Optional[str] = None,
+        client_certificate: Optional[bytes] = None,
     ) -> Decision: ...
     def authorize_http_async(
         self,
@@ -105,6 +110,7 @@ class Authorizer:
         *,
         client: Optional[str] = None,
         authority: Optional[str] = None,
+        client_certificate: Optional[bytes] = None,
     ) -> Coroutine[Any, Any, Decision]: ...
     def verify(self, token: str) -> Dict[str, Any]: ...
     def revoke_token_id(self, jti: str) -> None: ...

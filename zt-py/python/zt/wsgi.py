@@ -15,7 +15,7 @@ cooldown.
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from ._http import MiddlewareBase, obligation_headers, routed_target
+from ._http import MiddlewareBase, obligation_headers, pem_to_der, routed_target
 from ._zt import Decision
 
 __all__ = ["ZtMiddleware", "decision", "ENVIRON_KEY"]
@@ -63,6 +63,8 @@ class ZtMiddleware(MiddlewareBase):
             _target(environ),
             _headers(environ),
             client=environ.get("REMOTE_ADDR") or None,
+            # mod_ssl-style servers export the client certificate as PEM (RFC 8705 binding).
+            client_certificate=pem_to_der(environ.get("SSL_CLIENT_CERT")),
         )
         environ[ENVIRON_KEY] = d
         answer = d.http_answer(self.realm, self.mode)
