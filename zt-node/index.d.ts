@@ -21,7 +21,7 @@ export declare class Authorizer {
    * Decide from cached keys: synchronous, no I/O; never throws for what a request contains.
    * The decision as JSON text: `lib/index.js` parses it into the documented object.
    */
-  authorizeSync(method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null): string
+  authorizeSync(method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null, binding?: Binding | undefined | null): string
   /**
    * Bench hook (not a public API): the same request decided `n` times by `authorize_sync`
    * inside Rust; returns the total nanoseconds. The binding's overhead is `authorizeSync`
@@ -32,7 +32,7 @@ export declare class Authorizer {
    * The decision (JSON text) at once when keys are cached, else a `PendingDecision` (see
    * `authorize` in `lib/index.js`).
    */
-  authorizeBegin(method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null): string | PendingDecision
+  authorizeBegin(method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null, binding?: Binding | undefined | null): string | PendingDecision
   /**
    * Decide an HTTP request as a server sees it: `target` is the path the app routes on
    * with its query, `rawHeaders` Node's flat `[name, value, ...]` list. Extraction as in
@@ -108,6 +108,14 @@ export declare class PendingDecision {
   wait(): Promise<string>
 }
 
+/** How a direct request's token is bound (RFC 9449 DPoP, RFC 8705 certificates). */
+export interface Binding {
+  /** The `DPoP` proof: the token is then presented with the `DPoP` scheme. */
+  dpopProof?: string
+  /** The client certificate (DER), for a certificate-bound token. */
+  clientCertificate?: Uint8Array
+}
+
 /** Options of `authorizeHttpSync` / `authorizeHttpBegin`. */
 export interface HttpOptions {
   /** The peer's address. */
@@ -116,6 +124,8 @@ export interface HttpOptions {
   authority?: string
   /** The challenge's realm (default `zt`). */
   realm?: string
+  /** The client certificate (DER), for certificate-bound tokens (RFC 8705). */
+  clientCertificate?: Uint8Array
   /** `"enforce"`, `"warn"` or `"log_only"`: override the configured mode for these routes. */
   mode?: string
 }

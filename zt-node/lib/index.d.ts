@@ -17,6 +17,10 @@ export interface RequestInit {
   device?: Record<string, unknown>
   postureAssertion?: string
   resource?: Record<string, unknown>
+  /** A DPoP proof (RFC 9449): the token is then presented with the `DPoP` scheme. */
+  dpopProof?: string
+  /** The client certificate (DER; a Buffer is fine), for certificate-bound tokens (RFC 8705). */
+  clientCertificate?: Uint8Array
 }
 
 /** The RFC 9470 step-up parameters. */

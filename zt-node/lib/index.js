@@ -64,6 +64,20 @@ function fields(r) {
   return [r.method, r.path, r.token, r.host, r.headers, r.sourceIp, r.device, r.postureAssertion, r.resource]
 }
 
+/** How the request's token is bound: `dpopProof` (RFC 9449), `clientCertificate` (DER, RFC 8705). */
+function binding(r) {
+  if (r.dpopProof === undefined && r.clientCertificate === undefined) return undefined
+  return { dpopProof: r.dpopProof, clientCertificate: r.clientCertificate }
+}
+
+/** The DER client certificate of a TLS socket that presented one (for certificate-bound
+ * tokens), else undefined. */
+function peerCertificate(socket) {
+  if (!socket || !socket.encrypted || typeof socket.getPeerCertificate !== 'function') return undefined
+  const cert = socket.getPeerCertificate()
+  return cert && cert.raw ? cert.raw : undefined
+}
+
 /** Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`. */
 class Authorizer {
   #n
@@ -94,7 +108,7 @@ class Authorizer {
   authorizeSync(r) {
     if (r === null || typeof r !== 'object') throw new TypeError('the request must be an object')
     return parse(this.#n.authorizeSync(r.method, r.path, r.token, r.host, r.headers, r.sourceIp, r.device,
-      r.postureAssertion, r.resource))
+      r.postureAssertion, r.resource, binding(r)))
   }
 
   /** Bench hook (not a public API): `request` decided `n` times inside Rust; total ns. */
@@ -106,7 +120,7 @@ class Authorizer {
    * `kid` (on libuv's thread pool, the event loop keeps running). */
   authorize(request) {
     try {
-      return settle(this.#n.authorizeBegin(...fields(request)))
+      return settle(this.#n.authorizeBegin(...fields(request), binding(request)))
     } catch (e) {
       return Promise.reject(e)
     }
@@ -303,7 +317,8 @@ function express(authorizer, options = {}) {
       proceedHeaders(decision, answer, (k, v) => (req.headers[k] = v), (k, v) => res.setHeader(k, v))
       next()
     }
-    decideThen(authorizer, req.method, target, req.rawHeaders, { ...http, client: req.socket?.remoteAddress },
+    decideThen(authorizer, req.method, target, req.rawHeaders,
+      { ...http, client: req.socket?.remoteAddress, clientCertificate: peerCertificate(req.socket) },
       apply, next, () => res.headersSent)
   }
 }
@@ -335,7 +350,8 @@ function fastify(instance, options, done) {
       hookDone()
     }
     decideThen(authorizer, request.method, target, request.raw.rawHeaders,
-      { ...http, client: request.raw.socket?.remoteAddress }, apply, hookDone, () => reply.sent)
+      { ...http, client: request.raw.socket?.remoteAddress, clientCertificate: peerCertificate(request.raw.socket) },
+      apply, hookDone, () => reply.sent)
   })
   done()
 }

@@ -103,6 +103,30 @@ macro_rules! request_args {
     };
 }
 
+/// How a direct request's token is bound (RFC 9449 DPoP, RFC 8705 certificates).
+#[napi(object)]
+pub struct Binding {
+    /// The `DPoP` proof: the token is then presented with the `DPoP` scheme.
+    pub dpop_proof: Option<String>,
+    /// The client certificate (DER), for a certificate-bound token.
+    pub client_certificate: Option<Uint8Array>,
+}
+
+/// Apply a [`Binding`] to a request built with a bearer token.
+fn bind(mut request: Request, token: Option<&str>, binding: Option<Binding>) -> Request {
+    let Some(b) = binding else { return request };
+    if let Some(proof) = b.dpop_proof {
+        if let Some(t) = token {
+            request = request.dpop(t);
+        }
+        request = request.dpop_proof(proof);
+    }
+    if let Some(der) = b.client_certificate {
+        request = request.client_certificate(&der);
+    }
+    request
+}
+
 /// Options of `authorizeHttpSync` / `authorizeHttpBegin`.
 #[napi(object)]
 pub struct HttpOptions {
@@ -112,6 +136,8 @@ pub struct HttpOptions {
     pub authority: Option<String>,
     /// The challenge's realm (default `zt`).
     pub realm: Option<String>,
+    /// The client certificate (DER), for certificate-bound tokens (RFC 8705).
+    pub client_certificate: Option<Uint8Array>,
     /// `"enforce"`, `"warn"` or `"log_only"`: override the configured mode for these routes.
     pub mode: Option<String>,
 }
@@ -294,7 +320,9 @@ impl Authorizer {
         device: Option<Value>,
         posture_assertion: Option<String>,
         resource: Option<Value>,
+        binding: Option<Binding>,
     ) -> Result<String> {
+        let bearer = token.clone();
         let request = request_args!(
             method,
             path,
@@ -306,6 +334,7 @@ impl Authorizer {
             posture_assertion,
             resource
         );
+        let request = bind(request, bearer.as_deref(), binding);
         Ok(decision_json(&self.inner.authorize_sync(&request)))
     }
 
@@ -360,7 +389,9 @@ impl Authorizer {
         device: Option<Value>,
         posture_assertion: Option<String>,
         resource: Option<Value>,
+        binding: Option<Binding>,
     ) -> Result<Either<String, PendingDecision>> {
+        let bearer = token.clone();
         let request = request_args!(
             method,
             path,
@@ -372,6 +403,7 @@ impl Authorizer {
             posture_assertion,
             resource
         );
+        let request = bind(request, bearer.as_deref(), binding);
         Ok(match begin(&self.inner, request) {
             Ok(d) => Either::A(decision_json(&d)),
             Err(future) => Either::B(PendingDecision {
@@ -580,6 +612,7 @@ impl Authorizer {
             client: None,
             authority: None,
             realm: None,
+            client_certificate: None,
             mode: None,
         });
         let mode = parse_mode(o.mode.as_deref())?;
@@ -592,6 +625,10 @@ impl Authorizer {
             o.authority.as_deref(),
             o.client.as_deref(),
         );
+        let request = match &o.client_certificate {
+            Some(der) => request.client_certificate(der),
+            None => request,
+        };
         Ok((request, o.realm.unwrap_or_else(|| "zt".to_owned()), mode))
     }
 }

@@ -240,6 +240,33 @@ test('opaque tokens through RFC 7662 introspection: pending, then decided; async
   }
 })
 
+test('DPoP and certificate-bound tokens through the direct API and the HTTP options', () => {
+  const crypto = require('node:crypto')
+  const a = make()
+  const kit = (...args) => require('node:child_process').execFileSync(testkit(), args, { encoding: 'utf8' }).trim()
+  const t = mint({ cnf: { jkt: kit('jkt', '--key', 'ec-p384') } })
+  const proof = (method) => kit('dpop-proof', '--key', 'ec-p384', '--alg', 'ES384', '--htm', method,
+    '--htu', 'https://api.example.com/orders/1', '--token', t)
+  const req = { method: 'GET', path: '/orders/1', host: 'api.example.com', token: t }
+  let d = a.authorizeSync({ ...req, dpopProof: proof('GET') })
+  assert.equal(d.allowed, true, JSON.stringify(d.reasons))
+  assert.deepEqual(a.authorizeSync(req).reasons, ['dpop_scheme_required'])
+  assert.deepEqual(a.authorizeSync({ ...req, dpopProof: proof('POST') }).reasons, ['dpop_proof_invalid'])
+
+  const der = Buffer.from([0x30, 0x03, 0x02, 0x01, 0x07])
+  const x5t = crypto.createHash('sha256').update(der).digest('base64url')
+  const bound = mint({ cnf: { 'x5t#S256': x5t } })
+  const plain = { method: 'GET', path: '/orders/1', token: bound }
+  assert.equal(a.authorizeSync({ ...plain, clientCertificate: der }).allowed, true)
+  assert.deepEqual(a.authorizeSync(plain).reasons, ['certificate_binding_mismatch'])
+  assert.deepEqual(a.authorizeSync({ ...plain, clientCertificate: Buffer.from('other') }).reasons,
+    ['certificate_binding_mismatch'])
+  const headers = ['Authorization', `Bearer ${bound}`]
+  assert.equal(a.authorizeHttpSync('GET', '/orders/1', headers, { clientCertificate: der }).decision.allowed, true)
+  assert.deepEqual(a.authorizeHttpSync('GET', '/orders/1', headers).decision.reasons, ['certificate_binding_mismatch'])
+  a.close()
+})
+
 test('index.d.ts declares every native method; the usage file type-checks', () => {
   const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
   const native = require('../index.js')
