@@ -374,6 +374,10 @@ impl Authorizer {
     /// `authorize_async`.
     #[pyo3(signature = (method, target, headers, *, client=None, authority=None,
                         client_certificate=None))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the keyword-only Python signature"
+    )]
     fn authorize_http_async<'py>(
         &self,
         py: Python<'py>,
