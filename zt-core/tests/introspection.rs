@@ -768,4 +768,8 @@ async fn revocation_changes_keep_the_introspection_cache() {
     a.revoke_subject(ISS, "alice");
     assert_eq!(decide(&a, "tok-alice").await, [Reason::SubjectRevoked]);
     assert_eq!(ep.calls(), 1);
+    // `clear_cache` does drop introspection results: the next decision asks again.
+    a.verifier().clear_cache();
+    assert_eq!(decide(&a, "tok-alice").await, [Reason::SubjectRevoked]);
+    assert_eq!(ep.calls(), 2);
 }

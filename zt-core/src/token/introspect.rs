@@ -1,6 +1,6 @@
 //! Token introspection (RFC 7662) for opaque access tokens, with a safe cache.
 //!
-//! An opaque token (anything that is not a three-part compact JWS) goes to the one issuer
+//! An opaque token (anything that is not a compact JWS or JWE, see `is_opaque`) goes to the one issuer
 //! configured with `introspection`. Its answer is cached under a keyed hash of the token
 //! (HMAC-SHA-256 with a per-process random key: the token itself is never stored, and a cache
 //! dump cannot be matched against tokens without that key):
@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::config::{IntrospectionConfig, IssuerConfig};
 use crate::error::{ConfigError, IntrospectionProblem, TokenError};
 use crate::json;
+use base64::Engine as _;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 use serde_json::{Map, Value};
@@ -110,7 +111,8 @@ struct Inner {
     /// Keyed by a MAC under a secret key, so no caller can aim at a hash bucket: the fast
     /// non-cryptographic hasher is safe here.
     cache: moka::sync::Cache<Key, Cached, rustc_hash::FxBuildHasher>,
-    inflight: Mutex<HashMap<Key, Lookup>>,
+    /// Calls in flight, with the cache generation they started in.
+    inflight: Mutex<HashMap<Key, (u64, Lookup)>>,
     gate: Mutex<Gate>,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -141,6 +143,9 @@ struct Gate {
     trial: Option<u64>,
     /// The last ticket handed out.
     tickets: u64,
+    /// The last ticket handed out when the circuit last opened: calls admitted before then
+    /// are old news once it closes again.
+    opened_at: u64,
 }
 
 /// One admitted call: its outcome goes back to the gate with [`Gate::record`].
@@ -183,7 +188,11 @@ impl Gate {
                 self.failures = 0;
             } else {
                 self.open_until = Some(now + self.open_for);
+                self.opened_at = self.tickets;
             }
+            return;
+        }
+        if ticket.0 <= self.opened_at {
             return;
         }
         if ok {
@@ -192,6 +201,7 @@ impl Gate {
             self.failures = self.failures.saturating_add(1);
             if self.failures >= self.failure_threshold {
                 self.open_until = Some(now + self.open_for);
+                self.opened_at = self.tickets;
             }
         }
     }
@@ -203,11 +213,18 @@ impl Gate {
 }
 
 /// Whether a presented token is opaque: not a compact JWS (three parts, the first a
-/// base64url JSON object, so starting `ey`) nor a compact JWE (five such parts, refused by
-/// the JWT path rather than sent to the endpoint).
+/// base64url JSON object) nor a compact JWE (five such parts, refused by the JWT path rather
+/// than sent to the endpoint). JWTs, however their header is laid out, are never sent.
 pub(super) fn is_opaque(token: &str) -> bool {
     let dots = token.bytes().filter(|b| *b == b'.').count();
-    !((dots == 2 || dots == 4) && token.starts_with("ey"))
+    if dots != 2 && dots != 4 {
+        return true;
+    }
+    let header = token.split('.').next().unwrap_or_default();
+    let json_object = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .is_ok_and(|h| h.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
+    !json_object
 }
 
 /// RFC 6750 `b64token`: the only characters an opaque token may hold.
@@ -246,7 +263,6 @@ impl Introspector {
                         format!("environment variable `{var}` is empty"),
                     ));
                 }
-                use base64::Engine as _;
                 // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
                 let pair = format!("{}:{}", form(&config.client_id), form(&secret));
                 let value = format!(
@@ -349,6 +365,7 @@ impl Introspector {
                     open_until: None,
                     trial: None,
                     tickets: 0,
+                    opened_at: 0,
                 }),
                 client,
                 clock,
@@ -376,11 +393,14 @@ impl Introspector {
         if let Some(hit) = self.cached(&key) {
             return hit;
         }
-        // The call runs on the worker whether or not anyone awaits it.
-        let _started = self
+        match self
             .start(token, key, runtime)
-            .map_err(TokenError::IntrospectionUnavailable)?;
-        Err(TokenError::IntrospectionPending)
+            .map_err(TokenError::IntrospectionUnavailable)?
+        {
+            Started::Ready(cached) => self.inner.use_cached(&cached),
+            // The call runs on the worker whether or not anyone awaits it.
+            Started::Wait(_) => Err(TokenError::IntrospectionPending),
+        }
     }
 
     /// Decide from the cache, or await one bounded call (shared with concurrent callers).
@@ -393,9 +413,13 @@ impl Introspector {
         if let Some(hit) = self.cached(&key) {
             return hit;
         }
-        let lookup = self
+        let lookup = match self
             .start(token, key, runtime)
-            .map_err(TokenError::IntrospectionUnavailable)?;
+            .map_err(TokenError::IntrospectionUnavailable)?
+        {
+            Started::Ready(cached) => return self.inner.use_cached(&cached),
+            Started::Wait(lookup) => lookup,
+        };
         // The call is bounded by `timeout_ms` on the worker runtime, and a stopped worker
         // cancels it (`Stopped`), so this wait is bounded. No timer here: the caller may run
         // on any async runtime, not only tokio.
@@ -422,7 +446,7 @@ impl Introspector {
 
     /// Drop every cached result (and the results of calls still in flight).
     pub(crate) fn clear(&self) {
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
         self.inner.cache.invalidate_all();
     }
 
@@ -438,11 +462,7 @@ impl Introspector {
     fn cached(&self, key: &Key) -> Option<Result<VerifiedClaims, TokenError>> {
         let inner = &*self.inner;
         let entry = inner.cache.get(key)?;
-        let now_ms = inner.clock.now_unix_ms();
-        let until = match &entry {
-            Cached::Active { until_ms, .. } | Cached::Refused { until_ms, .. } => *until_ms,
-        };
-        if now_ms >= until {
+        if !inner.fresh(&entry) {
             inner.cache.invalidate(key);
             return None;
         }
@@ -456,20 +476,26 @@ impl Introspector {
         token: &str,
         key: Key,
         runtime: Option<tokio::runtime::Handle>,
-    ) -> Result<Lookup, IntrospectionProblem> {
+    ) -> Result<Started, IntrospectionProblem> {
         let inner = &self.inner;
         // A stopped worker runs nothing: no call in flight can finish after it.
         let runtime = runtime.ok_or(IntrospectionProblem::Stopped)?;
+        let generation = inner.generation.load(Ordering::SeqCst);
         let mut inflight = inner.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = inflight.get(&key) {
+        // A call started before a `clear()` is not joined: its answer predates the clear.
+        if let Some((g, l)) = inflight.get(&key)
+            && *g == generation
+        {
             inner.shared.fetch_add(1, Ordering::Relaxed);
-            return Ok(l.clone());
+            return Ok(Started::Wait(l.clone()));
         }
         // A call may have landed between the caller's cache miss and this lock (its task
         // fills the cache, then leaves the in-flight map): look again under the lock.
-        if let Some(entry) = inner.cache.get(&key) {
-            inner.shared.fetch_add(1, Ordering::Relaxed);
-            return Ok(futures::future::ready(Ok(entry)).boxed().shared());
+        if let Some(entry) = inner.cache.get(&key)
+            && inner.fresh(&entry)
+        {
+            inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Started::Ready(entry));
         }
         let admitted = inner
             .gate
@@ -487,12 +513,11 @@ impl Introspector {
                 return Err(p);
             }
         };
-        let generation = inner.generation.load(Ordering::Acquire);
         let (tx, rx) = futures::channel::oneshot::channel();
         let lookup = async move { rx.await.unwrap_or(Err(IntrospectionProblem::Stopped)) }
             .boxed()
             .shared();
-        inflight.insert(key, lookup.clone());
+        inflight.insert(key, (generation, lookup.clone()));
         // Spawned after the lock is released: a runtime that is shutting down may drop the
         // task at once, on this thread, and its guard takes the lock.
         drop(inflight);
@@ -502,6 +527,7 @@ impl Introspector {
         let mut guard = Settle {
             inner: inner.clone(),
             key,
+            generation,
             ticket,
             ok: false,
         };
@@ -512,15 +538,27 @@ impl Introspector {
             guard.ok = answer.is_ok();
             let result = answer.map(|doc| me.interpret(doc));
             if let Ok(cached) = &result
-                && me.generation.load(Ordering::Acquire) == generation
+                && me.generation.load(Ordering::SeqCst) == generation
             {
                 me.cache.insert(key, cached.clone());
+                // A `clear()` between the check and the insert: undo the insert.
+                if me.generation.load(Ordering::SeqCst) != generation {
+                    me.cache.invalidate(&key);
+                }
             }
             drop(guard);
             let _ = tx.send(result);
         }));
-        Ok(lookup)
+        Ok(Started::Wait(lookup))
     }
+}
+
+/// What `start` found or did.
+enum Started {
+    /// The answer landed in the cache meanwhile.
+    Ready(Cached),
+    /// A call (joined or new) is under way.
+    Wait(Lookup),
 }
 
 /// Settles one call when dropped: the outcome to the gate and the counters, and the token's
@@ -528,6 +566,7 @@ impl Introspector {
 struct Settle {
     inner: Arc<Inner>,
     key: Key,
+    generation: u64,
     ticket: Ticket,
     ok: bool,
 }
@@ -542,14 +581,26 @@ impl Drop for Settle {
             self.ok,
             Instant::now(),
         );
-        i.inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
+        let mut inflight = i.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        // Only its own entry: a call started after a `clear()` may hold the key now.
+        if inflight
+            .get(&self.key)
+            .is_some_and(|(g, _)| *g == self.generation)
+        {
+            inflight.remove(&self.key);
+        }
     }
 }
 
 impl Inner {
+    /// Whether a cache entry may still be used (before its `until_ms`).
+    fn fresh(&self, entry: &Cached) -> bool {
+        let until = match entry {
+            Cached::Active { until_ms, .. } | Cached::Refused { until_ms, .. } => *until_ms,
+        };
+        self.clock.now_unix_ms() < until
+    }
+
     fn use_cached(&self, entry: &Cached) -> Result<VerifiedClaims, TokenError> {
         match entry {
             Cached::Active { claims, .. } => {
@@ -824,6 +875,7 @@ mod tests {
             open_until: None,
             trial: None,
             tickets: 0,
+            opened_at: 0,
         }
     }
 
@@ -877,6 +929,13 @@ mod tests {
         assert!(!g.is_open());
         assert!(g.admit(t2).is_ok());
         assert!(g.admit(t2).is_ok());
+        // A failure of a call admitted before the circuit opened does not count afterwards.
+        g.record(early, false, t2);
+        for _ in 0..2 {
+            let t = g.admit(t2).unwrap();
+            g.record(t, false, t2);
+        }
+        assert!(!g.is_open(), "two new failures of three");
     }
 
     #[test]
@@ -886,6 +945,9 @@ mod tests {
         // RFC 6750's own example has two dots, but no JSON header.
         assert!(is_opaque("mF_9.B5f-4.1JqM"));
         assert!(!is_opaque("eyJhbGciOiJFUzI1NiJ9.e30.c2ln"));
+        // A JSON header with leading whitespace is still a JWS (`" {"` is `IHsi`).
+        assert!(!is_opaque("IHsiYWxnIjoiRVMyNTYifQ.e30.c2ln"));
+        assert!(!is_opaque("ewoiYWxnIjoiRVMyNTYifQ.e30.c2ln"));
         // A JWE (five parts) is not introspected: the JWT path refuses it.
         assert!(!is_opaque("eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"));
         assert!(is_b64token("mF_9.B5f-4.1JqM"));
