@@ -33,6 +33,20 @@ pub(crate) fn client(timeout_ms: u64) -> Result<reqwest::Client, ()> {
         .map_err(|_| ())
 }
 
+/// The HTTP client for requests that carry something (decision-log uploads, introspection):
+/// bounded by `timeout_ms`, no proxy, and no redirects, so the body never goes elsewhere.
+pub(crate) fn post_client(timeout_ms: u64) -> Result<reqwest::Client, ()> {
+    let timeout = Duration::from_millis(timeout_ms);
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|_| ())
+}
+
 /// `GET url` with `If-None-Match: etag` and a bearer token; bodies over `limit` bytes are
 /// refused (`limit_name` names the setting in the message).
 pub(crate) async fn get(

@@ -99,14 +99,7 @@ impl Batcher {
             }
             None => None,
         };
-        let timeout = Duration::from_millis(c.timeout_ms);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = crate::poll::post_client(c.timeout_ms)
             .map_err(|_| "the HTTP client cannot be built".to_owned())?;
         let capacity = usize::try_from(c.buffer_batches).unwrap_or(64);
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity);

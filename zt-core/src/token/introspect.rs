@@ -320,13 +320,7 @@ impl Introspector {
         auth: ClientAuth,
     ) -> Result<Self, String> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = crate::poll::post_client(config.timeout_ms)
             .map_err(|_| "the HTTP client could not be built".to_owned())?;
         let mut secret = [0u8; 32];
         aws_lc_rs::rand::fill(&mut secret)
