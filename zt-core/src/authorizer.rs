@@ -451,7 +451,7 @@ impl Authorizer {
             .token
             .and_then(|c| self.admit(c))
             .and_then(|c| self.confirm(c, request, now));
-        let claims = match claims {
+        let (claims, next_nonce) = match claims {
             Ok(c) => c,
             Err(reason) => {
                 let enforcement = inner.enforcement.current(inner.policy.active_enforcement());
@@ -584,7 +584,8 @@ impl Authorizer {
             shadow,
             claims: Some(claims),
             dpop_algs: None,
-            dpop_nonce: None,
+            // A proof with the previous window's nonce passed: hand out the current one.
+            dpop_nonce: next_nonce,
         };
         self.finish(d, LogInput::Policy(input), logged_result, now_ms)
     }
@@ -625,13 +626,16 @@ impl Authorizer {
     /// Proof of possession for sender-constrained tokens: a DPoP proof for a token bound with
     /// `cnf.jkt` (or any token of a `require_dpop` issuer, or one sent with the `DPoP` scheme),
     /// and the client certificate for a token bound with `cnf["x5t#S256"]`.
+    /// With it, the DPoP nonce to hand out on the response, when the proof's is about to age
+    /// out.
     fn confirm(
         &self,
         claims: VerifiedClaims,
         request: &Request,
         now: u64,
-    ) -> Result<VerifiedClaims, Reason> {
+    ) -> Result<(VerifiedClaims, Option<String>), Reason> {
         let inner = &*self.inner;
+        let mut next_nonce = None;
         let (jkt, x5t) = match claims.get("cnf") {
             None => (None, None),
             Some(cnf) => confirmation(cnf)?,
@@ -668,7 +672,7 @@ impl Authorizer {
                 jkt,
                 now,
             };
-            inner.dpop.check(proof, &cx)?;
+            next_nonce = inner.dpop.check(proof, &cx)?;
         }
         if let Some(x5t) = x5t {
             let presented = request.client_cert_x5t.as_deref().unwrap_or_default();
@@ -682,7 +686,7 @@ impl Authorizer {
                 return Err(Reason::CertificateBindingMismatch);
             }
         }
-        Ok(claims)
+        Ok((claims, next_nonce))
     }
 
     /// The algorithms DPoP proofs may use (for a `WWW-Authenticate: DPoP algs="..."`).

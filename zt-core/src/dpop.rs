@@ -120,22 +120,26 @@ impl Nonces {
     }
 
     /// Whether `nonce` was minted with this secret in the current or the previous window.
+    #[cfg(test)]
     pub(crate) fn accepts(&self, nonce: &str, now: u64) -> bool {
+        self.age(nonce, now).is_some()
+    }
+
+    /// `Some(0)` for a current nonce, `Some(1)` for the previous window's (still accepted,
+    /// time to hand out the new one), `None` for anything else.
+    fn age(&self, nonce: &str, now: u64) -> Option<u64> {
         if nonce.len() != 32 {
-            return false;
+            return None;
         }
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce) else {
-            return false;
-        };
-        let (Some(w), Some(tag)) = (bytes.get(..8), bytes.get(8..)) else {
-            return false;
-        };
+        let bytes = URL_SAFE_NO_PAD.decode(nonce).ok()?;
+        let (w, tag) = (bytes.get(..8)?, bytes.get(8..)?);
         let mut window = [0u8; 8];
         window.copy_from_slice(w);
         let window = u64::from_be_bytes(window);
-        let current = now / self.lifetime_s;
-        (window == current || window.saturating_add(1) == current)
-            && aws_lc_rs::constant_time::verify_slices_are_equal(tag, &self.tag(window)).is_ok()
+        let age = (now / self.lifetime_s).checked_sub(window)?;
+        (age <= 1
+            && aws_lc_rs::constant_time::verify_slices_are_equal(tag, &self.tag(window)).is_ok())
+        .then_some(age)
     }
 }
 
@@ -209,8 +213,14 @@ impl DpopChecker {
         self.algs_text.clone()
     }
 
-    /// Check `proof` for a request; `Ok` when every rule holds (and its `jti` is then spent).
-    pub(crate) fn check(&self, proof: &str, cx: &ProofContext<'_>) -> Result<(), Reason> {
+    /// Check `proof` for a request; `Ok` when every rule holds (and its `jti` is then spent),
+    /// with the next nonce when the proof's is from the previous window (RFC 9449 §8.2: the
+    /// server may hand out a new nonce on any response).
+    pub(crate) fn check(
+        &self,
+        proof: &str,
+        cx: &ProofContext<'_>,
+    ) -> Result<Option<String>, Reason> {
         let invalid = Reason::DpopProofInvalid;
         if proof.len() > MAX_PROOF_BYTES {
             return Err(invalid);
@@ -267,10 +277,12 @@ impl DpopChecker {
         }
         // Last of the proof's own checks: `use_dpop_nonce` tells a client that everything but
         // the nonce was right, so a retry with the fresh nonce passes.
+        let mut next_nonce = None;
         if let Some(n) = &self.nonces {
-            let fresh = text("nonce").is_some_and(|nonce| n.accepts(nonce, cx.now));
-            if !fresh {
-                return Err(Reason::DpopNonceRequired);
+            match text("nonce").and_then(|nonce| n.age(nonce, cx.now)) {
+                None => return Err(Reason::DpopNonceRequired),
+                Some(0) => {}
+                Some(_) => next_nonce = Some(n.current(cx.now)),
             }
         }
         // Spent only now, so that a proof failing a check above never burns its `jti`.
@@ -288,7 +300,7 @@ impl DpopChecker {
             .saturating_add(self.leeway_s)
             .saturating_add(2);
         match self.seen.spend(key, cx.now, expires_at) {
-            Spent::Fresh => Ok(()),
+            Spent::Fresh => Ok(next_nonce),
             Spent::Seen | Spent::Full => Err(Reason::DpopReplayed),
         }
     }
@@ -400,7 +412,7 @@ mod tests {
         // The resource request of §7.1 at its own time: accepted once, then a replay.
         assert_eq!(
             checker.check(RFC_PROOF, &rfc_context(1_562_262_618)),
-            Ok(())
+            Ok(None)
         );
         assert_eq!(
             checker.check(RFC_PROOF, &rfc_context(1_562_262_618)),

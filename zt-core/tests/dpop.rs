@@ -485,10 +485,13 @@ fn server_nonces_are_asked_for_then_accepted_across_a_fleet_sharing_the_secret()
         Some(nonce.as_str())
     );
 
-    // The retry with the nonce passes, here and on another instance sharing the secret.
-    assert!(
-        a.authorize_sync(&request(&t, Some(&with_nonce(&nonce))))
-            .is_allowed()
+    // The retry with the nonce passes, here and on another instance sharing the secret; no
+    // new nonce is handed out while this one is current.
+    let d = a.authorize_sync(&request(&t, Some(&with_nonce(&nonce))));
+    assert!(d.is_allowed());
+    assert_eq!(
+        zt_core::http::HttpAnswer::new(&d, "orders").header("dpop-nonce"),
+        None
     );
     assert!(
         b.authorize_sync(&request(&t, Some(&with_nonce(&nonce))))
@@ -521,7 +524,14 @@ fn server_nonces_are_asked_for_then_accepted_across_a_fleet_sharing_the_secret()
         c["nonce"] = json!(nonce);
         c["iat"] = json!(NOW + 60);
     });
-    assert!(a.authorize_sync(&request(&t, Some(&p))).is_allowed());
+    let d = a.authorize_sync(&request(&t, Some(&p)));
+    assert!(d.is_allowed());
+    // ... and the successful answer hands out the current nonce (RFC 9449 §8.2).
+    let rotated = zt_core::http::HttpAnswer::new(&d, "orders")
+        .header("dpop-nonce")
+        .unwrap()
+        .to_owned();
+    assert_ne!(rotated, nonce);
     clock.advance(std::time::Duration::from_secs(60));
     let p = proof(&t, |c| {
         c["nonce"] = json!(nonce);
@@ -534,6 +544,12 @@ fn server_nonces_are_asked_for_then_accepted_across_a_fleet_sharing_the_secret()
         .unwrap()
         .to_owned();
     assert_ne!(fresh, nonce);
+    // The nonce handed out on success at +60 s is still good at +120 s.
+    let p = proof(&t, |c| {
+        c["nonce"] = json!(rotated);
+        c["iat"] = json!(NOW + 120);
+    });
+    assert!(a.authorize_sync(&request(&t, Some(&p))).is_allowed());
     let p = proof(&t, |c| {
         c["nonce"] = json!(fresh);
         c["iat"] = json!(NOW + 120);

@@ -28,7 +28,7 @@ pin_project_lite::pin_project! {
             #[pin]
             fut: F,
             response_headers: Option<serde_json::Value>,
-            would_deny: Option<HeaderValue>,
+            answer_headers: Vec<(http::HeaderName, HeaderValue)>,
         },
         Waiting { fut: Boxed<B, E> },
     }
@@ -46,13 +46,13 @@ impl<F, B, E> ResponseFuture<F, B, E> {
     pub(crate) fn inner(
         fut: F,
         response_headers: Option<serde_json::Value>,
-        would_deny: Option<HeaderValue>,
+        answer_headers: Vec<(http::HeaderName, HeaderValue)>,
     ) -> Self {
         Self {
             state: State::Inner {
                 fut,
                 response_headers,
-                would_deny,
+                answer_headers,
             },
         }
     }
@@ -80,7 +80,7 @@ where
             StateProj::Inner {
                 fut,
                 response_headers,
-                would_deny,
+                answer_headers,
             } => {
                 let resp = match fut.poll(cx) {
                     Poll::Pending => return Poll::Pending,
@@ -90,7 +90,7 @@ where
                 Poll::Ready(Ok(crate::service::finish_response(
                     resp,
                     response_headers.as_ref(),
-                    would_deny.take(),
+                    std::mem::take(answer_headers),
                 )))
             }
             StateProj::Waiting { fut } => fut.as_mut().poll(cx),

@@ -98,16 +98,17 @@ fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::
     }
 }
 
-/// The inner service's response with the obligation's response headers and the warn header.
+/// The inner service's response with the obligation's response headers and zt's own (the
+/// warn marker, a fresh `DPoP-Nonce`).
 pub(crate) fn finish_response<B>(
     resp: http::Response<B>,
     response_headers: Option<&serde_json::Value>,
-    would_deny: Option<HeaderValue>,
+    answer_headers: Vec<(http::HeaderName, HeaderValue)>,
 ) -> http::Response<ZtBody<B>> {
     let mut resp = resp.map(ZtBody::inner);
     apply_headers(resp.headers_mut(), response_headers);
-    if let Some(v) = would_deny {
-        resp.headers_mut().insert(crate::WOULD_DENY_HEADER, v);
+    for (k, v) in answer_headers {
+        resp.headers_mut().insert(k, v);
     }
     resp
 }
@@ -122,7 +123,7 @@ enum Next<ReqBody, ResBody> {
         req: http::Request<ReqBody>,
         span: tracing::Span,
         response_headers: Option<serde_json::Value>,
-        would_deny: Option<HeaderValue>,
+        answer_headers: Vec<(http::HeaderName, HeaderValue)>,
     },
 }
 
@@ -143,9 +144,17 @@ fn after_decision<ReqBody, ResBody>(
         let resp = span.in_scope(|| deny_response(shared, &decision, answer, grpc));
         return Next::Deny(resp);
     }
-    let would_deny = answer
-        .header(zt_core::http::WOULD_DENY_HEADER)
-        .and_then(|v| HeaderValue::from_str(v).ok());
+    // zt's own headers for the response (the warn marker, a fresh DPoP nonce).
+    let answer_headers = answer
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                http::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ))
+        })
+        .collect();
     apply_headers(
         req.headers_mut(),
         decision.obligations.get("request_headers"),
@@ -159,7 +168,7 @@ fn after_decision<ReqBody, ResBody>(
         req,
         span,
         response_headers,
-        would_deny,
+        answer_headers,
     }
 }
 
@@ -188,7 +197,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         if self.skipped(req.uri().path()) {
             let fut = inner.call(req).instrument(tracing::Span::none());
-            return ResponseFuture::inner(fut, None, None);
+            return ResponseFuture::inner(fut, None, Vec::new());
         }
         let shared = &self.shared;
         let grpc = is_grpc(req.headers());
@@ -239,10 +248,10 @@ where
             req,
             span,
             response_headers,
-            would_deny,
+            answer_headers,
         } => {
             let fut = span.in_scope(|| inner.call(req)).instrument(span);
-            ResponseFuture::inner(fut, response_headers, would_deny)
+            ResponseFuture::inner(fut, response_headers, answer_headers)
         }
     }
 }

@@ -74,7 +74,9 @@ pub struct HttpAnswer {
     /// The RFC 6750 / RFC 9470 `error` code of the challenge, if any.
     pub bearer_error: Option<&'static str>,
     /// Headers to set, lower-case names: `www-authenticate`, `x-zt-decision-id` and
-    /// `content-type` on a denial; `x-zt-would-deny` on a request allowed by `warn` mode.
+    /// `content-type` on a denial (with `retry-after` for `introspection_pending`);
+    /// `x-zt-would-deny` on a request allowed by `warn` mode; `dpop-nonce` on a DPoP refusal
+    /// and on an allowed request whose proof used the previous nonce (with server nonces).
     pub headers: Vec<(&'static str, String)>,
     /// The problem body on a denial.
     pub problem: Option<Problem>,
@@ -163,6 +165,10 @@ impl HttpAnswer {
         let mut headers = Vec::new();
         if marked {
             headers.push((WOULD_DENY_HEADER, would_deny(decision)));
+        }
+        // A DPoP proof passed with the previous nonce: the response carries the current one.
+        if let Some(nonce) = &decision.dpop_nonce {
+            headers.push(("dpop-nonce", nonce.clone()));
         }
         Self {
             proceed: true,
