@@ -117,3 +117,55 @@ test('express passErrors hands denials to the error handler', async (t) => {
   assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="strict"')
   assert.deepEqual(await r.json(), { custom: true, reasons: ['token_missing'] })
 })
+
+test('express over https with client certificates: certificate-bound tokens (RFC 8705)', async (t) => {
+  // Self-signed certificates made with `openssl` for this run; an Express app behind zt.express
+  // on an https server that asks for client certificates (zt checks the binding, not the chain).
+  const { execFileSync } = require('node:child_process')
+  const crypto = require('node:crypto')
+  const https = require('node:https')
+  const express = require('express')
+  const zt = require('..')
+  const { POLICY } = require('./helpers.js')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-mtls-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  for (const name of ['server', 'alice', 'mallory']) {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', `${name}.key`, '-out', `${name}.pem`, '-subj', `/CN=${name}`, '-days', '1'],
+    { cwd: dir, stdio: 'ignore', timeout: 30_000 })
+  }
+  const read = (f) => fs.readFileSync(path.join(dir, f))
+  const x5t = crypto.createHash('sha256').update(new crypto.X509Certificate(read('alice.pem')).raw).digest('base64url')
+  const authz = zt.Authorizer.fromConfig(config(), { policyFiles: { 'authz.rego': POLICY } })
+  t.after(() => authz.close())
+  const app = express()
+  app.use(zt.express(authz, { realm: 'api' }))
+  app.get('/orders/:id', (req, res) => res.json({ sub: req.auth.sub }))
+  const server = https.createServer(
+    { key: read('server.key'), cert: read('server.pem'), requestCert: true, rejectUnauthorized: false }, app)
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  const get = (client, token) => new Promise((resolve, reject) => {
+    const tls = client ? { key: read(`${client}.key`), cert: read(`${client}.pem`) } : {}
+    const req = https.request({
+      host: '127.0.0.1', port: server.address().port, path: '/orders/1', method: 'GET', agent: false,
+      rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` }, ...tls,
+    }, (res) => {
+      let body = ''
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode, body }))
+    })
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+  const bound = mint({ cnf: { 'x5t#S256': x5t } })
+  const ok = await get('alice', bound)
+  assert.deepEqual([ok.status, JSON.parse(ok.body).sub], [200, 'alice'])
+  for (const client of ['mallory', null]) {
+    const r = await get(client, bound)
+    assert.equal(r.status, 401, `${client}`)
+    assert.deepEqual(JSON.parse(r.body).reasons, ['certificate_binding_mismatch'])
+  }
+  assert.equal((await get('mallory', mint())).status, 200, 'an unbound token needs no certificate')
+})
