@@ -23,9 +23,7 @@ async fn nonces_are_asked_for_accepted_and_rotated_on_success() {
     std::fs::write(&secret, "a nonce secret for this test, 32 bytes or more").unwrap();
     let now = zt_testkit::now();
     let clock = Arc::new(ManualClock::at_unix(now));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let cfg = json!({
         "issuers": [{"issuer": iss, "audiences": [AUD], "algorithms": ["ES256"],
@@ -40,19 +38,7 @@ async fn nonces_are_asked_for_accepted_and_rotated_on_success() {
         .unwrap();
     authz.verifier().ready().await.unwrap();
     let app = app(ZtLayer::new(authz.clone()).realm("orders"));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let server = tokio::spawn(async move {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(60),
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            ),
-        )
-        .await;
-    });
+    let server = serve_on(port, app).await;
 
     let jkt = zt_testkit::try_jkt("ec-p256").unwrap();
     let token = mint(&iss, json!({"cnf": {"jkt": jkt}}));

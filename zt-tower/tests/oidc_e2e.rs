@@ -246,9 +246,7 @@ async fn dpop_bound_tokens_from_the_real_provider() {
     );
 
     // The service on 127.0.0.1 over plain HTTP: `base_url` says what `htu` names.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let cfg = serde_json::json!({
         "issuers": [{"issuer": issuer, "audiences": [AUD], "algorithms": ["RS256", "ES256"],
@@ -262,19 +260,7 @@ async fn dpop_bound_tokens_from_the_real_provider() {
         .unwrap();
     authz.verifier().ready().await.unwrap();
     let app = app(ZtLayer::new(authz.clone()).realm("orders"));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let server = tokio::spawn(async move {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(60),
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            ),
-        )
-        .await;
-    });
+    let server = serve_on(port, app).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("{base}/orders/1");
     let send = |scheme: &'static str, proof: Option<String>| {

@@ -85,3 +85,27 @@ pub fn app(layer: ZtLayer) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .layer(layer)
 }
+
+/// A free port on 127.0.0.1, for a service whose URL must be known before it starts (a
+/// config's `[dpop] base_url`).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Serve `app` on 127.0.0.1:`port` for 60 s at most (abort the handle to stop it sooner).
+pub async fn serve_on(port: u16, app: Router) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            ),
+        )
+        .await;
+    })
+}
