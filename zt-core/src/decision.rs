@@ -60,17 +60,6 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-impl EnforcementMode {
-    /// The stable code: `enforce`, `warn` or `log_only`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EnforcementMode::Enforce => "enforce",
-            EnforcementMode::Warn => "warn",
-            EnforcementMode::LogOnly => "log_only",
-        }
-    }
-}
-
 /// Time spent in each stage of one decision, in nanoseconds. Serialised (as `timings_ns`) with
 /// the stage names as keys: `token`, `posture`, `input`, `policy`, `shadow`, `total`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -74,7 +74,7 @@ pub use config::{
     DecisionLogConfig, DecisionLogSink, DpopConfig, EnforcementConfig, EnforcementMode,
     IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding,
     PostureConfig, PostureSource, PrivateKeyJwtConfig, RequestConfig, RolloutConfig, Secret,
-    TokenConfig,
+    TokenConfig, UnknownMode,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
@@ -116,7 +116,6 @@ pub use error::{
     KeyProblem, Malformed, PolicyError, Reason, RequestError, RuntimeError, TokenError,
 };
 
-/// The README's examples compile and run as doctests.
+// The README's and docs/'s examples compile and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
+mod doctests;

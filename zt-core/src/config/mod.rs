@@ -722,6 +722,61 @@ pub enum EnforcementMode {
     LogOnly,
 }
 
+impl EnforcementMode {
+    /// Every mode, in declaration order.
+    pub const ALL: &'static [EnforcementMode] = &[Self::Enforce, Self::Warn, Self::LogOnly];
+
+    /// The stable string form: `enforce`, `warn` or `log_only`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EnforcementMode::Enforce => "enforce",
+            EnforcementMode::Warn => "warn",
+            EnforcementMode::LogOnly => "log_only",
+        }
+    }
+}
+
+impl std::fmt::Display for EnforcementMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no [`EnforcementMode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownMode(String);
+
+impl std::fmt::Display for UnknownMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown mode `{}`: expected \"enforce\", \"warn\" or \"log_only\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownMode {}
+
+impl std::str::FromStr for EnforcementMode {
+    type Err = UnknownMode;
+
+    /// Parses the stable string form (the one bindings, the CLI and override files use).
+    ///
+    /// ```
+    /// use zt_core::EnforcementMode;
+    /// assert_eq!("log_only".parse::<EnforcementMode>(), Ok(EnforcementMode::LogOnly));
+    /// assert!("audit".parse::<EnforcementMode>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownMode(s.chars().take(32).collect()))
+    }
+}
+
 /// Enforcement mode and canary, the operator's override file, and the rollout gate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -831,7 +886,9 @@ pub struct DecisionLogConfig {
     /// File for the `file` and `hash_chained_file` sinks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
-    /// JSON pointers into the input document whose values are masked in the log.
+    /// JSON pointers into the input document whose values are masked in the log (default:
+    /// [`DecisionLogConfig::DEFAULT_MASK`], the personal claims of OpenID Connect). An
+    /// explicit list replaces the default; `mask = []` logs everything.
     pub mask: Vec<String>,
     /// Records queued for the sink before new ones are dropped (1..=1000000, default 4096).
     pub queue_capacity: u64,
@@ -890,12 +947,39 @@ const fn default_upload_retries() -> u64 {
     5
 }
 
+/// The OpenID Connect standard claims that describe a person rather than an identity (OIDC
+/// Core §5.1): masked unless the operator lists others, so a log written with the defaults
+/// carries no e-mail address, phone number, name, postal address or birth date.
+const DEFAULT_MASK: &[&str] = &[
+    "/subject/claims/email",
+    "/subject/claims/phone_number",
+    "/subject/claims/name",
+    "/subject/claims/given_name",
+    "/subject/claims/family_name",
+    "/subject/claims/middle_name",
+    "/subject/claims/nickname",
+    "/subject/claims/address",
+    "/subject/claims/birthdate",
+];
+
+impl DecisionLogConfig {
+    /// The default `mask`: the personal claims of OpenID Connect (e-mail, phone number,
+    /// names, postal address, birth date).
+    ///
+    /// ```
+    /// use zt_core::DecisionLogConfig;
+    /// assert!(DecisionLogConfig::DEFAULT_MASK.contains(&"/subject/claims/email"));
+    /// assert_eq!(DecisionLogConfig::default().mask.len(), DecisionLogConfig::DEFAULT_MASK.len());
+    /// ```
+    pub const DEFAULT_MASK: &'static [&'static str] = DEFAULT_MASK;
+}
+
 impl Default for DecisionLogConfig {
     fn default() -> Self {
         Self {
             sink: DecisionLogSink::Stdout,
             path: None,
-            mask: Vec::new(),
+            mask: DEFAULT_MASK.iter().map(|p| (*p).to_owned()).collect(),
             queue_capacity: 4096,
             service: None,
         }
