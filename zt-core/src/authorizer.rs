@@ -33,14 +33,15 @@
 //! - The hot path performs no I/O and takes no global write lock: cached keys, the verified-token
 //!   cache, a per-thread policy VM, atomics, one per-thread metrics shard and a bounded queue.
 
-use crate::clock::Clock;
-use crate::config::EnforcementMode;
+use crate::codes::EnforcementMode;
+use crate::codes::Outcome;
+use crate::codes::Reason;
 use crate::config::{AuthorizerConfig, DecisionLogSink};
-use crate::decision::{self, Decision, Outcome, ShadowResult, Timings, Verdict};
+use crate::decision::{self, Decision, ShadowResult, Timings, Verdict};
 use crate::enforcement::{
     EnforcementOverride, EnforcementStatus, OverrideWatcher, RuntimeEnforcement,
 };
-use crate::error::{BuildError, Reason, RuntimeError};
+use crate::error::{BuildError, RuntimeError};
 use crate::input::PolicyInput;
 use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, LoggedOutput, Logger};
 use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
@@ -49,6 +50,7 @@ use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, RolloutStatus};
 use crate::posture::{self, Found, PostureAssessor};
 use crate::request::Request;
 use crate::token::{TokenVerifier, VerifiedClaims};
+use crate::util::clock::Clock;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -156,7 +158,7 @@ impl AuthorizerBuilder {
         }
         let clock = self
             .clock
-            .unwrap_or_else(|| Arc::new(crate::clock::SystemClock));
+            .unwrap_or_else(|| Arc::new(crate::util::clock::SystemClock));
         let verifier = TokenVerifier::with_clock(&c, clock.clone())?;
         let mut bundle_service = None;
         let policy = match (self.store, self.files) {
@@ -390,7 +392,7 @@ impl Authorizer {
             // The injected clock may be what panicked: fall back to the system clock.
             let clock = std::panic::AssertUnwindSafe(|| self.inner.clock.now_unix_ms());
             let now_ms = std::panic::catch_unwind(clock)
-                .unwrap_or_else(|_| crate::clock::SystemClock.now_unix_ms());
+                .unwrap_or_else(|_| crate::util::clock::SystemClock.now_unix_ms());
             self.finish(d, input, None, now_ms)
         });
         std::panic::catch_unwind(record).unwrap_or(fallback)

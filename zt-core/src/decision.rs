@@ -21,44 +21,11 @@
 //! assert_eq!(EnforcementMode::LogOnly.as_str(), "log_only");
 //! ```
 
-use crate::config::EnforcementMode;
-use crate::error::Reason;
+use crate::codes::Reason;
+use crate::codes::{EnforcementMode, Outcome};
 use crate::policy::{PolicyFailure, PolicyOutput, StepUp};
 use crate::token::VerifiedClaims;
 use serde_json::{Map, Value};
-
-/// What to do with a request. Serialises as its stable code (`allow`, `deny`, `step_up`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Let it through.
-    Allow,
-    /// Refuse it.
-    Deny,
-    /// Refuse it and ask the subject to authenticate again (RFC 9470).
-    StepUp,
-}
-
-impl Outcome {
-    /// The stable code: `allow`, `deny` or `step_up`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Allow => "allow",
-            Outcome::Deny => "deny",
-            Outcome::StepUp => "step_up",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Time spent in each stage of one decision, in nanoseconds. Serialised (as `timings_ns`) with
 /// the stage names as keys: `token`, `posture`, `input`, `policy`, `shadow`, `total`.

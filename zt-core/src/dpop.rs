@@ -18,8 +18,8 @@
 //! trusted only through the thumbprint the verified access token carries.
 
 use crate::algorithm::Algorithm;
+use crate::codes::Reason;
 use crate::config::DpopConfig;
-use crate::error::Reason;
 use crate::token::Jws;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -239,7 +239,7 @@ impl DpopChecker {
         let key = crate::jwks::parse_jwk(jwk).map_err(|_| invalid)?;
         jws.verify(&key).map_err(|_| invalid)?;
         // Only a verified payload is read.
-        let claims = crate::json::parse_object(jws.payload(), 4).map_err(|_| invalid)?;
+        let claims = crate::util::json::parse_object(jws.payload(), 4).map_err(|_| invalid)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= 256);
         let Some(jti) = jti else {

@@ -19,7 +19,8 @@
 //! assert!(EnforcementOverride::from_json(&serde_json::json!({"mode": "off"})).is_err());
 //! ```
 
-use crate::config::{EnforcementConfig, EnforcementMode};
+use crate::codes::EnforcementMode;
+use crate::config::EnforcementConfig;
 use crate::decision::Enforcement;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -283,7 +284,9 @@ fn parse_file(path: &Path, bytes: &[u8]) -> Result<EnforcementOverride, String> 
     let text = std::str::from_utf8(bytes).map_err(|_| "is not UTF-8".to_owned());
     let value: Result<serde_json::Value, String> =
         text.and_then(|t| match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => toml::from_str(t).map_err(|e| crate::policy::one_line(&e.to_string())),
+            Some("toml") => {
+                toml::from_str(t).map_err(|e| crate::util::text::one_line(&e.to_string()))
+            }
             _ => serde_json::from_str(t).map_err(|e| e.to_string()),
         });
     value

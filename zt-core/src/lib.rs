@@ -41,7 +41,7 @@
 
 mod algorithm;
 mod authorizer;
-mod clock;
+mod codes;
 mod config;
 mod decision;
 mod dpop;
@@ -49,12 +49,10 @@ mod enforcement;
 mod error;
 pub mod http;
 mod input;
-mod json;
 mod jwks;
 mod log;
 mod metrics;
 mod policy;
-mod poll;
 mod posture;
 mod replay;
 mod request;
@@ -62,6 +60,7 @@ mod revocation;
 mod status;
 mod token;
 mod upload;
+mod util;
 
 /// Hooks for zt's own fuzz targets, benches and tests: **not part of the stable interface**.
 #[doc(hidden)]
@@ -71,14 +70,14 @@ pub mod internal;
 // Configuration: the one schema for every surface.
 pub use config::{
     AuthorizerConfig, BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, ConfigFormat,
-    DecisionLogConfig, DecisionLogSink, DpopConfig, EnforcementConfig, EnforcementMode,
-    IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding,
-    PostureConfig, PostureSource, PrivateKeyJwtConfig, RequestConfig, RolloutConfig, Secret,
-    TokenConfig, UnknownMode,
+    DecisionLogConfig, DecisionLogSink, DpopConfig, EnforcementConfig, IntrospectionConfig,
+    IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding, PostureConfig,
+    PostureSource, PrivateKeyJwtConfig, RequestConfig, RolloutConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
-pub use decision::{Decision, Outcome, ShadowResult, Timings, canary_bucket};
+pub use codes::{EnforcementMode, Outcome, Reason, UnknownCode, UnknownMode};
+pub use decision::{Decision, ShadowResult, Timings, canary_bucket};
 pub use dpop::jwk_thumbprint;
 pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus};
 pub use request::Request;
@@ -109,11 +108,11 @@ pub use replay::{
     replay_file,
 };
 // Time.
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use util::clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.
 pub use error::{
     BuildError, BundleSignatureError, ChainError, ConfigError, IntrospectionProblem, JwksError,
-    KeyProblem, Malformed, PolicyError, Reason, RequestError, RuntimeError, TokenError,
+    KeyProblem, Malformed, PolicyError, RequestError, RuntimeError, TokenError,
 };
 
 // The README's and docs/'s examples compile and run as doctests.

@@ -9,19 +9,19 @@
 //!
 //! [`Authorizer::prometheus`]: crate::Authorizer::prometheus
 
-use crate::decision::{Outcome, Timings};
-use crate::error::Reason;
+use crate::codes::Outcome;
+use crate::codes::Reason;
+use crate::decision::Timings;
 use crate::log::DecisionLogStats;
 use crate::token::TokenCacheStats;
+use crate::util::counters::{Padded, SHARDS, shard_index};
 use hdrhistogram::Histogram;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-const SHARDS: usize = 8;
 /// Stage names, in [`Timings`] order.
 pub(crate) const STAGES: [&str; 6] = ["token", "posture", "input", "policy", "shadow", "total"];
 /// Upper bounds (seconds) of the exported Prometheus histogram buckets.
@@ -35,40 +35,6 @@ type Hists = [Histogram<u64>; 6];
 fn new_hists() -> Option<Hists> {
     let h = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 2).ok();
     Some([h()?, h()?, h()?, h()?, h()?, h()?])
-}
-
-pub(crate) fn shard_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    SHARD.with(|s| *s)
-}
-
-/// A counter split in per-thread shards on their own cache lines: adding never contends with
-/// another core; reading sums the shards.
-pub(crate) struct ShardedCounter([Padded<AtomicU64>; SHARDS]);
-
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded<T>(T);
-
-impl Default for ShardedCounter {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| Padded::default()))
-    }
-}
-
-impl ShardedCounter {
-    pub(crate) fn add(&self, n: u64) {
-        if let Some(c) = self.0.get(shard_index()) {
-            c.0.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
-    }
 }
 
 /// One thread shard: histograms and counters, behind one lock taken once per decision (by
@@ -709,7 +675,7 @@ impl prometheus_client::collector::Collector for Exporter {
                     if r.feed_updated_at_ms == 0 {
                         0
                     } else {
-                        (crate::clock::Clock::now_unix_ms(&crate::clock::SystemClock)
+                        (crate::util::clock::Clock::now_unix_ms(&crate::util::clock::SystemClock)
                             .saturating_sub(r.feed_updated_at_ms)
                             / 1000) as i64
                     },

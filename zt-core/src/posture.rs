@@ -24,8 +24,8 @@
 //!
 //! [`Request::device`]: crate::Request::device
 
+use crate::codes::Reason;
 use crate::config::{PostureBinding, PostureConfig, PostureSource};
-use crate::error::Reason;
 use crate::token::{TokenVerifier, VerifiedClaims};
 use serde_json::{Map, Value};
 

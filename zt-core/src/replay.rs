@@ -36,7 +36,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::decision::{Outcome, interpret};
+use crate::codes::Outcome;
+use crate::decision::interpret;
 use crate::input::{MASKED, PolicyInput};
 use crate::policy::CompiledBundle;
 use std::borrow::Cow;

@@ -9,10 +9,11 @@
 //! that does not parse is refused whole and the previous list stays. The poller is one thread
 //! with its own single-threaded runtime; it stops with the authorizer.
 
+use crate::codes::Reason;
 use crate::config::RevocationConfig;
-use crate::error::Reason;
 use crate::policy::BundleRevocations;
-use crate::poll::{self, Fetched};
+use crate::util::poll::{self, Fetched};
+use crate::util::time::unix_ms;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -80,7 +81,7 @@ impl State {
     /// Apply a downloaded document, or refuse it whole.
     fn apply(&self, bytes: &[u8], etag: Option<String>) {
         self.downloads.fetch_add(1, Ordering::Relaxed);
-        let parsed = crate::json::parse_object(bytes, 8)
+        let parsed = crate::util::json::parse_object(bytes, 8)
             .map_err(|e| e.as_str().to_owned())
             .and_then(|doc| BundleRevocations::from_document(&serde_json::Value::Object(doc)));
         match parsed {
@@ -251,10 +252,4 @@ impl Poller {
         });
         rt.shutdown_background();
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

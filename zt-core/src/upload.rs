@@ -12,6 +12,7 @@
 //! `dropped` (queue full, or abandoned by a timed-out shutdown).
 
 use crate::config::LogServiceConfig;
+use crate::util::time::unix_ms;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -99,7 +100,7 @@ impl Batcher {
             }
             None => None,
         };
-        let client = crate::poll::post_client(c.timeout_ms)
+        let client = crate::util::poll::post_client(c.timeout_ms)
             .map_err(|_| "the HTTP client cannot be built".to_owned())?;
         let capacity = usize::try_from(c.buffer_batches).unwrap_or(64);
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
@@ -240,7 +241,7 @@ impl StatusHandle {
 
 fn status(url: &str, s: &Stats) -> UploadStatus {
     UploadStatus {
-        url: crate::poll::shown_url(url),
+        url: crate::util::poll::shown_url(url),
         batches_sent: s.batches_sent.load(Ordering::Relaxed),
         retries: s.retries.load(Ordering::Relaxed),
         batches_failed: s.batches_failed.load(Ordering::Relaxed),
@@ -415,12 +416,6 @@ impl Uploader {
             Err(_) => Attempt::Retry("request failed".to_owned()),
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// 200 ms × 2^attempt, at most 30 s, plus up to half of that at random (instances that lost

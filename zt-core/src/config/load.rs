@@ -2,6 +2,7 @@
 
 use super::{AuthorizerConfig, ConfigFormat, IssuerConfig};
 use crate::error::ConfigError;
+use crate::util::text::one_line;
 use std::path::{Path, PathBuf};
 
 impl AuthorizerConfig {
@@ -165,8 +166,4 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
         }
         None => msg,
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -38,6 +38,7 @@
 //! - `none` cannot be listed as an algorithm.
 
 use crate::algorithm::Algorithm;
+use crate::codes::EnforcementMode;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
@@ -710,73 +711,6 @@ impl Default for PolicyConfig {
     }
 }
 
-/// Enforcement mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EnforcementMode {
-    /// Denies are enforced.
-    Enforce,
-    /// Denies are allowed through but marked and counted.
-    Warn,
-    /// Everything is allowed; what would have happened is logged.
-    LogOnly,
-}
-
-impl EnforcementMode {
-    /// Every mode, in declaration order.
-    pub const ALL: &'static [EnforcementMode] = &[Self::Enforce, Self::Warn, Self::LogOnly];
-
-    /// The stable string form: `enforce`, `warn` or `log_only`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EnforcementMode::Enforce => "enforce",
-            EnforcementMode::Warn => "warn",
-            EnforcementMode::LogOnly => "log_only",
-        }
-    }
-}
-
-impl std::fmt::Display for EnforcementMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A string that names no [`EnforcementMode`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownMode(String);
-
-impl std::fmt::Display for UnknownMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "unknown mode `{}`: expected \"enforce\", \"warn\" or \"log_only\"",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for UnknownMode {}
-
-impl std::str::FromStr for EnforcementMode {
-    type Err = UnknownMode;
-
-    /// Parses the stable string form (the one bindings, the CLI and override files use).
-    ///
-    /// ```
-    /// use zt_core::EnforcementMode;
-    /// assert_eq!("log_only".parse::<EnforcementMode>(), Ok(EnforcementMode::LogOnly));
-    /// assert!("audit".parse::<EnforcementMode>().is_err());
-    /// ```
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| UnknownMode(s.chars().take(32).collect()))
-    }
-}
-
 /// Enforcement mode and canary, the operator's override file, and the rollout gate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -1008,8 +942,6 @@ pub enum ConfigFormat {
 
 mod load;
 mod validate;
-
-pub(crate) use validate::url_allowed;
 
 #[cfg(test)]
 mod tests;

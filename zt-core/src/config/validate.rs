@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::ConfigError;
+use crate::util::poll::url_allowed;
 
 impl AuthorizerConfig {
     /// Check every bound and cross-field rule. Called by the loaders and by builders that take
@@ -450,23 +451,6 @@ fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
             min,
             max,
         })
-    }
-}
-
-/// Is `url` an allowed key-set or discovery URL: `https`, or `http` on a loopback host.
-pub(crate) fn url_allowed(url: &str) -> bool {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return false;
-    };
-    match parsed.scheme() {
-        "https" => parsed.host().is_some(),
-        "http" => match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            None => false,
-        },
-        _ => false,
     }
 }
 

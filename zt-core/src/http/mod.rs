@@ -52,9 +52,10 @@ mod extract;
 
 pub use extract::{Bearer, Headers, bearer, dpop_token, request_from_http};
 
-use crate::config::EnforcementMode;
-use crate::decision::{Decision, Outcome};
-use crate::error::Reason;
+use crate::codes::EnforcementMode;
+use crate::codes::Outcome;
+use crate::codes::Reason;
+use crate::decision::Decision;
 
 /// The header carrying the decision id on denials.
 pub const DECISION_ID_HEADER: &str = "x-zt-decision-id";
@@ -356,7 +357,7 @@ pub fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::EnforcementMode;
+    use crate::codes::EnforcementMode;
     use crate::policy::StepUp;
 
     fn decision(evaluated: Outcome, reasons: &[Reason]) -> Decision {

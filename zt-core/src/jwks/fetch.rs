@@ -2,9 +2,10 @@
 
 use super::Source;
 use super::keyset::{KeySet, load_file};
-use crate::config::{JwksConfig, url_allowed};
+use crate::config::JwksConfig;
 use crate::error::JwksError;
-use crate::json;
+use crate::util::json;
+use crate::util::poll::url_allowed;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 
 use crate::algorithm::{Algorithm, Family};
 use crate::error::{JwksError, KeyProblem};
-use crate::json;
+use crate::util::json;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;

@@ -91,8 +91,8 @@ pub(crate) struct IssuerKeys {
     state: Mutex<FetchState>,
     fetches: AtomicU64,
     fetch_failures: AtomicU64,
-    lookup_hits: crate::metrics::ShardedCounter,
-    lookup_misses: crate::metrics::ShardedCounter,
+    lookup_hits: crate::util::counters::ShardedCounter,
+    lookup_misses: crate::util::counters::ShardedCounter,
     /// Bumped after every installed key set (see [`IssuerKeys::unchanged_since`]).
     generation: AtomicU64,
     /// Until when the installed set needs no look at all: its refresh point or stale limit,

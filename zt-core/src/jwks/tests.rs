@@ -2,7 +2,7 @@ use super::fetch::parse_max_age;
 use super::keyset::parse_jwk;
 use super::*;
 use crate::algorithm::Algorithm;
-use crate::config::url_allowed;
+use crate::util::poll::url_allowed;
 use serde_json::Value;
 
 fn jwk(v: serde_json::Value) -> Result<VerificationKey, KeyProblem> {

@@ -1,8 +1,9 @@
 //! The machinery every issuer shares: the HTTP client and zt's private fetch runtime.
 
-use crate::clock::Clock;
-use crate::config::{JwksConfig, url_allowed};
+use crate::config::JwksConfig;
 use crate::error::RuntimeError;
+use crate::util::clock::Clock;
+use crate::util::poll::url_allowed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

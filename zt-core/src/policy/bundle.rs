@@ -349,10 +349,11 @@ fn assemble(mut files: Vec<(String, Vec<u8>)>) -> Result<Bundle, PolicyError> {
             continue;
         }
         let doc: Value = if name.ends_with(".json") {
-            let map = crate::json::parse_object(&bytes, 64).map_err(|e| PolicyError::Parse {
-                file: name.clone(),
-                message: e.as_str().to_owned(),
-            })?;
+            let map =
+                crate::util::json::parse_object(&bytes, 64).map_err(|e| PolicyError::Parse {
+                    file: name.clone(),
+                    message: e.as_str().to_owned(),
+                })?;
             Value::Object(map)
         } else {
             serde_yaml_ng::from_str(&text()?).map_err(|e| PolicyError::Parse {
@@ -394,7 +395,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<(Option<String>, Option<Vec<String>>),
     let bad = |detail: &str| PolicyError::Manifest {
         detail: detail.to_owned(),
     };
-    let m = crate::json::parse_object(bytes, 8).map_err(|e| bad(e.as_str()))?;
+    let m = crate::util::json::parse_object(bytes, 8).map_err(|e| bad(e.as_str()))?;
     let revision = match m.get("revision") {
         None => None,
         Some(Value::String(s)) if s.is_empty() => None,

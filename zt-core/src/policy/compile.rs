@@ -7,6 +7,7 @@ use super::testing::{TestResult, run_bundle_tests};
 use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
+use crate::util::text::one_line;
 use regorus::Value as RegoValue;
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::RegoVM;
@@ -100,16 +101,16 @@ impl BundleRevocations {
         jti: Option<&str>,
         subject_key: &mut Option<String>,
         make_key: &dyn Fn() -> String,
-    ) -> Option<crate::error::Reason> {
+    ) -> Option<crate::codes::Reason> {
         if jti.is_some_and(|j| self.token_ids.contains(j)) {
-            return Some(crate::error::Reason::TokenRevoked);
+            return Some(crate::codes::Reason::TokenRevoked);
         }
         if !self.subjects.is_empty()
             && self
                 .subjects
                 .contains(subject_key.get_or_insert_with(make_key))
         {
-            return Some(crate::error::Reason::SubjectRevoked);
+            return Some(crate::codes::Reason::SubjectRevoked);
         }
         None
     }
@@ -386,9 +387,4 @@ fn deep_copy(v: &RegoValue) -> RegoValue {
         ),
         other => other.clone(),
     }
-}
-
-/// Collapse a (possibly multi-line) engine message to one line.
-pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

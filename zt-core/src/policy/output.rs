@@ -1,6 +1,6 @@
 //! The policy output contract: a boolean, or `{allow, reasons, step_up, obligations}`.
 
-use crate::error::Reason;
+use crate::codes::Reason;
 use regorus::Value as RegoValue;
 use serde_json::{Map, Value};
 

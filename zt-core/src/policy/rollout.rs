@@ -8,8 +8,8 @@
 //! to the decision log by the authorizer that decides next.
 
 use super::compile::CompiledBundle;
+use crate::codes::Outcome;
 use crate::config::RolloutConfig;
-use crate::decision::Outcome;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -15,7 +15,8 @@ use super::bundle;
 use super::store::PolicyStore;
 use crate::config::{BundleServiceConfig, PolicyConfig};
 use crate::error::PolicyError;
-use crate::poll::{self, Fetched};
+use crate::util::poll::{self, Fetched};
+use crate::util::time::unix_ms;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -427,10 +428,4 @@ fn persist(opts: &PolicyConfig, bytes: &[u8]) {
     } else {
         let _ = std::fs::remove_file(&tmp);
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -146,7 +146,7 @@ impl Verifier {
                 "larger than {MAX_SIGNATURES_BYTES} bytes"
             )));
         }
-        let doc = crate::json::parse_object(bytes, 4)
+        let doc = crate::util::json::parse_object(bytes, 4)
             .map_err(|e| malformed(format!("not a JSON object ({})", e.as_str())))?;
         if let Some(plugin) = doc.get("plugin")
             && plugin.as_str().is_none_or(|p| !p.is_empty())
@@ -176,7 +176,7 @@ impl Verifier {
             },
             other => malformed(format!("the JWS is malformed: {other}")),
         })?;
-        let payload = crate::json::parse_object(jws.payload(), 8).map_err(|e| {
+        let payload = crate::util::json::parse_object(jws.payload(), 8).map_err(|e| {
             malformed(format!(
                 "the JWS payload is not a JSON object ({})",
                 e.as_str()

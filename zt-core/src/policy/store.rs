@@ -7,6 +7,7 @@ use super::rollout::{Gate, Observed, Ready, RolloutStatus, Run, Side, Ticket};
 use crate::config::{PolicyConfig, RolloutConfig};
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
+use crate::util::time::unix_ms;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -351,7 +352,7 @@ impl PolicyStore {
         &self,
         jti: Option<&str>,
         subject_key: &dyn Fn() -> String,
-    ) -> Option<crate::error::Reason> {
+    ) -> Option<crate::codes::Reason> {
         self.with_current(|active, _, rollout| {
             let lists = [
                 active.revoked.as_deref(),
@@ -603,10 +604,4 @@ impl PolicyStore {
             })
         })
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

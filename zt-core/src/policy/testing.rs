@@ -1,9 +1,10 @@
 //! Running a bundle's Rego `test_` rules, like `opa test`.
 
 use super::bundle::{self, Bundle};
-use super::compile::{compile_entrypoint, load_engine, one_line};
+use super::compile::{compile_entrypoint, load_engine};
 use crate::config::PolicyConfig;
 use crate::error::PolicyError;
+use crate::util::text::one_line;
 use regorus::Value as RegoValue;
 use std::path::Path;
 

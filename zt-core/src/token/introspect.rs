@@ -25,10 +25,10 @@
 use super::VerifiedClaims;
 use super::claims::{ClaimRules, validate_with};
 use crate::algorithm::Algorithm;
-use crate::clock::Clock;
 use crate::config::{IntrospectionConfig, IssuerConfig};
 use crate::error::{ConfigError, IntrospectionProblem, TokenError};
-use crate::json;
+use crate::util::clock::Clock;
+use crate::util::json;
 use base64::Engine as _;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
@@ -320,7 +320,7 @@ impl Introspector {
         auth: ClientAuth,
     ) -> Result<Self, String> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let client = crate::poll::post_client(config.timeout_ms)
+        let client = crate::util::poll::post_client(config.timeout_ms)
             .map_err(|_| "the HTTP client could not be built".to_owned())?;
         let mut secret = [0u8; 32];
         aws_lc_rs::rand::fill(&mut secret)
@@ -816,7 +816,7 @@ pub(crate) fn judge_answer_for_fuzzing(bytes: &[u8]) {
             max_response_bytes: 65536,
         };
         issuer.introspection = Some(config.clone());
-        let clock = Arc::new(crate::clock::ManualClock::at_unix(1_800_000_000));
+        let clock = Arc::new(crate::util::clock::ManualClock::at_unix(1_800_000_000));
         Introspector::with_auth(
             &issuer,
             &config,

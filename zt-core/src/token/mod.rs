@@ -33,10 +33,10 @@
 //!   `token.cache_ttl_s`, and while its key is still in the issuer's key set.
 
 use crate::algorithm::Algorithm;
-use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthorizerConfig, IssuerConfig};
 use crate::error::{BuildError, ConfigError, KeyProblem, Malformed, TokenError};
 use crate::jwks::{self, Env, IssuerKeys, KeyAnswer, KeySet, Source, VerificationKey};
+use crate::util::clock::{Clock, SystemClock};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
@@ -126,8 +126,8 @@ struct Inner {
     cache: Option<moka::sync::Cache<Box<str>, CacheEntry, rustc_hash::FxBuildHasher>>,
     cache_ttl_ms: u64,
     clock: Arc<dyn Clock>,
-    cache_hits: crate::metrics::ShardedCounter,
-    cache_misses: crate::metrics::ShardedCounter,
+    cache_hits: crate::util::counters::ShardedCounter,
+    cache_misses: crate::util::counters::ShardedCounter,
     /// Introspection for opaque tokens (at most one issuer sets it).
     introspector: Option<introspect::Introspector>,
 }

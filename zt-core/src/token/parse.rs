@@ -3,7 +3,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::error::{Malformed, TokenError};
-use crate::json;
+use crate::util::json;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};

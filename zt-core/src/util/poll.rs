@@ -21,8 +21,7 @@ pub(crate) fn client(timeout_ms: u64) -> Result<reqwest::Client, ()> {
         .connect_timeout(timeout)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= 3 || !crate::config::url_allowed(attempt.url().as_str())
-            {
+            if attempt.previous().len() >= 3 || !url_allowed(attempt.url().as_str()) {
                 attempt.stop()
             } else {
                 attempt.follow()
@@ -125,6 +124,23 @@ pub(crate) fn shown_url(url: &str) -> String {
             u.to_string()
         }
         Err(_) => String::new(),
+    }
+}
+
+/// Is `url` an allowed key-set or discovery URL: `https`, or `http` on a loopback host.
+pub(crate) fn url_allowed(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        },
+        _ => false,
     }
 }
 
