@@ -153,6 +153,17 @@ impl AuthorizerBuilder {
     pub fn build(self) -> Result<Authorizer, BuildError> {
         let c = self.config;
         c.validate()?;
+        if let Some(signing) = &c.policy.signing {
+            // Read the bundle-signing keys now, so a missing or wrong key fails at start, not
+            // at a reload.
+            crate::policy::signing::Verifier::from_config(signing).map_err(|message| {
+                crate::error::ConfigError::Invalid {
+                    file: None,
+                    key: "policy.signing".to_owned(),
+                    message,
+                }
+            })?;
+        }
         if self.callback.is_some() && c.decision_log.sink != DecisionLogSink::Callback {
             return Err(BuildError::CallbackUnused);
         }
@@ -458,7 +469,7 @@ impl Authorizer {
             Err(reason) => {
                 let enforcement = inner.enforcement.current(inner.policy.active_enforcement());
                 let mode = enforcement.mode_for(None);
-                let (outcome, enforced) = decision::enforce(Outcome::Deny, mode);
+                let (outcome, enforced) = crate::enforcement::enforce(Outcome::Deny, mode);
                 let mut d = self.bare(Outcome::Deny, vec![reason]);
                 if reason.is_dpop_proof() || reason == Reason::DpopSchemeRequired {
                     d.dpop_algs = Some(inner.dpop.algs_text());
@@ -560,7 +571,7 @@ impl Authorizer {
         }
 
         let mode = enforcement.mode_for(Some((issuer, subject)));
-        let (outcome, enforced) = decision::enforce(verdict.outcome, mode);
+        let (outcome, enforced) = crate::enforcement::enforce(verdict.outcome, mode);
         // The log keeps the policy's result: copy its parts only when there is a log.
         let logged_result = inner.logger.enabled().then(|| match &evaluation.result {
             Ok(out) => Ok(LoggedOutput::of(out)),
@@ -1149,6 +1160,16 @@ fn format_id(prefix: u64, n: u64) -> String {
 
 fn elapsed(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl crate::http::HeaderSelection for Authorizer {
+    fn request_headers(&self) -> &[String] {
+        Authorizer::request_headers(self)
+    }
+
+    fn posture_header(&self) -> Option<&str> {
+        Authorizer::posture_header(self)
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,8 @@
 //! assert!(EnforcementOverride::from_json(&serde_json::json!({"mode": "off"})).is_err());
 //! ```
 
-use crate::codes::EnforcementMode;
+use crate::codes::{EnforcementMode, Outcome};
 use crate::config::EnforcementConfig;
-use crate::decision::Enforcement;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -347,6 +346,81 @@ impl Drop for OverrideWatcher {
     }
 }
 
+/// Enforcement settings resolved for quick use on the hot path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Enforcement {
+    pub(crate) mode: EnforcementMode,
+    /// Canary threshold in basis points (0..=10000).
+    canary_bp: u64,
+}
+
+impl Enforcement {
+    pub(crate) fn new(mode: EnforcementMode, canary_percent: u64) -> Self {
+        Self {
+            mode,
+            canary_bp: canary_percent.min(100) * 100,
+        }
+    }
+
+    /// The canary percentage.
+    pub(crate) fn canary_percent(&self) -> u64 {
+        self.canary_bp / 100
+    }
+
+    /// The mode for a request: `subject` is `Some((iss, sub))` only for a verified token.
+    pub(crate) fn mode_for(&self, subject: Option<(&str, &str)>) -> EnforcementMode {
+        if self.mode != EnforcementMode::Enforce || self.canary_bp >= 10_000 {
+            return self.mode;
+        }
+        match subject {
+            // INVARIANT: an unverified identity never picks its side of the canary.
+            None => EnforcementMode::Enforce,
+            Some((iss, sub)) if canary_bucket(iss, sub) < self.canary_bp => {
+                EnforcementMode::Enforce
+            }
+            Some(_) => EnforcementMode::LogOnly,
+        }
+    }
+}
+
+/// A stable bucket in 0..10000 for an issuer and subject (FNV-1a 64).
+pub fn canary_bucket(issuer: &str, subject: &str) -> u64 {
+    fnv_bucket(b"", issuer, subject)
+}
+
+/// The rollout gate's bucket: the same hash salted, so that the subjects on a policy
+/// candidate are not the same as those inside the enforcement canary.
+pub(crate) fn rollout_bucket(issuer: &str, subject: &str) -> u64 {
+    fnv_bucket(b"zt-rollout\0", issuer, subject)
+}
+
+fn fnv_bucket(salt: &[u8], issuer: &str, subject: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    for b in salt
+        .iter()
+        .copied()
+        .chain(issuer.bytes())
+        .chain([0u8])
+        .chain(subject.bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    h % 10_000
+}
+
+/// Apply the mode to an evaluated outcome: `(outcome, enforced)`.
+pub(crate) fn enforce(evaluated: Outcome, mode: EnforcementMode) -> (Outcome, bool) {
+    match mode {
+        EnforcementMode::Enforce => (evaluated, true),
+        EnforcementMode::Warn | EnforcementMode::LogOnly => {
+            (Outcome::Allow, evaluated == Outcome::Allow)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +457,36 @@ mod tests {
         assert_eq!(r.current(bundle).mode, EnforcementMode::LogOnly);
         r.edit(|o| *o = EnforcementOverride::default());
         assert_eq!(r.current(0).mode, EnforcementMode::Enforce);
+    }
+
+    #[test]
+    fn enforce_table() {
+        use EnforcementMode::*;
+        use Outcome::*;
+        let cases = [
+            ("enforce allow", Allow, Enforce, Allow, true),
+            ("enforce deny", Deny, Enforce, Deny, true),
+            ("enforce step-up", StepUp, Enforce, StepUp, true),
+            ("warn deny", Deny, Warn, Allow, false),
+            ("warn allow", Allow, Warn, Allow, true),
+            ("log_only step-up", StepUp, LogOnly, Allow, false),
+        ];
+        for (name, evaluated, mode, outcome, enforced) in cases {
+            assert_eq!(enforce(evaluated, mode), (outcome, enforced), "{name}");
+        }
+    }
+
+    #[test]
+    fn canary_is_stable_and_fail_closed() {
+        let e = Enforcement::new(EnforcementMode::Enforce, 0);
+        assert_eq!(e.mode_for(None), EnforcementMode::Enforce);
+        assert_eq!(e.mode_for(Some(("i", "s"))), EnforcementMode::LogOnly);
+        let all = Enforcement::new(EnforcementMode::Enforce, 100);
+        assert_eq!(all.mode_for(Some(("i", "s"))), EnforcementMode::Enforce);
+        // Pinned values: the split must not change between releases.
+        assert_eq!(canary_bucket("https://idp.example.com", "alice"), 7362);
+        assert_eq!(canary_bucket("https://idp.example.com", "bob"), 3773);
+        assert_eq!(canary_bucket("", ""), 7455);
+        assert_ne!(canary_bucket("a", "bc"), canary_bucket("ab", "c"));
     }
 }

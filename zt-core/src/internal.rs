@@ -41,7 +41,7 @@ pub fn posture(data: &[u8]) {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    if let Some(d) = crate::posture::parse_device(&v) {
+    if let Some(d) = crate::input::parse_device(&v) {
         let a = crate::posture::PostureAssessor::new(&crate::config::PostureConfig::default());
         let _ = a.check_freshness(d, 1_800_000_000);
     }

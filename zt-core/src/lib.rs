@@ -77,9 +77,9 @@ pub use config::{
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use codes::{EnforcementMode, Outcome, Reason, UnknownCode, UnknownMode};
-pub use decision::{Decision, ShadowResult, Timings, canary_bucket};
+pub use decision::{Decision, ShadowResult, Timings};
 pub use dpop::jwk_thumbprint;
-pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus};
+pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus, canary_bucket};
 pub use request::Request;
 pub use revocation::RevocationFeedStatus;
 pub use status::{
@@ -95,8 +95,8 @@ pub use metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use token::{IntrospectionStats, JwksStatus, TokenCacheStats, TokenVerifier, VerifiedClaims};
 // The policy input document.
+pub use input::DeviceInput;
 pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
-pub use posture::DeviceInput;
 // Policy evaluation and lifecycle.
 pub use policy::{
     BundleServiceStatus, CohortStats, CompiledBundle, PolicyBench, PolicyEvaluation, PolicyFailure,

@@ -34,8 +34,8 @@
 //!   `proxy-authorization`, `cookie` and the posture header never do.
 
 use crate::error::RequestError;
+use crate::input::DeviceInput;
 use crate::input::RequestInfo;
-use crate::posture::DeviceInput;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 

@@ -87,7 +87,7 @@ where
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Ready(Ok(r)) => r,
                 };
-                Poll::Ready(Ok(crate::service::finish_response(
+                Poll::Ready(Ok(crate::response::finish_response(
                     resp,
                     response_headers.as_ref(),
                     std::mem::take(answer_headers),

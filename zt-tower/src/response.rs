@@ -1,6 +1,7 @@
 //! Denial responses: the status, challenge and RFC 9457 problem body come from
 //! [`zt_core::http`] (the same bytes every zt surface sends); the gRPC mapping lives here.
 
+use crate::body::ZtBody;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -82,6 +83,40 @@ pub(crate) fn render(answer: &HttpAnswer, grpc: bool) -> http::Response<Bytes> {
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         r
     })
+}
+
+/// Apply an object of header name → string value; names or values that are not valid headers
+/// are skipped (and traced).
+pub(crate) fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::Value>) {
+    let Some(serde_json::Value::Object(map)) = obligation else {
+        return;
+    };
+    for (k, v) in map {
+        let value = v.as_str().and_then(|v| HeaderValue::from_str(v).ok());
+        match (HeaderName::from_bytes(k.as_bytes()), value) {
+            (Ok(name), Some(value)) => {
+                headers.insert(name, value);
+            }
+            _ => {
+                tracing::warn!(header = %k, "zt: obligation header is not a valid header, skipped")
+            }
+        }
+    }
+}
+
+/// The inner service's response with the obligation's response headers and zt's own (the
+/// warn marker, a fresh `DPoP-Nonce`).
+pub(crate) fn finish_response<B>(
+    resp: http::Response<B>,
+    response_headers: Option<&serde_json::Value>,
+    answer_headers: Vec<(http::HeaderName, HeaderValue)>,
+) -> http::Response<ZtBody<B>> {
+    let mut resp = resp.map(ZtBody::inner);
+    apply_headers(resp.headers_mut(), response_headers);
+    for (k, v) in answer_headers {
+        resp.headers_mut().insert(k, v);
+    }
+    resp
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@ use crate::body::ZtBody;
 use crate::extract::{is_grpc, zt_request};
 use crate::future::ResponseFuture;
 use crate::layer::{Shared, ZtLayer};
-use crate::response::{Denial, render};
+use crate::response::{Denial, apply_headers, render};
+use http::HeaderValue;
 use http::header::AUTHORIZATION;
-use http::{HeaderName, HeaderValue};
 use std::future::Future as _;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -77,40 +77,6 @@ fn deny_response<B>(
     custom
         .unwrap_or_else(|| render(&answer, grpc))
         .map(ZtBody::full)
-}
-
-/// Apply an object of header name → string value; names or values that are not valid headers
-/// are skipped (and traced).
-fn apply_headers(headers: &mut http::HeaderMap, obligation: Option<&serde_json::Value>) {
-    let Some(serde_json::Value::Object(map)) = obligation else {
-        return;
-    };
-    for (k, v) in map {
-        let value = v.as_str().and_then(|v| HeaderValue::from_str(v).ok());
-        match (HeaderName::from_bytes(k.as_bytes()), value) {
-            (Ok(name), Some(value)) => {
-                headers.insert(name, value);
-            }
-            _ => {
-                tracing::warn!(header = %k, "zt: obligation header is not a valid header, skipped")
-            }
-        }
-    }
-}
-
-/// The inner service's response with the obligation's response headers and zt's own (the
-/// warn marker, a fresh `DPoP-Nonce`).
-pub(crate) fn finish_response<B>(
-    resp: http::Response<B>,
-    response_headers: Option<&serde_json::Value>,
-    answer_headers: Vec<(http::HeaderName, HeaderValue)>,
-) -> http::Response<ZtBody<B>> {
-    let mut resp = resp.map(ZtBody::inner);
-    apply_headers(resp.headers_mut(), response_headers);
-    for (k, v) in answer_headers {
-        resp.headers_mut().insert(k, v);
-    }
-    resp
 }
 
 /// What to do with a request once its decision is known.

@@ -13,7 +13,6 @@
 //! assert!(matches!(bearer(&headers[..], "/orders?access_token=x"), Bearer::Invalid(_)));
 //! ```
 
-use crate::authorizer::Authorizer;
 use crate::request::Request;
 
 /// Request headers as a server holds them. Implemented for [`http::HeaderMap`] and for slices of
@@ -137,6 +136,16 @@ fn visible_ascii(v: &[u8]) -> Option<&str> {
     }
 }
 
+/// Which request headers reach the policy input: implemented by
+/// [`Authorizer`](crate::Authorizer) from its config (`[request] headers` and the posture
+/// header), so middleware copies only these into a [`Request`].
+pub trait HeaderSelection {
+    /// The header names (lower-case) that reach `input.request.headers`.
+    fn request_headers(&self) -> &[String];
+    /// The header carrying posture assertions, if any.
+    fn posture_header(&self) -> Option<&str>;
+}
+
 /// The zt [`Request`] for an HTTP request: the bearer or `DPoP` token and the `DPoP` proof
 /// header (a malformed `Authorization` is
 /// kept as such, so the decision says `authorization_malformed`), method, target, host (the
@@ -169,8 +178,8 @@ fn visible_ascii(v: &[u8]) -> Option<&str> {
 /// assert_eq!(decision.reasons[0].as_str(), "authorization_malformed");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn request_from_http<H: Headers + ?Sized>(
-    authz: &Authorizer,
+pub fn request_from_http<A: HeaderSelection + ?Sized, H: Headers + ?Sized>(
+    authz: &A,
     method: &str,
     target: &str,
     headers: &H,

@@ -50,7 +50,7 @@
 
 mod extract;
 
-pub use extract::{Bearer, Headers, bearer, dpop_token, request_from_http};
+pub use extract::{Bearer, HeaderSelection, Headers, bearer, dpop_token, request_from_http};
 
 use crate::codes::EnforcementMode;
 use crate::codes::Outcome;

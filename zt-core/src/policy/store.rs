@@ -582,7 +582,7 @@ impl PolicyStore {
                 let shadow = eval(&run.candidate);
                 let t = ticket(Side::Both, Some(shadow));
                 (eval(active), Some(t), active.enforcement)
-            } else if crate::decision::rollout_bucket(issuer, subject) < run.bp {
+            } else if crate::enforcement::rollout_bucket(issuer, subject) < run.bp {
                 let t = ticket(Side::Candidate, None);
                 (eval(&run.candidate), Some(t), run.candidate.enforcement)
             } else {

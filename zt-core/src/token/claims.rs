@@ -8,6 +8,20 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
 
+/// A token's posture claim parsed once per verified token (cache hits share it): everything
+/// but the per-request freshness.
+#[derive(Debug, Clone)]
+pub(crate) enum TokenDevice {
+    /// The claim is not an object, or a modelled field has the wrong type.
+    Invalid,
+    /// A device with its assessment time, its `id` and its `input.device` value (`age_s` 0).
+    Device {
+        assessed_at: u64,
+        id: Option<String>,
+        value: regorus::Value,
+    },
+}
+
 /// Largest NumericDate accepted (9999-12-31T23:59:59Z).
 const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
@@ -35,7 +49,7 @@ pub(super) struct ClaimsInner {
     pub(super) subject_input: std::sync::OnceLock<regorus::Value>,
     /// The posture claim, parsed once per verified token (only one posture claim name is
     /// configured per verifier).
-    pub(super) device: std::sync::OnceLock<crate::posture::TokenDevice>,
+    pub(super) device: std::sync::OnceLock<TokenDevice>,
     /// The claims as JSON text, built on first use (bindings hand it over as one string).
     pub(super) claims_json: std::sync::OnceLock<String>,
 }
@@ -108,10 +122,7 @@ impl VerifiedClaims {
         self.0.subject_input.get_or_init(build).clone()
     }
 
-    pub(crate) fn device(
-        &self,
-        build: impl FnOnce() -> crate::posture::TokenDevice,
-    ) -> &crate::posture::TokenDevice {
+    pub(crate) fn device(&self, build: impl FnOnce() -> TokenDevice) -> &TokenDevice {
         self.0.device.get_or_init(build)
     }
 }

@@ -47,6 +47,7 @@ mod claims;
 mod introspect;
 mod parse;
 
+pub(crate) use claims::TokenDevice;
 pub use claims::VerifiedClaims;
 pub use introspect::IntrospectionStats;
 pub(crate) use introspect::judge_answer_for_fuzzing;

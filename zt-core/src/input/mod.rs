@@ -36,8 +36,12 @@
 //! - The `authorization`, `proxy-authorization` and `cookie` headers never enter the input,
 //!   whatever the caller passes: tokens and session secrets stay out of policies and logs.
 
-use crate::posture::DeviceInput;
 use crate::token::VerifiedClaims;
+
+mod device;
+pub use device::DeviceInput;
+pub(crate) use device::parse_device;
+
 use regorus::Value as RegoValue;
 use regorus::value::Object as RegoObject;
 use serde_json::{Map, Value};
