@@ -27,12 +27,12 @@ FLOORS = {
         ["codes.rs", "error/", "error.rs", "algorithm.rs"],
         ["config/"],
         ["token/", "jwks/", "dpop.rs"],
-        ["posture.rs", "input.rs", "enforcement.rs", "policy/", "revocation/", "revocation.rs"],
+        ["posture.rs", "input/", "enforcement.rs", "policy/", "revocation/"],
         ["decision.rs", "request.rs", "http/"],
         ["log/", "replay.rs", "report.rs"],
         ["observe/"],
         ["authorizer/", "authorizer.rs"],
-        ["lib.rs", "internal.rs"],
+        ["lib.rs", "internal.rs", "doctests.rs"],
     ],
     "zt-tower": [
         ["body.rs", "extract.rs", "response.rs"],
@@ -117,10 +117,11 @@ def drop_test_modules(code: str) -> tuple[str, set[str]]:
 
 def expand_use(tree: str) -> list[str]:
     """`a::{b, c::{d, e}}` -> ["a::b", "a::c::d", "a::c::e"] (aliases dropped)."""
+    tree = re.sub(r"\s+as\s+\w+", "", tree)  # aliases: the imported item is what counts
     tree = re.sub(r"\s+", "", tree)
     brace = tree.find("{")
     if brace < 0:
-        return [tree.split("as")[0] if "::" in tree or tree else tree]
+        return [tree]
     prefix, inner = tree[:brace], tree[brace + 1 : tree.rfind("}")]
     parts, depth, start = [], 0, 0
     for k, ch in enumerate(inner):
@@ -186,9 +187,6 @@ class Crate:
                 for full in expand_use(m.group(1)):
                     segs = full.split("::")
                     alias = segs[-1]
-                    am = re.match(r"(\w+)as(\w+)$", alias)
-                    if am:
-                        alias, segs[-1] = am.group(2), am.group(1)
                     self.reexports[(rel, alias)] = segs
 
     def absolute(self, rel: str, segs: list[str]) -> list[str] | None:
@@ -246,7 +244,6 @@ class Crate:
             # `pub use` re-exports are followed when resolving, not counted as imports.
             for m in re.finditer(r"(?<!pub )(?<!\) )\buse\s+([^;]+);", code):
                 for full in expand_use(m.group(1)):
-                    full = re.sub(r"as\w+$", "", full) if "as" in full.split("::")[-1] else full
                     paths.append(full.split("::"))
             for m in PATH_RE.finditer(re.sub(r"\buse\s+[^;]+;", "", code)):
                 paths.append([m.group(1)] + m.group(2).split("::")[1:])

@@ -44,16 +44,16 @@ use crate::enforcement::{
 use crate::error::{BuildError, RuntimeError};
 use crate::input::PolicyInput;
 use crate::log::{DecisionLogStats, Entry, LogCallback, LogInput, LoggedOutput, Logger};
-use crate::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
+use crate::observe::metrics::{IssuerKeyStats, Metrics, MetricsSnapshot};
 use crate::policy::rollout::{Observed, Side};
 use crate::policy::{PolicyFailure, PolicyOutput, PolicyStore, RolloutStatus};
 use crate::posture::{self, Found, PostureAssessor};
 use crate::request::Request;
+use crate::revocation::{Edit, RevocationStats, Revocations};
 use crate::token::{TokenVerifier, VerifiedClaims};
 use crate::util::clock::Clock;
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Decides requests. Cheap to clone and share across threads (an `Arc` inside).
@@ -83,18 +83,14 @@ struct Inner {
     // Its Drop shuts the log writer down within a bound (see `Authorizer::shutdown`).
     logger: Logger,
     metrics: Metrics,
-    revoked: RwLock<Revocations>,
-    any_revoked: AtomicBool,
-    /// When the in-process revocation lists last changed (Unix ms, authorizer clock).
-    revoked_at_ms: AtomicU64,
+    /// In-process lists and the feed (the bundle's lists live with the policy).
+    revocations: Revocations,
     /// `policy.bundle` and the decision log's sink and capacity, for `status()`.
     bundle_source: Option<std::path::PathBuf>,
     log_sink: DecisionLogSink,
     log_capacity: u64,
     /// The bundle poller, with `policy.service`.
     bundle_service: Option<crate::policy::service::BundleService>,
-    /// The revocation feed, with `[revocation]`.
-    revocation_feed: Option<crate::revocation::RevocationFeed>,
     /// DPoP proof checks and their replay cache.
     dpop: crate::dpop::DpopChecker,
     /// Issuers whose tokens must all be DPoP-bound (`require_dpop`).
@@ -102,16 +98,6 @@ struct Inner {
     clock: Arc<dyn Clock>,
     id_prefix: u64,
     id_counter: AtomicU64,
-}
-
-#[derive(Default)]
-struct Revocations {
-    token_ids: HashSet<String>,
-    subjects: HashSet<String>,
-}
-
-fn subject_key(issuer: &str, subject: &str) -> String {
-    format!("{issuer}\u{0}{subject}")
 }
 
 /// Builds an [`Authorizer`]; [`AuthorizerBuilder::build`] validates everything.
@@ -244,14 +230,11 @@ impl AuthorizerBuilder {
                 service: c.service.clone(),
                 logger,
                 metrics,
-                revoked: RwLock::new(Revocations::default()),
-                any_revoked: AtomicBool::new(false),
-                revoked_at_ms: AtomicU64::new(0),
+                revocations: Revocations::new(revocation_feed),
                 bundle_source: c.policy.bundle.clone(),
                 log_sink: c.decision_log.sink,
                 log_capacity: c.decision_log.queue_capacity,
                 bundle_service,
-                revocation_feed,
                 dpop,
                 require_dpop: c
                     .issuers
@@ -610,27 +593,7 @@ impl Authorizer {
         if inner.posture.posture_issuer() == Some(claims.issuer()) {
             return Err(Reason::UnknownIssuer);
         }
-        if let Some(reason) = inner.policy.revoked(claims.jwt_id(), &|| {
-            subject_key(claims.issuer(), claims.subject().unwrap_or(""))
-        }) {
-            return Err(reason);
-        }
-        if inner.any_revoked.load(Ordering::Acquire) {
-            let r = inner.revoked.read().unwrap_or_else(|p| p.into_inner());
-            if claims.jwt_id().is_some_and(|j| r.token_ids.contains(j)) {
-                return Err(Reason::TokenRevoked);
-            }
-            if let Some(sub) = claims.subject()
-                && r.subjects.contains(&subject_key(claims.issuer(), sub))
-            {
-                return Err(Reason::SubjectRevoked);
-            }
-        }
-        if let Some(feed) = &inner.revocation_feed
-            && let Some(reason) = feed.revoked(claims.jwt_id(), &|| {
-                subject_key(claims.issuer(), claims.subject().unwrap_or(""))
-            })
-        {
+        if let Some(reason) = inner.revocations.check(&inner.policy, &claims) {
             return Err(reason);
         }
         Ok(claims)
@@ -748,42 +711,27 @@ impl Authorizer {
     /// Revoke a token by its `jti`: every later decision on a token with this id is a deny
     /// (`token_revoked`), and cached verifications are dropped.
     pub fn revoke_token_id(&self, jti: &str) {
-        self.edit_revocations(|r| {
-            r.token_ids.insert(jti.to_owned());
-        });
+        self.edit_revocations(Edit::RevokeTokenId(jti));
     }
 
     /// Revoke every token of a subject from an issuer (`subject_revoked`).
     pub fn revoke_subject(&self, issuer: &str, subject: &str) {
-        self.edit_revocations(|r| {
-            r.subjects.insert(subject_key(issuer, subject));
-        });
+        self.edit_revocations(Edit::RevokeSubject(issuer, subject));
     }
 
     /// Lift a `jti` revocation.
     pub fn unrevoke_token_id(&self, jti: &str) {
-        self.edit_revocations(|r| {
-            r.token_ids.remove(jti);
-        });
+        self.edit_revocations(Edit::UnrevokeTokenId(jti));
     }
 
     /// Lift a subject revocation.
     pub fn unrevoke_subject(&self, issuer: &str, subject: &str) {
-        self.edit_revocations(|r| {
-            r.subjects.remove(&subject_key(issuer, subject));
-        });
+        self.edit_revocations(Edit::UnrevokeSubject(issuer, subject));
     }
 
-    fn edit_revocations(&self, f: impl FnOnce(&mut Revocations)) {
+    fn edit_revocations(&self, edit: Edit<'_>) {
         let inner = &*self.inner;
-        let mut r = inner.revoked.write().unwrap_or_else(|p| p.into_inner());
-        f(&mut r);
-        let any = !r.token_ids.is_empty() || !r.subjects.is_empty();
-        inner.any_revoked.store(any, Ordering::Release);
-        drop(r);
-        inner
-            .revoked_at_ms
-            .store(inner.clock.now_unix_ms(), Ordering::Relaxed);
+        inner.revocations.edit(edit, inner.clock.now_unix_ms());
         inner.verifier.clear_signed_cache();
     }
 
@@ -858,8 +806,10 @@ impl Authorizer {
     /// rollout), key-set freshness per issuer, the decision log's queue, the enforcement in
     /// force and the revocation lists. `ready` is false while an issuer has no usable keys
     /// or the decision log no longer takes records.
-    pub fn status(&self) -> crate::status::AuthorizerStatus {
-        use crate::status::{AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus};
+    pub fn status(&self) -> crate::observe::status::AuthorizerStatus {
+        use crate::observe::status::{
+            AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus,
+        };
         let inner = &*self.inner;
         let now = inner.clock.now_unix_ms();
         let v = &inner.verifier;
@@ -914,10 +864,7 @@ impl Authorizer {
             decision_log,
             enforcement: self.enforcement(),
             revocations: self.revocation_stats(),
-            revocation_feed: inner
-                .revocation_feed
-                .as_ref()
-                .map(crate::revocation::RevocationFeed::status),
+            revocation_feed: inner.revocations.feed_status(),
             introspection: v.introspection_stats(),
         }
     }
@@ -929,29 +876,8 @@ impl Authorizer {
             .map(crate::policy::service::BundleService::status)
     }
 
-    fn revocation_stats(&self) -> crate::status::RevocationStats {
-        let inner = &*self.inner;
-        let (token_ids, subjects) = {
-            let r = inner.revoked.read().unwrap_or_else(|p| p.into_inner());
-            (r.token_ids.len() as u64, r.subjects.len() as u64)
-        };
-        let (bt, bs) = inner.policy.revoked_counts();
-        let feed = inner
-            .revocation_feed
-            .as_ref()
-            .map(crate::revocation::RevocationFeed::status)
-            .unwrap_or_default();
-        crate::status::RevocationStats {
-            feed_token_ids: feed.token_ids,
-            feed_subjects: feed.subjects,
-            feed_updated_at_ms: feed.updated_at_ms,
-            token_ids,
-            subjects,
-            updated_at_ms: inner.revoked_at_ms.load(Ordering::Relaxed),
-            bundle_token_ids: bt as u64,
-            bundle_subjects: bs as u64,
-            bundle_activated_at_ms: inner.policy.activated_at_ms(),
-        }
+    fn revocation_stats(&self) -> RevocationStats {
+        self.inner.revocations.stats(&self.inner.policy)
     }
 
     /// The rollout gate's state (also in [`Authorizer::metrics`]).
@@ -1028,9 +954,7 @@ impl Authorizer {
         if let Some(s) = &inner.bundle_service {
             s.stop();
         }
-        if let Some(f) = &inner.revocation_feed {
-            f.stop();
-        }
+        inner.revocations.stop();
         let completed = inner.logger.shutdown(timeout);
         inner.verifier.shutdown();
         let log = inner.logger.stats();

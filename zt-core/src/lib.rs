@@ -51,15 +51,13 @@ pub mod http;
 mod input;
 mod jwks;
 mod log;
-mod metrics;
+mod observe;
 mod policy;
 mod posture;
 mod replay;
 mod request;
 mod revocation;
-mod status;
 mod token;
-mod upload;
 mod util;
 
 /// Hooks for zt's own fuzz targets, benches and tests: **not part of the stable interface**.
@@ -80,17 +78,15 @@ pub use codes::{EnforcementMode, Outcome, Reason, UnknownCode, UnknownMode};
 pub use decision::{Decision, ShadowResult, Timings};
 pub use dpop::jwk_thumbprint;
 pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus, canary_bucket};
+pub use log::UploadStatus;
+pub use observe::status::{AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus};
 pub use request::Request;
-pub use revocation::RevocationFeedStatus;
-pub use status::{
-    AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus, RevocationStats,
-};
-pub use upload::UploadStatus;
+pub use revocation::{RevocationFeedStatus, RevocationStats};
 // HTTP: the same status, challenge and problem body on every surface (module `http`).
 pub use http::{HttpAnswer, Problem};
 // Decision logs and metrics.
 pub use log::{DecisionLogStats, GENESIS_HASH, verify_chain};
-pub use metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
+pub use observe::metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 // Token verification and its proof type.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use token::{IntrospectionStats, JwksStatus, TokenCacheStats, TokenVerifier, VerifiedClaims};

@@ -7,6 +7,7 @@ use super::testing::{TestResult, run_bundle_tests};
 use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
+use crate::revocation::RevocationList;
 use crate::util::text::one_line;
 use regorus::Value as RegoValue;
 use regorus::languages::rego::compiler::Compiler;
@@ -33,87 +34,7 @@ pub struct CompiledBundle {
     /// Definitions per rule name, most first (test files left out).
     rule_definitions: Vec<(String, usize)>,
     /// `data.zt.revoked`, when the bundle has it.
-    pub(crate) revoked: Option<Arc<BundleRevocations>>,
-}
-
-/// Token ids and subjects revoked through a bundle's `data.zt.revoked`:
-/// `{"token_ids": ["jti", ...], "subjects": [{"issuer": "...", "subject": "..."}, ...]}`.
-#[derive(Debug, Default)]
-pub(crate) struct BundleRevocations {
-    pub(crate) token_ids: std::collections::HashSet<String>,
-    /// `issuer \0 subject`.
-    pub(crate) subjects: std::collections::HashSet<String>,
-}
-
-impl BundleRevocations {
-    fn parse(data: &serde_json::Value) -> Result<Option<Self>, PolicyError> {
-        let Some(v) = data.pointer("/zt/revoked") else {
-            return Ok(None);
-        };
-        Self::from_document(v)
-            .map(Some)
-            .map_err(|what| PolicyError::Bundle {
-                detail: format!("`data.zt.revoked`: {what}"),
-            })
-    }
-
-    /// Read `{"token_ids": [string], "subjects": [{"issuer", "subject"}]}` (both optional; no
-    /// other keys): the bundle's `data.zt.revoked` and the revocation feed's document.
-    pub(crate) fn from_document(v: &serde_json::Value) -> Result<Self, String> {
-        let obj = v.as_object().ok_or("must be an object")?;
-        let mut out = Self::default();
-        for (k, v) in obj {
-            let list = v
-                .as_array()
-                .ok_or_else(|| format!("`{k}` must be an array"))?;
-            match k.as_str() {
-                "token_ids" => {
-                    for id in list {
-                        let id = id.as_str().ok_or("`token_ids` must hold strings")?;
-                        out.token_ids.insert(id.to_owned());
-                    }
-                }
-                "subjects" => {
-                    for s in list {
-                        let field = |f: &str| s.get(f).and_then(serde_json::Value::as_str);
-                        let (Some(iss), Some(sub)) = (field("issuer"), field("subject")) else {
-                            return Err(
-                                "`subjects` must hold {\"issuer\": string, \"subject\": string}"
-                                    .to_owned(),
-                            );
-                        };
-                        out.subjects.insert(format!("{iss}\u{0}{sub}"));
-                    }
-                }
-                other => {
-                    return Err(format!(
-                        "unknown key `{other}` (allowed: token_ids, subjects)"
-                    ));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Whether the token id or the subject is on this list.
-    pub(crate) fn check(
-        &self,
-        jti: Option<&str>,
-        subject_key: &mut Option<String>,
-        make_key: &dyn Fn() -> String,
-    ) -> Option<crate::codes::Reason> {
-        if jti.is_some_and(|j| self.token_ids.contains(j)) {
-            return Some(crate::codes::Reason::TokenRevoked);
-        }
-        if !self.subjects.is_empty()
-            && self
-                .subjects
-                .contains(subject_key.get_or_insert_with(make_key))
-        {
-            return Some(crate::codes::Reason::SubjectRevoked);
-        }
-        None
-    }
+    pub(crate) revoked: Option<Arc<RevocationList>>,
 }
 
 /// Latency of the policy alone over many evaluations of one input ([`CompiledBundle::bench`]).
@@ -165,7 +86,7 @@ impl CompiledBundle {
                 message: one_line(&e.to_string()),
             })?;
         let enforcement = bundle_enforcement(&b.data)?;
-        let revoked = BundleRevocations::parse(&b.data)?.map(Arc::new);
+        let revoked = RevocationList::parse(&b.data)?.map(Arc::new);
         let input_refs = super::reads::input_refs(&b.modules);
         let rule_definitions = super::reads::rule_definitions(&b.modules);
         let tests = if run_tests {

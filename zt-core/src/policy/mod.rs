@@ -44,7 +44,6 @@ mod store;
 mod testing;
 mod watch;
 
-pub(crate) use compile::BundleRevocations;
 pub use compile::{CompiledBundle, PolicyBench};
 pub use output::{PolicyFailure, PolicyOutput, StepUp};
 pub use rollout::{CohortStats, RolloutStatus};

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The decision log's counters: the uploader settles each record in one of them.
-type Outcome = crate::log::Counters;
+use super::Counters;
 
 /// The uploader's state, for status and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -72,13 +72,13 @@ pub(crate) struct Batcher {
     flush_wait: Duration,
     tx: Option<SyncSender<Msg>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    outcome: Arc<Outcome>,
+    outcome: Arc<Counters>,
     stats: Arc<Stats>,
     url: String,
 }
 
 impl Batcher {
-    pub(crate) fn start(c: &LogServiceConfig, outcome: Arc<Outcome>) -> Result<Self, String> {
+    pub(crate) fn start(c: &LogServiceConfig, outcome: Arc<Counters>) -> Result<Self, String> {
         let url = format!(
             "{}/{}",
             c.url.trim_end_matches('/'),
@@ -270,7 +270,7 @@ struct Uploader {
     url: String,
     token: Option<String>,
     max_retries: u32,
-    outcome: Arc<Outcome>,
+    outcome: Arc<Counters>,
     stats: Arc<Stats>,
 }
 

@@ -9,9 +9,9 @@
 //! that does not parse is refused whole and the previous list stays. The poller is one thread
 //! with its own single-threaded runtime; it stops with the authorizer.
 
+use super::RevocationList;
 use crate::codes::Reason;
 use crate::config::RevocationConfig;
-use crate::policy::BundleRevocations;
 use crate::util::poll::{self, Fetched};
 use crate::util::time::unix_ms;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,7 +47,7 @@ pub struct RevocationFeedStatus {
 #[derive(Default)]
 struct State {
     url: String,
-    list: RwLock<Arc<BundleRevocations>>,
+    list: RwLock<Arc<RevocationList>>,
     /// Whether the list is non-empty (the decision path skips the lock when not).
     any: AtomicBool,
     downloads: AtomicU64,
@@ -83,7 +83,7 @@ impl State {
         self.downloads.fetch_add(1, Ordering::Relaxed);
         let parsed = crate::util::json::parse_object(bytes, 8)
             .map_err(|e| e.as_str().to_owned())
-            .and_then(|doc| BundleRevocations::from_document(&serde_json::Value::Object(doc)));
+            .and_then(|doc| RevocationList::from_document(&serde_json::Value::Object(doc)));
         match parsed {
             Ok(list) => {
                 let any = !list.token_ids.is_empty() || !list.subjects.is_empty();

@@ -44,7 +44,7 @@ pub struct AuthorizerStatus {
     /// The enforcement settings in force.
     pub enforcement: EnforcementStatus,
     /// Revocation lists.
-    pub revocations: RevocationStats,
+    pub revocations: crate::revocation::RevocationStats,
     /// The revocation feed's poller, with `[revocation]`.
     pub revocation_feed: Option<crate::revocation::RevocationFeedStatus>,
     /// Token introspection, with an issuer's `introspection`.
@@ -107,30 +107,5 @@ pub struct DecisionLogStatus {
     /// The counters.
     pub stats: DecisionLogStats,
     /// The upload to a collector, with `sink = "service"`.
-    pub upload: Option<crate::upload::UploadStatus>,
-}
-
-/// Revocation lists: the in-process ones (`revoke_*`) and the active bundle's
-/// `data.zt.revoked`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct RevocationStats {
-    /// Token ids revoked in process.
-    pub token_ids: u64,
-    /// Subjects revoked in process.
-    pub subjects: u64,
-    /// When the in-process lists last changed (Unix ms, authorizer clock; 0: never).
-    pub updated_at_ms: u64,
-    /// Token ids in the active bundle's `data.zt.revoked`.
-    pub bundle_token_ids: u64,
-    /// Subjects in the active bundle's `data.zt.revoked`.
-    pub bundle_subjects: u64,
-    /// When the active bundle (and so its list) was activated (Unix ms).
-    pub bundle_activated_at_ms: u64,
-    /// Token ids on the revocation feed's current list (`[revocation]`).
-    pub feed_token_ids: u64,
-    /// Subjects on the revocation feed's current list.
-    pub feed_subjects: u64,
-    /// When the feed's current list was applied (Unix ms, system clock; 0: never).
-    pub feed_updated_at_ms: u64,
+    pub upload: Option<crate::log::UploadStatus>,
 }
