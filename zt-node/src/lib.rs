@@ -470,6 +470,18 @@ impl Authorizer {
         self.inner.revoke_subject(&issuer, &subject);
     }
 
+    /// Lift a `jti` revocation made with `revokeTokenId`.
+    #[napi]
+    pub fn unrevoke_token_id(&self, jti: String) {
+        self.inner.unrevoke_token_id(&jti);
+    }
+
+    /// Lift a subject revocation made with `revokeSubject`.
+    #[napi]
+    pub fn unrevoke_subject(&self, issuer: String, subject: String) {
+        self.inner.unrevoke_subject(&issuer, &subject);
+    }
+
     /// A snapshot of the metrics.
     #[napi]
     pub fn metrics(&self) -> Result<Value> {
