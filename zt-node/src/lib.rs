@@ -142,15 +142,10 @@ pub struct HttpOptions {
     pub mode: Option<String>,
 }
 
-fn parse_mode(mode: Option<&str>) -> Result<Option<EnforcementMode>> {
-    mode.map(|m| {
-        serde_json::from_value(Value::String(m.to_owned())).map_err(|_| {
-            type_error(format!(
-                "unknown mode `{m}`: expected \"enforce\", \"warn\" or \"log_only\""
-            ))
-        })
-    })
-    .transpose()
+/// An enforcement mode by its config name (zt-core's one string form); `TypeError` otherwise.
+fn parse_mode(mode: &str) -> Result<EnforcementMode> {
+    mode.parse()
+        .map_err(|e: zt_core::UnknownMode| type_error(e.to_string()))
 }
 
 /// `rawHeaders` (Node's flat `[name, value, name, value, ...]`) as pairs.
@@ -559,9 +554,7 @@ impl Authorizer {
     /// Switch the enforcement mode at runtime (the operator's override).
     #[napi]
     pub fn set_mode(&self, mode: String) -> Result<()> {
-        if let Some(m) = parse_mode(Some(&mode))? {
-            self.inner.set_mode(m);
-        }
+        self.inner.set_mode(parse_mode(&mode)?);
         Ok(())
     }
 
@@ -627,7 +620,7 @@ impl Authorizer {
             client_certificate: None,
             mode: None,
         });
-        let mode = parse_mode(o.mode.as_deref())?;
+        let mode = o.mode.as_deref().map(parse_mode).transpose()?;
         let pairs = raw_pairs(raw_headers);
         let request = zt_core::http::request_from_http(
             &self.inner,
