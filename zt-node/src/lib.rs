@@ -638,8 +638,6 @@ impl Authorizer {
     }
 }
 
-/// Start the async decision and poll it once: ready at once with cached keys (no thread hop);
-/// otherwise the future, to be finished by [`PendingDecision::wait`].
 /// Replay on libuv's thread pool (a replay reads a whole log: never on the JS thread).
 pub struct ReplayTask {
     config: String,
@@ -686,6 +684,8 @@ pub fn replay(
     })
 }
 
+/// Start the async decision and poll it once: ready at once with cached keys (no thread hop);
+/// otherwise the future, to be finished by [`PendingDecision::wait`].
 fn begin(
     authz: &zt_core::Authorizer,
     request: Request,
