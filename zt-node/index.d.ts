@@ -47,6 +47,10 @@ export declare class Authorizer {
   revokeTokenId(jti: string): void
   /** Revoke every token of `subject` from `issuer`. */
   revokeSubject(issuer: string, subject: string): void
+  /** Lift a `jti` revocation made with `revokeTokenId`. */
+  unrevokeTokenId(jti: string): void
+  /** Lift a subject revocation made with `revokeSubject`. */
+  unrevokeSubject(issuer: string, subject: string): void
   /** A snapshot of the metrics. */
   metrics(): any
   /** The metrics in the Prometheus text format. */

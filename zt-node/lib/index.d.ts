@@ -131,6 +131,10 @@ export class Authorizer {
   verifySync(token: string): Record<string, unknown>
   revokeTokenId(jti: string): void
   revokeSubject(issuer: string, subject: string): void
+  /** Lift a `jti` revocation made with `revokeTokenId`. */
+  unrevokeTokenId(jti: string): void
+  /** Lift a subject revocation made with `revokeSubject`. */
+  unrevokeSubject(issuer: string, subject: string): void
   metrics(): Record<string, unknown>
   prometheus(): string
   flush(): void

@@ -152,6 +152,14 @@ class Authorizer {
     this.#n.revokeSubject(issuer, subject)
   }
 
+  unrevokeTokenId(jti) {
+    this.#n.unrevokeTokenId(jti)
+  }
+
+  unrevokeSubject(issuer, subject) {
+    this.#n.unrevokeSubject(issuer, subject)
+  }
+
   metrics() {
     return this.#n.metrics()
   }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use zt_core::http::HttpAnswer;
-use zt_core::{Decision, ShadowResult};
+use zt_core::{Decision, EnforcementMode, Outcome, Reason, ShadowResult, Timings};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,35 +17,27 @@ struct StepUp<'a> {
     max_age: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Timings {
-    token: u64,
-    posture: u64,
-    input: u64,
-    policy: u64,
-    shadow: u64,
-    total: u64,
-}
-
 /// The documented fields, in order; `claims` is appended from the verified token's cached JSON.
+/// The one camelCase view of a decision: every value inside it (codes, timings, shadow, problem)
+/// is zt-core's own serde shape, only the top-level names and `stepUp` are camelCased here.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct JsDecision<'a> {
     id: &'a str,
-    outcome: &'static str,
-    evaluated: &'static str,
+    outcome: Outcome,
+    evaluated: Outcome,
     allowed: bool,
     enforced: bool,
     warning: bool,
-    mode: &'static str,
-    reasons: Vec<&'static str>,
+    mode: EnforcementMode,
+    reasons: &'a [Reason],
     policy_reasons: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     step_up: Option<StepUp<'a>>,
     obligations: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy_revision: Option<&'a str>,
-    timings: Timings,
+    timings: &'a Timings,
     http_status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     www_authenticate: Option<&'a str>,
@@ -68,16 +60,15 @@ struct JsAnswer<'a> {
 /// `wwwAuthenticate` and `problem`).
 pub(crate) fn decision_json(d: &Decision) -> String {
     let plain = HttpAnswer::new(d, "zt");
-    let t = &d.timings;
     let js = JsDecision {
         id: &d.id,
-        outcome: d.outcome.as_str(),
-        evaluated: d.evaluated.as_str(),
+        outcome: d.outcome,
+        evaluated: d.evaluated,
         allowed: d.is_allowed(),
         enforced: d.enforced,
         warning: d.warning(),
-        mode: d.mode.as_str(),
-        reasons: d.reasons.iter().map(|r| r.as_str()).collect(),
+        mode: d.mode,
+        reasons: &d.reasons,
         policy_reasons: &d.policy_reasons,
         step_up: d.step_up.as_ref().map(|s| StepUp {
             acr_values: s.acr_values.as_deref(),
@@ -85,14 +76,7 @@ pub(crate) fn decision_json(d: &Decision) -> String {
         }),
         obligations: &d.obligations,
         policy_revision: d.policy_revision.as_deref(),
-        timings: Timings {
-            token: t.token_ns,
-            posture: t.posture_ns,
-            input: t.input_ns,
-            policy: t.policy_ns,
-            shadow: t.shadow_ns,
-            total: t.total_ns,
-        },
+        timings: &d.timings,
         http_status: plain.status,
         www_authenticate: plain.header("www-authenticate"),
         shadow: d.shadow.as_ref(),

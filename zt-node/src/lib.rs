@@ -142,15 +142,10 @@ pub struct HttpOptions {
     pub mode: Option<String>,
 }
 
-fn parse_mode(mode: Option<&str>) -> Result<Option<EnforcementMode>> {
-    mode.map(|m| {
-        serde_json::from_value(Value::String(m.to_owned())).map_err(|_| {
-            type_error(format!(
-                "unknown mode `{m}`: expected \"enforce\", \"warn\" or \"log_only\""
-            ))
-        })
-    })
-    .transpose()
+/// An enforcement mode by its config name (zt-core's one string form); `TypeError` otherwise.
+fn parse_mode(mode: &str) -> Result<EnforcementMode> {
+    mode.parse()
+        .map_err(|e: zt_core::UnknownMode| type_error(e.to_string()))
 }
 
 /// `rawHeaders` (Node's flat `[name, value, name, value, ...]`) as pairs.
@@ -470,6 +465,18 @@ impl Authorizer {
         self.inner.revoke_subject(&issuer, &subject);
     }
 
+    /// Lift a `jti` revocation made with `revokeTokenId`.
+    #[napi]
+    pub fn unrevoke_token_id(&self, jti: String) {
+        self.inner.unrevoke_token_id(&jti);
+    }
+
+    /// Lift a subject revocation made with `revokeSubject`.
+    #[napi]
+    pub fn unrevoke_subject(&self, issuer: String, subject: String) {
+        self.inner.unrevoke_subject(&issuer, &subject);
+    }
+
     /// A snapshot of the metrics.
     #[napi]
     pub fn metrics(&self) -> Result<Value> {
@@ -547,9 +554,7 @@ impl Authorizer {
     /// Switch the enforcement mode at runtime (the operator's override).
     #[napi]
     pub fn set_mode(&self, mode: String) -> Result<()> {
-        if let Some(m) = parse_mode(Some(&mode))? {
-            self.inner.set_mode(m);
-        }
+        self.inner.set_mode(parse_mode(&mode)?);
         Ok(())
     }
 
@@ -615,7 +620,7 @@ impl Authorizer {
             client_certificate: None,
             mode: None,
         });
-        let mode = parse_mode(o.mode.as_deref())?;
+        let mode = o.mode.as_deref().map(parse_mode).transpose()?;
         let pairs = raw_pairs(raw_headers);
         let request = zt_core::http::request_from_http(
             &self.inner,
@@ -633,8 +638,6 @@ impl Authorizer {
     }
 }
 
-/// Start the async decision and poll it once: ready at once with cached keys (no thread hop);
-/// otherwise the future, to be finished by [`PendingDecision::wait`].
 /// Replay on libuv's thread pool (a replay reads a whole log: never on the JS thread).
 pub struct ReplayTask {
     config: String,
@@ -681,6 +684,8 @@ pub fn replay(
     })
 }
 
+/// Start the async decision and poll it once: ready at once with cached keys (no thread hop);
+/// otherwise the future, to be finished by [`PendingDecision::wait`].
 fn begin(
     authz: &zt_core::Authorizer,
     request: Request,

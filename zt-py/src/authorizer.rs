@@ -458,6 +458,16 @@ impl Authorizer {
         self.inner.revoke_subject(issuer, subject);
     }
 
+    /// Lift a `jti` revocation made with `revoke_token_id`.
+    fn unrevoke_token_id(&self, jti: &str) {
+        self.inner.unrevoke_token_id(jti);
+    }
+
+    /// Lift a subject revocation made with `revoke_subject`.
+    fn unrevoke_subject(&self, issuer: &str, subject: &str) {
+        self.inner.unrevoke_subject(issuer, subject);
+    }
+
     /// A snapshot of the metrics as a dict.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.inner.metrics())

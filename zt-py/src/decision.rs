@@ -11,13 +11,10 @@ use std::task::{Context, Poll, Waker};
 use zt_core::http::HttpAnswer;
 use zt_core::{EnforcementMode, Request};
 
-/// An enforcement mode by its config name.
+/// An enforcement mode by its config name (zt-core's one string form); `ValueError` otherwise.
 pub(crate) fn parse_mode(mode: &str) -> PyResult<EnforcementMode> {
-    serde_json::from_value(serde_json::Value::String(mode.to_owned())).map_err(|_| {
-        PyValueError::new_err(format!(
-            "unknown mode `{mode}`: expected \"enforce\", \"warn\" or \"log_only\""
-        ))
-    })
+    mode.parse()
+        .map_err(|e: zt_core::UnknownMode| PyValueError::new_err(e.to_string()))
 }
 
 /// The answer to one request (immutable).

@@ -186,6 +186,10 @@ def test_revocation_metrics_and_close(authz):
     assert authz.authorize(mint(sub="bob"), method="GET", path="/orders/1").reasons == ["subject_revoked"]
     m = authz.metrics()
     assert m["decisions"] == 3 and m["by_reason"]["token_revoked"] == 1
+    authz.unrevoke_token_id("j-1")
+    assert authz.authorize(t, method="GET", path="/orders/1").allowed
+    authz.unrevoke_subject(ISS, "bob")
+    assert authz.authorize(mint(sub="bob"), method="GET", path="/orders/1").allowed
     assert "zt_decisions_total" in authz.prometheus()
     first = authz.close()
     assert first["completed"] is True

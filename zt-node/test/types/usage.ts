@@ -22,6 +22,9 @@ try {
   }
 }
 authz.setMode('log_only')
+authz.revokeSubject('https://idp.example.com', 'bob')
+authz.unrevokeSubject('https://idp.example.com', 'bob')
+authz.unrevokeTokenId('j-1')
 const source: zt.EnforcementSource = authz.enforcement().mode_source
 const flips = zt.replay('zt.toml', 'decisions.jsonl', 'candidate/', { examples: 5 }).then((r) => r.flips)
 void [outcome, reasons, status, step, later, mw, plugin, source, flips]
