@@ -972,7 +972,7 @@ pub enum RuntimeError {
 //
 // Every public error type has `code()`: a stable snake_case string that bindings map to exception
 // classes (Python) or `error.code` (Node). Messages may be reworded; codes never change meaning.
-// The README lists every code; a test below checks that, and that codes are unique.
+// docs/configuration.md lists every code; a test below checks that, and that codes are unique.
 
 impl Malformed {
     /// The stable code of the malformed part.
@@ -1290,7 +1290,7 @@ serialize_error!(BuildError,
 serialize_error!(ChainError, "line" => |e: &ChainError| e.line());
 serialize_error!(crate::algorithm::UnknownAlgorithm);
 
-/// Every error code with a sample error, for the README contract test and documentation.
+/// Every error code with a sample error, for the docs/configuration.md contract test and documentation.
 #[cfg(test)]
 pub(crate) fn all_error_codes() -> Vec<&'static str> {
     let cfg = |e: ConfigError| e.code();
@@ -1446,16 +1446,19 @@ mod tests {
     }
 
     #[test]
-    fn every_reason_code_is_documented_in_the_readme() {
-        let readme = include_str!("../../README.md");
+    fn every_reason_code_is_documented_in_the_manual() {
+        let manual = include_str!("../../docs/configuration.md");
         for r in Reason::ALL {
-            assert!(readme.contains(&format!("| `{r}` |")), "README lacks {r}");
+            assert!(
+                manual.contains(&format!("| `{r}` |")),
+                "docs/configuration.md lacks {r}"
+            );
         }
     }
 
     #[test]
     fn error_codes_are_unique_snake_case_and_documented() {
-        let readme = include_str!("../../README.md");
+        let manual = include_str!("../../docs/configuration.md");
         let mut seen: std::collections::HashSet<&str> =
             Reason::ALL.iter().map(|r| r.as_str()).collect();
         for code in all_error_codes() {
@@ -1465,8 +1468,8 @@ mod tests {
                 "{code}"
             );
             assert!(
-                readme.contains(&format!("| `{code}` |")),
-                "README lacks {code}"
+                manual.contains(&format!("| `{code}` |")),
+                "docs/configuration.md lacks {code}"
             );
         }
         // Token errors report their reason code; build errors their inner error's.
