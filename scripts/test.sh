@@ -5,7 +5,7 @@
 # (needs Node.js 20+ and npm; without them that test fails loudly unless ZT_SKIP_NODE_E2E=1),
 # a Python venv in target/py-venv (needs python3 with venv; installs from PyPI what
 # zt-py/tests/requirements.txt lists: maturin, pytest, hypothesis, httpx, FastAPI, uvicorn,
-# Flask, waitress) where the zt module is built with `maturin develop` and tested with pytest
+# Flask, waitress, cryptography) where the zt module is built with `maturin develop` and tested with pytest
 # (real uvicorn and waitress servers on 127.0.0.1),
 # zt-node's npm devDependencies (@napi-rs/cli, express, fastify, typescript) into
 # zt-node/node_modules, where the addon is tested with `node --test` (real Express and Fastify
@@ -25,6 +25,9 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
+
+echo "== docs: relative links"
+python3 scripts/check-links.py
 
 echo "== cargo clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -31,11 +31,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The manual
+//! The repository's `docs/` holds the reference; every Rust example in it runs as a doctest:
+//! - `docs/configuration.md`: every config key with its default and range, the reason codes
+//!   ([`Reason`]) and the error codes (`code()` of every error type);
+//! - `docs/policies.md`: bundles, the policy input document, policy output and step-up,
+//!   posture, enforcement modes, and rolling out a policy safely (replay, the rollout gate);
+//! - `docs/tokens.md`: DPoP and certificate-bound tokens, introspection, revocation;
+//! - `docs/fleet.md`: bundle server, signed bundles, decision-log upload;
+//! - `docs/observability.md`: decision logs, metrics, `status()`;
+//! - `docs/runbooks.md` and `docs/development.md` (security invariants, layout, tests).
+//!
 //! # Security
-//! Summarised in the README: fail closed (every failure on the decision path is a deny with a
-//! reason, panics included), algorithm from the issuer's allow-list, no keys from token
-//! headers, size and depth limits on every untrusted document, no secret or token in any
-//! message, decision-log record or policy input.
+//! Listed in full, each with its test, in `docs/development.md`: fail closed (every failure on
+//! the decision path is a deny with a reason, panics included), algorithm from the issuer's
+//! allow-list, no keys from token headers, size and depth limits on every untrusted document,
+//! no secret or token in any message, decision-log record or policy input.
 
 #![forbid(unsafe_code)]
 

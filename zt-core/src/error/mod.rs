@@ -46,7 +46,7 @@ pub use policy::{BundleSignatureError, PolicyError};
 pub use runtime::{ChainError, RequestError, RuntimeError};
 pub use token::{IntrospectionProblem, Malformed, TokenError};
 
-/// Every error code with a sample error, for the README contract test and documentation.
+/// Every error code with a sample error, for the docs/configuration.md contract test.
 #[cfg(test)]
 pub(crate) fn all_error_codes() -> Vec<&'static str> {
     let cfg = |e: ConfigError| e.code();
@@ -188,16 +188,19 @@ mod tests {
     use crate::codes::Reason;
 
     #[test]
-    fn every_reason_code_is_documented_in_the_readme() {
-        let readme = include_str!("../../../README.md");
+    fn every_reason_code_is_documented_in_the_manual() {
+        let manual = include_str!("../../../docs/configuration.md");
         for r in Reason::ALL {
-            assert!(readme.contains(&format!("| `{r}` |")), "README lacks {r}");
+            assert!(
+                manual.contains(&format!("| `{r}` |")),
+                "docs/configuration.md lacks {r}"
+            );
         }
     }
 
     #[test]
     fn error_codes_are_unique_snake_case_and_documented() {
-        let readme = include_str!("../../../README.md");
+        let manual = include_str!("../../../docs/configuration.md");
         let mut seen: std::collections::HashSet<&str> =
             Reason::ALL.iter().map(|r| r.as_str()).collect();
         for code in all_error_codes() {
@@ -207,8 +210,8 @@ mod tests {
                 "{code}"
             );
             assert!(
-                readme.contains(&format!("| `{code}` |")),
-                "README lacks {code}"
+                manual.contains(&format!("| `{code}` |")),
+                "docs/configuration.md lacks {code}"
             );
         }
         // Token errors report their reason code; build errors their inner error's.
