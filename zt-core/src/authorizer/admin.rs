@@ -4,7 +4,8 @@
 use super::{Authorizer, ShutdownReport};
 use crate::codes::EnforcementMode;
 use crate::enforcement::{EnforcementOverride, EnforcementStatus};
-use crate::observe::metrics::{IssuerKeyStats, MetricsSnapshot};
+use crate::observe::metrics::MetricsSnapshot;
+use crate::observe::snapshot::Sources;
 use crate::policy::RolloutStatus;
 use crate::revocation::{Edit, RevocationStats};
 use std::sync::atomic::Ordering;
@@ -175,65 +176,26 @@ impl Authorizer {
     /// force and the revocation lists. `ready` is false while an issuer has no usable keys
     /// or the decision log no longer takes records.
     pub fn status(&self) -> crate::observe::status::AuthorizerStatus {
-        use crate::observe::status::{
-            AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus,
-        };
+        self.sources().status()
+    }
+
+    /// Every stage of this authorizer, for the one snapshot builder in `observe`.
+    fn sources(&self) -> Sources<'_> {
         let inner = &*self.inner;
-        let now = inner.clock.now_unix_ms();
-        let v = &inner.verifier;
-        let issuers: Vec<IssuerStatus> = v
-            .issuers()
-            .into_iter()
-            .map(|issuer| {
-                let f = v.key_freshness(&issuer);
-                // HMAC issuers have no key set: their secret is always usable.
-                let has_source = f.is_some();
-                let f = f.unwrap_or_default();
-                let s = v.jwks_status(&issuer);
-                IssuerStatus {
-                    usable: !has_source
-                        || (f.keys > 0 && f.usable_until_ms.is_none_or(|u| now <= u)),
-                    issuer,
-                    keys: f.keys,
-                    fetched_at_ms: f.fetched_at_ms,
-                    fresh_until_ms: f.fresh_until_ms,
-                    usable_until_ms: f.usable_until_ms,
-                    last_error: s
-                        .as_ref()
-                        .and_then(|s| s.last_error.as_ref())
-                        .map(|e| e.code()),
-                    fetches: s.as_ref().map_or(0, |s| s.fetches),
-                    fetch_failures: s.as_ref().map_or(0, |s| s.fetch_failures),
-                }
-            })
-            .collect();
-        let log = inner.logger.stats();
-        let decision_log = DecisionLogStatus {
-            sink: inner.log_sink,
-            queue_capacity: inner.log_capacity,
-            queued: log
-                .enqueued
-                .saturating_sub(log.written + log.failed + log.dropped),
-            stats: log,
-            upload: inner.logger.upload_status(),
-        };
-        let policy = inner.policy.as_ref();
-        AuthorizerStatus {
-            ready: issuers.iter().all(|i| i.usable) && !inner.logger.closed(),
-            policy: PolicyStatus {
-                revision: policy.active_revision(),
-                source: inner.bundle_source.clone(),
-                activated_at_ms: policy.activated_at_ms(),
-                revisions: policy.revisions(),
-                rollout: policy.rollout_status(),
-                service: self.bundle_service_status(),
-            },
-            issuers,
-            decision_log,
+        Sources {
+            now_ms: inner.clock.now_unix_ms(),
+            verifier: &inner.verifier,
+            recorder: &inner.metrics,
+            logger: &inner.logger,
+            log_sink: inner.log_sink,
+            log_capacity: inner.log_capacity,
+            policy: &inner.policy,
+            bundle_source: inner.bundle_source.clone(),
+            bundle_service: self.bundle_service_status(),
             enforcement: self.enforcement(),
+            override_file_errors: inner.enforcement.file_errors.load(Ordering::Relaxed),
             revocations: self.revocation_stats(),
             revocation_feed: inner.revocations.feed_status(),
-            introspection: v.introspection_stats(),
         }
     }
 
@@ -250,34 +212,7 @@ impl Authorizer {
 
     /// A snapshot of the metrics.
     pub fn metrics(&self) -> MetricsSnapshot {
-        let inner = &*self.inner;
-        let v = &inner.verifier;
-        let jwks = v
-            .issuers()
-            .into_iter()
-            .filter_map(|issuer| {
-                let s = v.jwks_status(&issuer)?;
-                Some(IssuerKeyStats {
-                    issuer,
-                    fetches: s.fetches,
-                    fetch_failures: s.fetch_failures,
-                    lookup_hits: s.lookup_hits,
-                    lookup_misses: s.lookup_misses,
-                })
-            })
-            .collect();
-        let mut s = inner
-            .metrics
-            .snapshot(v.cache_stats(), jwks, inner.logger.stats());
-        s.rollout = self.rollout();
-        s.revocations = self.revocation_stats();
-        s.bundle_service = self.bundle_service_status();
-        s.decision_log_upload = self.inner.logger.upload_status();
-        s.introspection = v.introspection_stats();
-        s.now_ms = inner.clock.now_unix_ms();
-        s.enforcement = Some(self.enforcement());
-        s.enforcement_override_file_errors = inner.enforcement.file_errors.load(Ordering::Relaxed);
-        s
+        self.sources().metrics()
     }
 
     /// The metrics in the Prometheus text exposition format.

@@ -155,19 +155,11 @@ impl Metrics {
         }
         Some(total)
     }
-    pub(crate) fn snapshot(
-        &self,
-        token_cache: TokenCacheStats,
-        jwks: Vec<IssuerKeyStats>,
-        decision_log: DecisionLogStats,
-    ) -> MetricsSnapshot {
+    /// What the recorder counted, as plain data (the rest of a snapshot comes from the stages,
+    /// see `observe::snapshot`).
+    pub(crate) fn recorded(&self) -> Recorded {
         let Some(m) = self.merged() else {
-            return MetricsSnapshot {
-                token_cache,
-                jwks,
-                decision_log,
-                ..MetricsSnapshot::default()
-            };
+            return Recorded::default();
         };
         let outcomes = |a: &[u64; 3]| {
             [Outcome::Allow, Outcome::Deny, Outcome::StepUp]
@@ -193,7 +185,7 @@ impl Metrics {
             .map(|(name, h)| (*name, PromHistogram::of(h)))
             .collect();
         let evaluated = outcomes(&m.evaluated);
-        MetricsSnapshot {
+        Recorded {
             decisions: evaluated.values().sum(),
             evaluated,
             outcome: outcomes(&m.outcome),
@@ -210,18 +202,29 @@ impl Metrics {
             .filter_map(|r| m.reasons.get(r.index()).copied())
             .sum(),
             latency,
-            token_cache,
-            jwks,
             shadow: ShadowStats {
                 evaluations: m.shadow_evaluations,
                 allow_to_deny: m.shadow_allow_to_deny,
                 deny_to_allow: m.shadow_deny_to_allow,
             },
-            decision_log,
             buckets,
-            ..MetricsSnapshot::default()
         }
     }
+}
+
+/// The recorder's part of a [`MetricsSnapshot`].
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    pub(crate) decisions: u64,
+    pub(crate) evaluated: BTreeMap<&'static str, u64>,
+    pub(crate) outcome: BTreeMap<&'static str, u64>,
+    pub(crate) unenforced: u64,
+    pub(crate) warnings: u64,
+    pub(crate) by_reason: BTreeMap<&'static str, u64>,
+    pub(crate) errors: u64,
+    pub(crate) latency: BTreeMap<&'static str, LatencySummary>,
+    pub(crate) shadow: ShadowStats,
+    pub(crate) buckets: BTreeMap<&'static str, PromHistogram>,
 }
 
 /// Latency percentiles of one stage, in nanoseconds.

@@ -6,4 +6,5 @@
 
 pub(crate) mod metrics;
 mod prometheus;
+pub(crate) mod snapshot;
 pub(crate) mod status;
