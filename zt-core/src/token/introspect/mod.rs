@@ -22,6 +22,8 @@
 //!   client never follows redirects and ignores proxy variables.
 //! - The client secret is read from the environment at build time and never logged or echoed.
 
+mod gate;
+
 use super::VerifiedClaims;
 use super::claims::{ClaimRules, validate_with};
 use crate::algorithm::Algorithm;
@@ -32,6 +34,7 @@ use crate::util::json;
 use base64::Engine as _;
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
+use gate::{Gate, Ticket};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,91 +128,6 @@ struct Inner {
     shared: AtomicU64,
     rate_limited: AtomicU64,
     circuit_refused: AtomicU64,
-}
-
-/// The rate limit (a token bucket) and the circuit breaker of the endpoint.
-struct Gate {
-    tokens: f64,
-    refilled: Instant,
-    rate_per_s: f64,
-    burst: f64,
-    failures: u64,
-    failure_threshold: u64,
-    open_for: Duration,
-    /// Set while the circuit is open (half-open once past this instant).
-    open_until: Option<Instant>,
-    /// The ticket of the half-open trial call in flight: only its result closes or reopens
-    /// the circuit.
-    trial: Option<u64>,
-    /// The last ticket handed out.
-    tickets: u64,
-    /// The last ticket handed out when the circuit last opened: calls admitted before then
-    /// are old news once it closes again.
-    opened_at: u64,
-}
-
-/// One admitted call: its outcome goes back to the gate with [`Gate::record`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ticket(u64);
-
-impl Gate {
-    /// Whether one call may start now.
-    fn admit(&mut self, now: Instant) -> Result<Ticket, IntrospectionProblem> {
-        if let Some(until) = self.open_until
-            && (now < until || self.trial.is_some())
-        {
-            return Err(IntrospectionProblem::CircuitOpen);
-        }
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate_per_s).min(self.burst);
-        self.refilled = now;
-        if self.tokens < 1.0 {
-            return Err(IntrospectionProblem::RateLimited);
-        }
-        self.tokens -= 1.0;
-        self.tickets = self.tickets.wrapping_add(1);
-        let ticket = Ticket(self.tickets);
-        if self.open_until.is_some() {
-            self.trial = Some(ticket.0);
-        }
-        Ok(ticket)
-    }
-
-    /// A call's outcome. While the circuit is open only the trial's outcome counts: calls
-    /// admitted before it opened neither close it nor keep it open.
-    fn record(&mut self, ticket: Ticket, ok: bool, now: Instant) {
-        if self.open_until.is_some() {
-            if self.trial != Some(ticket.0) {
-                return;
-            }
-            self.trial = None;
-            if ok {
-                self.open_until = None;
-                self.failures = 0;
-            } else {
-                self.open_until = Some(now + self.open_for);
-                self.opened_at = self.tickets;
-            }
-            return;
-        }
-        if ticket.0 <= self.opened_at {
-            return;
-        }
-        if ok {
-            self.failures = 0;
-        } else {
-            self.failures = self.failures.saturating_add(1);
-            if self.failures >= self.failure_threshold {
-                self.open_until = Some(now + self.open_for);
-                self.opened_at = self.tickets;
-            }
-        }
-    }
-
-    /// Open or half-open: calls are refused, but for one trial.
-    fn is_open(&self) -> bool {
-        self.open_until.is_some()
-    }
 }
 
 /// Whether a presented token is opaque: not a compact JWS (three parts, the first a
@@ -854,100 +772,4 @@ fn encoding_key(alg: Algorithm, pem: &[u8]) -> Option<jsonwebtoken::EncodingKey>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gate(rate: f64, burst: f64, threshold: u64) -> Gate {
-        Gate {
-            tokens: burst,
-            refilled: Instant::now(),
-            rate_per_s: rate,
-            burst,
-            failures: 0,
-            failure_threshold: threshold,
-            open_for: Duration::from_secs(30),
-            open_until: None,
-            trial: None,
-            tickets: 0,
-            opened_at: 0,
-        }
-    }
-
-    #[test]
-    fn the_bucket_allows_its_burst_then_its_rate() {
-        let mut g = gate(10.0, 3.0, 5);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert!(g.admit(t0).is_ok());
-        }
-        assert_eq!(g.admit(t0), Err(IntrospectionProblem::RateLimited));
-        // 100 ms at 10/s refills one call.
-        let t1 = t0 + Duration::from_millis(100);
-        assert!(g.admit(t1).is_ok());
-        assert_eq!(g.admit(t1), Err(IntrospectionProblem::RateLimited));
-        // Never more than the burst, however long the pause.
-        let t2 = t1 + Duration::from_secs(3600);
-        for _ in 0..3 {
-            assert!(g.admit(t2).is_ok());
-        }
-        assert_eq!(g.admit(t2), Err(IntrospectionProblem::RateLimited));
-    }
-
-    #[test]
-    fn the_breaker_opens_then_lets_one_trial_through() {
-        let mut g = gate(1000.0, 1000.0, 3);
-        let t0 = Instant::now();
-        // A call admitted before the circuit opens, finishing while it is open.
-        let early = g.admit(t0).unwrap();
-        for _ in 0..3 {
-            let t = g.admit(t0).unwrap();
-            g.record(t, false, t0);
-        }
-        assert!(g.is_open());
-        assert_eq!(g.admit(t0), Err(IntrospectionProblem::CircuitOpen));
-        // Half-open after `open_for`: exactly one trial call.
-        let t1 = t0 + Duration::from_secs(31);
-        let trial = g.admit(t1).unwrap();
-        assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
-        // The early call's success neither closes the circuit nor frees the trial slot.
-        g.record(early, true, t1);
-        assert!(g.is_open());
-        assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
-        // A failed trial opens it again at once.
-        g.record(trial, false, t1);
-        assert_eq!(g.admit(t1), Err(IntrospectionProblem::CircuitOpen));
-        let t2 = t1 + Duration::from_secs(31);
-        let trial = g.admit(t2).unwrap();
-        g.record(trial, true, t2);
-        // A successful trial closes it.
-        assert!(!g.is_open());
-        assert!(g.admit(t2).is_ok());
-        assert!(g.admit(t2).is_ok());
-        // A failure of a call admitted before the circuit opened does not count afterwards.
-        g.record(early, false, t2);
-        for _ in 0..2 {
-            let t = g.admit(t2).unwrap();
-            g.record(t, false, t2);
-        }
-        assert!(!g.is_open(), "two new failures of three");
-    }
-
-    #[test]
-    fn opaque_tokens_are_told_from_jws() {
-        assert!(is_opaque("2YotnFZFEjr1zCsicMWpAA"));
-        assert!(is_opaque("a.b"));
-        // RFC 6750's own example has two dots, but no JSON header.
-        assert!(is_opaque("mF_9.B5f-4.1JqM"));
-        assert!(!is_opaque("eyJhbGciOiJFUzI1NiJ9.e30.c2ln"));
-        // A JSON header with leading whitespace is still a JWS (`" {"` is `IHsi`).
-        assert!(!is_opaque("IHsiYWxnIjoiRVMyNTYifQ.e30.c2ln"));
-        assert!(!is_opaque("ewoiYWxnIjoiRVMyNTYifQ.e30.c2ln"));
-        // A JWE (five parts) is not introspected: the JWT path refuses it.
-        assert!(!is_opaque("eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"));
-        assert!(is_b64token("mF_9.B5f-4.1JqM"));
-        assert!(is_b64token("abc=="));
-        assert!(!is_b64token("a b"));
-        assert!(!is_b64token("==="));
-        assert!(!is_b64token("tok\u{e9}n"));
-    }
-}
+mod tests;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Instructions per cached `authorize_sync` (callgrind: repeatable whatever else the machine does),
+# as (total at n=4000 − total at n=2000) / 2000, for the one-line policy and the sample bundle.
+# Usage: scripts/hot-path-instructions.sh [LATENCY_BINARY]   (default: builds target/release/latency)
+# Needs valgrind. Compare two commits by passing each one's binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="${1:-}"
+if [ -z "$bin" ]; then
+  cargo build -q --release --locked -p zt-benches --bin latency
+  bin=target/release/latency
+fi
+total() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" --profile "$1" -n "$2" 2>&1 \
+    | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+for mode in one-line sample; do
+  a="$(total "$mode" 2000)"
+  b="$(total "$mode" 4000)"
+  echo "$mode: $(( (b - a) / 2000 )) instructions per decision (n=2000: $a, n=4000: $b)"
+done
