@@ -8,8 +8,8 @@ use crate::codes::Reason;
 use crate::decision::{self, Decision, ShadowResult, Timings, Verdict};
 use crate::input::PolicyInput;
 use crate::log::{Entry, LogInput, LoggedOutput};
-use crate::policy::rollout::{Observed, Side};
-use crate::policy::{PolicyFailure, PolicyOutput};
+use crate::policy::rollout::{Observed, Side, Ticket};
+use crate::policy::{PolicyEvaluation, PolicyFailure, PolicyOutput};
 use crate::posture::{self, Found};
 use crate::request::Request;
 use crate::token::VerifiedClaims;
@@ -186,25 +186,7 @@ impl Authorizer {
             .and_then(|c| self.confirm(c, request, now));
         let (claims, next_nonce) = match claims {
             Ok(c) => c,
-            Err(reason) => {
-                let enforcement = inner.enforcement.current(inner.policy.active_enforcement());
-                let mode = enforcement.mode_for(None);
-                let (outcome, enforced) = crate::enforcement::enforce(Outcome::Deny, mode);
-                let mut d = self.bare(Outcome::Deny, vec![reason]);
-                if reason.is_dpop_proof() || reason == Reason::DpopSchemeRequired {
-                    d.dpop_algs = Some(inner.dpop.algs_text());
-                    // Every DPoP refusal hands out the current nonce (RFC 9449 §9), so a
-                    // client learns it from its first failure of any kind.
-                    d.dpop_nonce = inner.dpop.nonces.as_ref().map(|n| n.current(now));
-                }
-                d.outcome = outcome;
-                d.enforced = enforced;
-                d.mode = mode;
-                timings.total_ns = elapsed(t0);
-                d.timings = timings;
-                let input = LogInput::Request(request.info.clone(), inner.headers.clone());
-                return self.finish(d, input, None, now_ms);
-            }
+            Err(reason) => return self.refused(request, reason, timings, t0, now_ms),
         };
 
         // Posture.
@@ -247,45 +229,7 @@ impl Authorizer {
 
         // Shadow candidate (the operator's; else the rollout's candidate in its shadow stage).
         let ts = Instant::now();
-        let user_shadow = inner.policy.evaluate_shadow(&input);
-        let mut shadow = user_shadow.map(|s| {
-            let cand = interpret(&s.result, &claims, now);
-            let active_allows = verdict.outcome == Outcome::Allow;
-            let cand_allows = cand.outcome == Outcome::Allow;
-            inner.metrics.record_shadow(active_allows, cand_allows);
-            ShadowResult {
-                revision: s.revision,
-                outcome: cand.outcome,
-                reasons: cand.reasons,
-                diverged: active_allows != cand_allows,
-            }
-        });
-        if let Some(t) = ticket {
-            let seen = |outcome, result: &Result<PolicyOutput, PolicyFailure>| Observed {
-                outcome,
-                policy_error: result.is_err(),
-            };
-            let this = seen(verdict.outcome, &evaluation.result);
-            let (control, candidate) = match (t.side, &t.shadow) {
-                (Side::Both, Some(s)) => {
-                    let cand = interpret(&s.result, &claims, now);
-                    let observed = seen(cand.outcome, &s.result);
-                    if shadow.is_none() {
-                        shadow = Some(ShadowResult {
-                            revision: s.revision.clone(),
-                            diverged: (cand.outcome == Outcome::Allow)
-                                != (verdict.outcome == Outcome::Allow),
-                            outcome: cand.outcome,
-                            reasons: cand.reasons,
-                        });
-                    }
-                    (Some(this), Some(observed))
-                }
-                (Side::Candidate, _) => (None, Some(this)),
-                _ => (Some(this), None),
-            };
-            inner.policy.observe(&t, control, candidate, now_ms);
-        }
+        let shadow = self.shadow(&input, &claims, &verdict, &evaluation, ticket, now_ms);
         if shadow.is_some() {
             timings.shadow_ns = elapsed(ts);
         }
@@ -321,6 +265,92 @@ impl Authorizer {
             dpop_nonce: next_nonce,
         };
         self.finish(d, LogInput::Policy(input), logged_result, now_ms)
+    }
+
+    /// A request refused before the policy (token, revocation, proof of possession): a deny
+    /// under the mode for an unverified subject, logged with the request part only.
+    fn refused(
+        &self,
+        request: &Request,
+        reason: Reason,
+        mut timings: Timings,
+        t0: Instant,
+        now_ms: u64,
+    ) -> Decision {
+        let inner = &*self.inner;
+        let enforcement = inner.enforcement.current(inner.policy.active_enforcement());
+        let mode = enforcement.mode_for(None);
+        let (outcome, enforced) = crate::enforcement::enforce(Outcome::Deny, mode);
+        let mut d = self.bare(Outcome::Deny, vec![reason]);
+        if reason.is_dpop_proof() || reason == Reason::DpopSchemeRequired {
+            d.dpop_algs = Some(inner.dpop.algs_text());
+            // Every DPoP refusal hands out the current nonce (RFC 9449 §9), so a
+            // client learns it from its first failure of any kind.
+            d.dpop_nonce = inner.dpop.nonces.as_ref().map(|n| n.current(now_ms / 1000));
+        }
+        d.outcome = outcome;
+        d.enforced = enforced;
+        d.mode = mode;
+        timings.total_ns = elapsed(t0);
+        d.timings = timings;
+        let input = LogInput::Request(request.info.clone(), inner.headers.clone());
+        self.finish(d, input, None, now_ms)
+    }
+
+    /// The shadow candidate's result (the operator's; else the rollout's candidate in its
+    /// shadow stage), and the rollout gate's observation of this decision.
+    fn shadow(
+        &self,
+        input: &PolicyInput,
+        claims: &VerifiedClaims,
+        verdict: &Verdict,
+        evaluation: &PolicyEvaluation,
+        ticket: Option<Ticket>,
+        now_ms: u64,
+    ) -> Option<ShadowResult> {
+        let inner = &*self.inner;
+        let now = now_ms / 1000;
+        let user_shadow = inner.policy.evaluate_shadow(input);
+        let mut shadow = user_shadow.map(|s| {
+            let cand = interpret(&s.result, claims, now);
+            let active_allows = verdict.outcome == Outcome::Allow;
+            let cand_allows = cand.outcome == Outcome::Allow;
+            inner.metrics.record_shadow(active_allows, cand_allows);
+            ShadowResult {
+                revision: s.revision,
+                outcome: cand.outcome,
+                reasons: cand.reasons,
+                diverged: active_allows != cand_allows,
+            }
+        });
+        let Some(t) = ticket else {
+            return shadow;
+        };
+        let seen = |outcome, result: &Result<PolicyOutput, PolicyFailure>| Observed {
+            outcome,
+            policy_error: result.is_err(),
+        };
+        let this = seen(verdict.outcome, &evaluation.result);
+        let (control, candidate) = match (t.side, &t.shadow) {
+            (Side::Both, Some(s)) => {
+                let cand = interpret(&s.result, claims, now);
+                let observed = seen(cand.outcome, &s.result);
+                if shadow.is_none() {
+                    shadow = Some(ShadowResult {
+                        revision: s.revision.clone(),
+                        diverged: (cand.outcome == Outcome::Allow)
+                            != (verdict.outcome == Outcome::Allow),
+                        outcome: cand.outcome,
+                        reasons: cand.reasons,
+                    });
+                }
+                (Some(this), Some(observed))
+            }
+            (Side::Candidate, _) => (None, Some(this)),
+            _ => (Some(this), None),
+        };
+        inner.policy.observe(&t, control, candidate, now_ms);
+        shadow
     }
 
     /// Checks on a verified token beyond its signature: posture-issuer tokens and revocation.
