@@ -8,6 +8,17 @@ impl AuthorizerConfig {
     /// Check every bound and cross-field rule. Called by the loaders and by builders that take
     /// a config; call it yourself after editing a config in code.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_issuers()?;
+        self.validate_keys_and_tokens()?;
+        self.validate_request_and_posture()?;
+        self.validate_policy_and_enforcement()?;
+        self.validate_dpop_and_revocation()?;
+        self.validate_decision_log()?;
+        Ok(())
+    }
+
+    /// The issuers: each named once, with audiences, algorithms and one key source.
+    fn validate_issuers(&self) -> Result<(), ConfigError> {
         if self.issuers.is_empty() {
             return Err(invalid("issuers", "at least one issuer is required"));
         }
@@ -110,6 +121,11 @@ impl AuthorizerConfig {
                 "at most one issuer may set `introspection`: an opaque token names no issuer",
             ));
         }
+        Ok(())
+    }
+
+    /// `[jwks]` and `[token]` bounds.
+    fn validate_keys_and_tokens(&self) -> Result<(), ConfigError> {
         let j = &self.jwks;
         range("jwks.ttl_s", j.ttl_s, 30, 86_400)?;
         range("jwks.min_ttl_s", j.min_ttl_s, 10, 86_400)?;
@@ -132,6 +148,11 @@ impl AuthorizerConfig {
         range("token.max_bytes", t.max_bytes, 256, 65_536)?;
         range("token.cache_entries", t.cache_entries, 0, 1_000_000)?;
         range("token.cache_ttl_s", t.cache_ttl_s, 1, 3_600)?;
+        Ok(())
+    }
+
+    /// `[request]` header names and `[posture]`.
+    fn validate_request_and_posture(&self) -> Result<(), ConfigError> {
         if self.request.headers.len() > 64 {
             return Err(invalid("request.headers", "at most 64 header names"));
         }
@@ -180,6 +201,11 @@ impl AuthorizerConfig {
                 "must be a rule path starting with `data.`",
             ));
         }
+        Ok(())
+    }
+
+    /// `[policy]` (service, signing shape) and `[enforcement]`.
+    fn validate_policy_and_enforcement(&self) -> Result<(), ConfigError> {
         let pc = &self.policy;
         range(
             "policy.max_instructions",
@@ -241,6 +267,11 @@ impl AuthorizerConfig {
         if let Some(r) = &self.enforcement.rollout {
             validate_rollout(r)?;
         }
+        Ok(())
+    }
+
+    /// `[dpop]` and `[revocation]`.
+    fn validate_dpop_and_revocation(&self) -> Result<(), ConfigError> {
         let dp = &self.dpop;
         if dp.algorithms.is_empty() || dp.algorithms.iter().any(|a| a.is_hmac()) {
             return Err(invalid(
@@ -292,6 +323,11 @@ impl AuthorizerConfig {
             range("revocation.timeout_ms", r.timeout_ms, 100, 60_000)?;
             range("revocation.max_bytes", r.max_bytes, 1024, 256 * 1024 * 1024)?;
         }
+        Ok(())
+    }
+
+    /// `[decision_log]`: sink, path, service, mask.
+    fn validate_decision_log(&self) -> Result<(), ConfigError> {
         let d = &self.decision_log;
         range(
             "decision_log.queue_capacity",
