@@ -225,12 +225,24 @@ pub fn replay(
             .cloned()
             .collect(),
     };
+    let (parts, read_error) = evaluate_in_parallel(log, &ctx);
+    let mut r = merge(parts, read_error, &ctx, candidate, opts);
+    r.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    r
+}
+
+/// Evaluate every record of `log` on up to 8 worker threads fed by this one; each worker
+/// returns its partial report.
+fn evaluate_in_parallel(
+    log: impl BufRead,
+    ctx: &Context<'_>,
+) -> (Vec<Partial>, Option<DamagedLine>) {
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, 8);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(workers * 2);
     let rx = std::sync::Mutex::new(rx);
-    let (parts, read_error) = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
@@ -246,7 +258,7 @@ pub fn replay(
                             // A panic in the engine on one record must not lose the others
                             // (nor stop this worker, which would stall the reader).
                             let one = std::panic::AssertUnwindSafe(|| {
-                                part.line(&ctx, line_no, &bytes);
+                                part.line(ctx, line_no, &bytes);
                             });
                             if std::panic::catch_unwind(one).is_err() {
                                 part.damaged(line_no, "evaluating this record failed".to_owned());
@@ -269,7 +281,17 @@ pub fn replay(
             })
         });
         (parts, read_error)
-    });
+    })
+}
+
+/// The report from the workers' partial reports: totals, damaged lines, flip groups.
+fn merge(
+    parts: Vec<Partial>,
+    read_error: Option<DamagedLine>,
+    ctx: &Context<'_>,
+    candidate: &CompiledBundle,
+    opts: &ReplayOptions<'_>,
+) -> ReplayReport {
     let mut r = ReplayReport {
         candidate_revision: candidate.revision().to_owned(),
         baseline: opts.baseline.map(|b| BaselineCheck {
@@ -334,7 +356,6 @@ pub fn replay(
             g.truncate(MAX_GROUPS);
         }
     }
-    r.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     r
 }
 
