@@ -92,8 +92,12 @@ fn bench(c: &mut Criterion) {
     );
     drop(logged);
     let _ = std::fs::remove_dir_all(&log_dir);
+}
 
-    // Throughput with 1 and 2 threads sharing one authorizer (cached tokens, 512 subjects).
+/// Throughput with 1 and 2 threads sharing one authorizer (cached tokens, 512 subjects), and
+/// regorus alone on the same thread counts as the control.
+fn bench_threads(c: &mut Criterion) {
+    let rs = tokens(JwtAlg::RS256, 512);
     let mut g = c.benchmark_group("authorize_threads");
     let shared = authorizer(10_000, "none", Policy::Sample, None);
     let requests: Arc<Vec<Request>> = Arc::new(rs.iter().map(|t| request(t)).collect());
@@ -305,5 +309,11 @@ fn bench_introspection(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_dpop, bench_introspection);
+criterion_group!(
+    benches,
+    bench,
+    bench_threads,
+    bench_dpop,
+    bench_introspection
+);
 criterion_main!(benches);

@@ -82,7 +82,39 @@ fn percentiles(mut v: Vec<u128>) -> (f64, f64, f64) {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    // 1. An identity provider on loopback: discovery + JWKS with a fresh ES256 key.
+    let idp = serve_idp().await?;
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    let log = std::env::temp_dir().join(format!("zt-quickstart-{}.jsonl", std::process::id()));
+    let authz = build_authorizer(&idp.issuer, &bundle, &log).await?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    decide_personas(&authz, &idp, now).await?;
+    measure_latency(&authz, &idp, now)?;
+    authz.flush();
+    let stats = authz.metrics().decision_log;
+    let (records, last) = zt_core::verify_chain(&log)?;
+    println!(
+        "\ndecision log: {records} records written ({} dropped by the bounded queue), hash chain verified, last hash {}…",
+        stats.dropped,
+        last.get(..16).unwrap_or_default()
+    );
+    // Replay must know which fields of the log hold `"[masked]"`: the default mask here.
+    replay_candidate(&bundle, &log, zt_core::DecisionLogConfig::default().mask)?;
+    let _ = std::fs::remove_file(&log);
+    let _ = idp.stop.send(());
+    idp.server.await??;
+    Ok(())
+}
+
+/// The loopback identity provider: its signing keys, its issuer URL and how to stop it.
+struct Idp {
+    signer: Signer,
+    issuer: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// 1. An identity provider on loopback: discovery + JWKS with a fresh ES256 key.
+async fn serve_idp() -> Result<Idp, BoxError> {
     let (es256, es_jwk) = create_issuer_key()?;
     let signer = Signer {
         es256,
@@ -106,10 +138,20 @@ async fn main() -> Result<(), BoxError> {
             })
             .await
     });
+    Ok(Idp {
+        signer,
+        issuer,
+        stop,
+        server,
+    })
+}
 
-    // 2. The authorizer: issuer via discovery, the sample bundle, a hash-chained decision log.
-    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
-    let log = std::env::temp_dir().join(format!("zt-quickstart-{}.jsonl", std::process::id()));
+/// 2. The authorizer: issuer via discovery, the sample bundle, a hash-chained decision log.
+async fn build_authorizer(
+    issuer: &str,
+    bundle: &std::path::Path,
+    log: &std::path::Path,
+) -> Result<Authorizer, BoxError> {
     let config = AuthorizerConfig::from_toml_str(&format!(
         r#"
         service = "orders-api"
@@ -132,7 +174,7 @@ async fn main() -> Result<(), BoxError> {
         [decision_log]
         sink = "hash_chained_file"
         path = {log:?}
-        mask = ["/subject/claims/email"]
+        # mask: the default, OpenID Connect's personal claims (e-mail, names, phone, ...)
         "#
     ))?;
     let authz = Authorizer::new(config)?;
@@ -142,15 +184,17 @@ async fn main() -> Result<(), BoxError> {
         &authz.policy().active_revision(),
         log.display()
     );
+    Ok(authz)
+}
 
-    // 3. Personas (shared with the replay tests through the test kit).
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+/// 3. Personas (shared with the replay tests through the test kit): a table of decisions.
+async fn decide_personas(authz: &Authorizer, idp: &Idp, now: u64) -> Result<(), BoxError> {
     let mut personas: Vec<(&str, &str, &str, Option<String>)> = Vec::new();
-    for p in quickstart_personas(&issuer, now) {
+    for p in quickstart_personas(&idp.issuer, now) {
         let token = match &p.token {
-            PersonaToken::Signed { alg, claims } => Some(signer.sign(alg_of(alg), claims)?),
+            PersonaToken::Signed { alg, claims } => Some(idp.signer.sign(alg_of(alg), claims)?),
             PersonaToken::Tampered { signed_as, forged } => {
-                Some(tamper(&signer.sign(JwtAlg::ES256, signed_as)?, forged))
+                Some(tamper(&idp.signer.sign(JwtAlg::ES256, signed_as)?, forged))
             }
             _ => None,
         };
@@ -183,12 +227,15 @@ async fn main() -> Result<(), BoxError> {
             reasons.join(", ")
         );
     }
+    Ok(())
+}
 
-    // 4. Latency over a short loop: tokens seen before (verified-token cache), and new tokens.
+/// 4. Latency over a short loop: tokens seen before (verified-token cache), and new tokens.
+fn measure_latency(authz: &Authorizer, idp: &Idp, now: u64) -> Result<(), BoxError> {
     let fresh = |alg: JwtAlg, n: usize| -> Result<Vec<String>, BoxError> {
-        healthy_developers(&issuer, now, n)
+        healthy_developers(&idp.issuer, now, n)
             .iter()
-            .map(|c| signer.sign(alg, c))
+            .map(|c| idp.signer.sign(alg, c))
             .collect()
     };
     let mut rows = Vec::new();
@@ -238,18 +285,16 @@ async fn main() -> Result<(), BoxError> {
         m.token_cache_hit_rate() * 100.0,
         m.decisions
     );
+    Ok(())
+}
 
-    authz.flush();
-    let stats = authz.metrics().decision_log;
-    let (records, last) = zt_core::verify_chain(&log)?;
-    println!(
-        "\ndecision log: {records} records written ({} dropped by the bounded queue), hash chain verified, last hash {}…",
-        stats.dropped,
-        last.get(..16).unwrap_or_default()
-    );
-
-    // 5. Before changing the policy: replay the log against a candidate that takes the `dev`
-    //    group's grants away, and see which decisions it would flip.
+/// 5. Before changing the policy: replay the log against a candidate that takes the `dev`
+///    group's grants away, and see which decisions it would flip.
+fn replay_candidate(
+    bundle: &std::path::Path,
+    log: &std::path::Path,
+    mask: Vec<String>,
+) -> Result<(), BoxError> {
     let mut data: Value =
         serde_json::from_slice(&std::fs::read(bundle.join("zt/config/data.json"))?)?;
     if let Some(grants) = data.pointer_mut("/grants").and_then(Value::as_object_mut) {
@@ -266,9 +311,9 @@ async fn main() -> Result<(), BoxError> {
     policy.run_tests_on_load = false;
     let candidate = zt_core::CompiledBundle::from_files(files, &policy)?;
     let mut opts = zt_core::ReplayOptions::default();
-    opts.mask = vec!["/subject/claims/email".to_owned()];
+    opts.mask = mask;
     let report = zt_core::replay(
-        std::io::BufReader::new(std::fs::File::open(&log)?),
+        std::io::BufReader::new(std::fs::File::open(log)?),
         &candidate,
         &opts,
     );
@@ -294,8 +339,5 @@ async fn main() -> Result<(), BoxError> {
         };
         println!("  by {dim:<8} {}{more}", top.join(" · "));
     }
-    let _ = std::fs::remove_file(&log);
-    let _ = stop.send(());
-    server.await??;
     Ok(())
 }

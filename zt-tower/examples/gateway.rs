@@ -43,9 +43,8 @@ fn mint(key: &jsonwebtoken::EncodingKey, claims: &Value) -> Result<String, BoxEr
     Ok(jsonwebtoken::encode(&header, claims, key)?)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    // An issuer key created for this run.
+/// An issuer key created for this run: its public JWK and the signing key.
+fn issuer_key() -> Result<(serde_json::Value, jsonwebtoken::EncodingKey), BoxError> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| "cannot generate a key")?;
@@ -56,6 +55,12 @@ async fn main() -> Result<(), BoxError> {
         "x": URL_SAFE_NO_PAD.encode(point.get(1..33).ok_or("point")?),
         "y": URL_SAFE_NO_PAD.encode(point.get(33..65).ok_or("point")?)});
     let signing = jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref());
+    Ok((jwk, signing))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let (jwk, signing) = issuer_key()?;
 
     let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
     let config = AuthorizerConfig::from_json_str(

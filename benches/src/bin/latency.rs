@@ -137,6 +137,90 @@ fn profile_tower(layer: bool, token: &str, n: usize) {
     }
 }
 
+/// `--profile MODE`: only decide `n` requests (or evaluate, or round-trip), for a profiler.
+fn profile(which: &str, n: usize, rs: &[String], requests: &[Request]) {
+    if let Some(policy) = which.strip_prefix("raw-") {
+        // regorus alone on the same document (for instruction counts: toggle on `raw_eval`).
+        let mut vm = zt_benches::raw_vm(if policy == "one-line" {
+            Policy::OneLine
+        } else {
+            Policy::Sample
+        });
+        let doc = regorus::Value::from(zt_benches::input_document());
+        for _ in 0..n {
+            raw_eval(&mut vm, &doc);
+        }
+        return;
+    }
+    if which.starts_with("tower") {
+        profile_tower(which == "tower-on", &rs[0], n);
+        return;
+    }
+    let authz = match which {
+        "sample" => authorizer(10_000, "none", Policy::Sample, None),
+        "one-line" => authorizer(10_000, "none", Policy::OneLine, None),
+        "new" => authorizer(0, "none", Policy::Sample, None),
+        other => panic!("--profile takes sample, one-line or new, not {other}"),
+    };
+    for i in 0..n {
+        black_box(authz.authorize_sync(&requests[i % requests.len()]));
+    }
+}
+
+/// Decision logging: the same paced load with sink `none`, a file sink and an upload.
+fn logging_rows(requests: &[Request], n: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    // Decision logging: the same paced load with sink `none` and with a file sink.
+    const RATE: u64 = 50_000;
+    let dir = std::env::temp_dir().join(format!("zt-latency-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("decisions.jsonl");
+    // The one-line policy, so that one thread can offer 50,000 decisions/s on a slow machine;
+    // the records still carry the whole input document.
+    let none = authorizer(10_000, "none", Policy::OneLine, None);
+    let file = authorizer(10_000, "file", Policy::OneLine, Some(&path));
+    // A collector on 127.0.0.1 that accepts every upload (OPA's decision-log API).
+    let collector = collector();
+    let upload = authorizer(
+        10_000,
+        &format!("service={}", collector.0),
+        Policy::OneLine,
+        None,
+    );
+    for (name, authz) in [
+        ("sink none", &none),
+        ("sink file", &file),
+        ("sink service (upload to 127.0.0.1)", &upload),
+    ] {
+        for r in requests {
+            black_box(authz.authorize_sync(r));
+        }
+        authz.flush();
+        let before = authz.metrics().decision_log;
+        let started = Instant::now();
+        let samples = run(authz, requests, n, 1, Some(RATE));
+        let wall = started.elapsed();
+        authz.flush();
+        let after = authz.metrics().decision_log;
+        let note = format!(
+            "{:.0} decisions/s achieved; log: written {}, dropped {}",
+            n as f64 / wall.as_secs_f64(),
+            after.written - before.written,
+            after.dropped - before.dropped
+        );
+        rows.push(Row {
+            name: format!("cached token, one-line policy, paced {RATE}/s, {name}"),
+            samples,
+            note,
+        });
+    }
+    drop(file);
+    drop(upload);
+    drop(collector);
+    let _ = std::fs::remove_dir_all(&dir);
+    rows
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n = args
@@ -162,32 +246,7 @@ fn main() {
         .position(|a| a == "--profile")
         .and_then(|i| args.get(i + 1))
     {
-        if let Some(policy) = which.strip_prefix("raw-") {
-            // regorus alone on the same document (for instruction counts: toggle on `raw_eval`).
-            let mut vm = zt_benches::raw_vm(if policy == "one-line" {
-                Policy::OneLine
-            } else {
-                Policy::Sample
-            });
-            let doc = regorus::Value::from(zt_benches::input_document());
-            for _ in 0..n {
-                raw_eval(&mut vm, &doc);
-            }
-            return;
-        }
-        if which.starts_with("tower") {
-            profile_tower(which == "tower-on", &rs[0], n);
-            return;
-        }
-        let authz = match which.as_str() {
-            "sample" => authorizer(10_000, "none", Policy::Sample, None),
-            "one-line" => authorizer(10_000, "none", Policy::OneLine, None),
-            "new" => authorizer(0, "none", Policy::Sample, None),
-            other => panic!("--profile takes sample, one-line or new, not {other}"),
-        };
-        for i in 0..n {
-            black_box(authz.authorize_sync(&requests[i % requests.len()]));
-        }
+        profile(which, n, &rs, &requests);
         return;
     }
     let cached = authorizer(10_000, "none", Policy::Sample, None);
@@ -227,57 +286,9 @@ fn main() {
         });
     }
 
-    // Decision logging: the same paced load with sink `none` and with a file sink.
-    const RATE: u64 = 50_000;
-    let dir = std::env::temp_dir().join(format!("zt-latency-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("decisions.jsonl");
-    // The one-line policy, so that one thread can offer 50,000 decisions/s on a slow machine;
-    // the records still carry the whole input document.
-    let none = authorizer(10_000, "none", Policy::OneLine, None);
-    let file = authorizer(10_000, "file", Policy::OneLine, Some(&path));
-    // A collector on 127.0.0.1 that accepts every upload (OPA's decision-log API).
-    let collector = collector();
-    let upload = authorizer(
-        10_000,
-        &format!("service={}", collector.0),
-        Policy::OneLine,
-        None,
-    );
-    for (name, authz) in [
-        ("sink none", &none),
-        ("sink file", &file),
-        ("sink service (upload to 127.0.0.1)", &upload),
-    ]
-    .into_iter()
-    .filter(|_| want("log"))
-    {
-        for r in &requests {
-            black_box(authz.authorize_sync(r));
-        }
-        authz.flush();
-        let before = authz.metrics().decision_log;
-        let started = Instant::now();
-        let samples = run(authz, &requests, n, 1, Some(RATE));
-        let wall = started.elapsed();
-        authz.flush();
-        let after = authz.metrics().decision_log;
-        let note = format!(
-            "{:.0} decisions/s achieved; log: written {}, dropped {}",
-            n as f64 / wall.as_secs_f64(),
-            after.written - before.written,
-            after.dropped - before.dropped
-        );
-        rows.push(Row {
-            name: format!("cached token, one-line policy, paced {RATE}/s, {name}"),
-            samples,
-            note,
-        });
+    if want("log") {
+        rows.extend(logging_rows(&requests, n));
     }
-    drop(file);
-    drop(upload);
-    drop(collector);
-    let _ = std::fs::remove_dir_all(&dir);
 
     println!("| path | decisions | p50 | p95 | p99 | max | note |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");

@@ -12,16 +12,12 @@ use std::time::Instant;
 use zt_benches::{Policy, authorizer, request, tokens};
 use zt_core::{CompiledBundle, PolicyConfig, ReplayOptions};
 
-fn main() {
-    let n: usize = std::env::args()
-        .skip_while(|a| a != "-n")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let log = std::env::temp_dir().join(format!("zt-replay-bench-{}.jsonl", std::process::id()));
-    let _ = std::fs::remove_file(&log);
+/// A decision log of `n` records written by the authorizer itself (sample bundle, file sink),
+/// read back as lines.
+fn write_log(log: &std::path::Path, n: usize) -> Vec<String> {
+    let _ = std::fs::remove_file(log);
     {
-        let authz = authorizer(10_000, "file", Policy::Sample, Some(&log));
+        let authz = authorizer(10_000, "file", Policy::Sample, Some(log));
         let toks = tokens(jsonwebtoken::Algorithm::ES256, 500);
         for (i, t) in toks.iter().cycle().take(n).enumerate() {
             let _ = authz.authorize_sync(&request(t));
@@ -31,8 +27,8 @@ fn main() {
         }
         authz.flush();
     }
-    let bytes = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-    let lines: Vec<String> = std::io::BufReader::new(std::fs::File::open(&log).expect("log"))
+    let bytes = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let lines: Vec<String> = std::io::BufReader::new(std::fs::File::open(log).expect("log"))
         .lines()
         .map_while(Result::ok)
         .collect();
@@ -41,6 +37,17 @@ fn main() {
         lines.len(),
         bytes as f64 / lines.len().max(1) as f64
     );
+    lines
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip_while(|a| a != "-n")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let log = std::env::temp_dir().join(format!("zt-replay-bench-{}.jsonl", std::process::id()));
+    let lines = write_log(&log, n);
 
     let opts = PolicyConfig::default();
     let same = CompiledBundle::load(&zt_testkit::sample_bundle_dir(), &opts).expect("bundle");
