@@ -29,6 +29,9 @@ cargo fmt --all --check
 echo "== docs: relative links"
 python3 scripts/check-links.py
 
+echo "== layout: imports run one way (zt-core, zt-tower)"
+python3 scripts/check-layers.py
+
 echo "== cargo clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
