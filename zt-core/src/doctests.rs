@@ -1,6 +1,7 @@
 //! The examples of the README, of every page under docs/ and of the package READMEs compile
 //! and run as doctests. Pages without Rust blocks (fleet.md, observability.md,
-//! development.md, zt-py's, zt-node's and zt-cli's READMEs) have no struct here.
+//! development.md, zt-py's, zt-node's and zt-cli's READMEs) have no struct here; zt-tower's README runs
+//! in zt-tower, which has axum.
 
 /// The README's examples.
 #[doc = include_str!("../../README.md")]
@@ -21,10 +22,6 @@ pub struct TokensDoctests;
 /// zt-core's README (what crates.io shows).
 #[doc = include_str!("../README.md")]
 pub struct CoreReadmeDoctests;
-
-/// zt-tower's README (its example needs zt-tower and axum, so it is `ignore` here).
-#[doc = include_str!("../../zt-tower/README.md")]
-pub struct TowerReadmeDoctests;
 
 /// docs/runbooks.md.
 #[doc = include_str!("../../docs/runbooks.md")]

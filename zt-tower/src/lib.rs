@@ -98,3 +98,8 @@ pub mod internal {
 pub const WOULD_DENY_HEADER: &str = zt_core::http::WOULD_DENY_HEADER;
 /// The header carrying the decision id on denials.
 pub const DECISION_ID_HEADER: &str = zt_core::http::DECISION_ID_HEADER;
+
+/// The README's example compiles and runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
