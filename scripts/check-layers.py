@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOORS = {
     "zt-core": [
         ["util/"],
-        ["codes.rs", "error/", "error.rs", "algorithm.rs"],
+        ["codes.rs", "error/", "algorithm.rs"],
         ["config/"],
         ["token/", "jwks/", "dpop.rs"],
         ["posture.rs", "input/", "enforcement.rs", "policy/", "revocation/"],
         ["decision.rs", "request.rs", "http/"],
         ["log/", "replay.rs", "report.rs"],
         ["observe/"],
-        ["authorizer/", "authorizer.rs"],
+        ["authorizer/"],
         ["lib.rs", "internal.rs", "doctests.rs"],
     ],
     "zt-tower": [
@@ -145,6 +145,8 @@ class Crate:
         self.name = name
         self.src = ROOT / name / "src"
         self.files: dict[str, str] = {}  # rel path -> code (comments, strings, tests removed)
+        self.string_paths: dict[str, list[str]] = {}  # paths named in string literals (serde attrs)
+        self.forbidden: list[str] = []  # constructs the checker cannot follow
         self.test_only: set[str] = set()
         self.reexports: dict[tuple[str, str], list[str]] = {}  # (file, name) -> module path
         self.defs: dict[str, set[str]] = {}
@@ -169,8 +171,22 @@ class Crate:
     def _load(self):
         for path in sorted(self.src.rglob("*.rs")):
             rel = path.relative_to(self.src).as_posix()
-            code = strip_comments_and_strings(path.read_text())
+            raw = path.read_text()
+            code = strip_comments_and_strings(raw)
+            # Constructs that would hide an import from this checker are refused outright.
+            for what, pattern in [
+                ("#[path] module", r"#\[path\s*="),
+                ("include! of Rust source", r"include!\s*\(\s*\"[^\"]*\.rs\""),
+                ("#[macro_use]", r"#\[macro_use\]"),
+                ("#[macro_export]", r"#\[macro_export\]"),
+            ]:
+                if re.search(pattern, code if what != "include! of Rust source" else raw):
+                    self.forbidden.append(f"{self.name}/src/{rel}: {what} (hides imports from this check)")
             code, tests = drop_test_modules(code)
+            # `#[serde(default = "crate::x::f")]` and the like name paths inside strings.
+            self.string_paths[rel] = re.findall(
+                r'#\[[^\]]*"((?:crate|super|self)(?:::\w+)+)"', drop_test_modules(raw)[0]
+            )
             self.files[rel] = code
             folder = self.module_of(rel)
             for t in tests:
@@ -241,13 +257,22 @@ class Crate:
         graph: dict[str, dict[str, set[str]]] = {f: {} for f in self.files}
         for rel, code in self.files.items():
             paths = []
-            # `pub use` re-exports are followed when resolving, not counted as imports.
-            for m in re.finditer(r"(?<!pub )(?<!\) )\buse\s+([^;]+);", code):
-                for full in expand_use(m.group(1)):
-                    paths.append(full.split("::"))
+            here = self.module_of(rel)
+            for m in re.finditer(r"(\bpub(?:\([^)]*\))?\s+)?\buse\s+([^;]+);", code):
+                for full in expand_use(m.group(2)):
+                    segs = full.split("::")
+                    if m.group(1):
+                        # A re-export of the file's own children is its public-interface block
+                        # (followed when resolving); one from elsewhere is an import.
+                        absolute = self.absolute(rel, [x for x in segs if x != "*"])
+                        if absolute is None or absolute[: len(here)] == here:
+                            continue
+                    paths.append(segs)
+            paths.extend(p.split("::") for p in self.string_paths.get(rel, []))
             for m in PATH_RE.finditer(re.sub(r"\buse\s+[^;]+;", "", code)):
                 paths.append([m.group(1)] + m.group(2).split("::")[1:])
             for segs in paths:
+                glob = bool(segs) and segs[-1] == "*"
                 segs = [s for s in segs if s and s != "*"]
                 if not segs or segs[0] not in ("crate", "self", "super"):
                     if not segs or self.file_of(self.module_of(rel) + [segs[0]]) is None:
@@ -258,6 +283,14 @@ class Crate:
                 target = self.resolve(absolute)
                 if target is None or target == rel:
                     continue
+                if glob:
+                    # Everything the globbed module re-exports comes in too.
+                    for (f, _name), tgt in self.reexports.items():
+                        if f == target:
+                            a2 = self.absolute(f, [x for x in tgt if x != "*"])
+                            t2 = self.resolve(a2) if a2 is not None else None
+                            if t2 is not None and t2 != rel:
+                                graph[rel].setdefault(t2, set()).add("::".join(tgt))
                 # A module declaring its children (`mod x;`/`pub use x::Y` in mod.rs) is not
                 # an import of them in the direction sense: the parent re-exports.
                 graph[rel].setdefault(target, set()).add("::".join(segs[1:]) or segs[0])
@@ -309,6 +342,7 @@ def main() -> int:
     problems = []
     for name in FLOORS:
         crate = Crate(name)
+        problems.extend(crate.forbidden)
         graph = crate.edges()
         for rel in crate.files:
             if crate.floor(rel) is None:

@@ -371,9 +371,13 @@ mod tests {
         let err = long.parse::<Reason>().unwrap_err().to_string();
         assert!(err.starts_with("unknown reason `xxxx"), "{err}");
         assert!(err.len() < 100, "{err}");
+        let e = "maybe".parse::<Outcome>().unwrap_err();
         assert_eq!(
-            "maybe".parse::<Outcome>().unwrap_err().to_string(),
+            e.to_string(),
             r#"unknown outcome `maybe`: expected "allow", "deny" or "step_up""#
         );
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["code"], "code_unknown");
+        assert_eq!(json["message"], e.to_string());
     }
 }

@@ -1,7 +1,10 @@
 //! `[[issuers]]`: one token issuer, its keys, algorithms, claim rules and (for opaque tokens)
 //! introspection; secrets held so that no `Debug` shows them.
 
-use super::*;
+use serde::{Deserialize, Serialize};
+use crate::algorithm::Algorithm;
+use std::fmt;
+use std::path::PathBuf;
 
 /// One trusted issuer.
 #[derive(Clone, Default, Serialize, Deserialize)]

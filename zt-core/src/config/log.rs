@@ -2,7 +2,8 @@
 //! collector.
 
 use super::policy::default_service_timeout_ms;
-use super::*;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Decision-log sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,7 +41,6 @@ use crate::algorithm::Algorithm;
 use crate::codes::EnforcementMode;
 use policy::default_service_timeout_ms;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::PathBuf;
 
 /// The whole configuration.

@@ -1,7 +1,8 @@
 //! `[policy]`: where bundles come from (a directory, an archive, a bundle server), how they are
 //! checked (signatures, tests at load, limits) and kept.
 
-use super::*;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Policy bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +80,65 @@ impl BundleSigningConfig {
             keyid: None,
             scope: None,
             exclude_files: Vec::new(),
+        }
+    }
+
+    /// The section's shape, without reading a key (config validation is pure; the keys are read
+    /// when the authorizer is built): keys present, key ids non-empty and unique, exactly one
+    /// source per key and the right kind for its algorithm, the pinned `keyid` among them, the
+    /// `exclude_files` globs valid. Returns the compiled globs.
+    pub(crate) fn check_shape(&self) -> Result<globset::GlobSet, String> {
+        if self.keys.is_empty() {
+            return Err("`policy.signing.keys` is empty".to_owned());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for k in &self.keys {
+            if k.keyid.is_empty() {
+                return Err("a key in `policy.signing.keys` has an empty `keyid`".to_owned());
+            }
+            k.check_source()
+                .map_err(|e| format!("key `{}`: {e}", k.keyid))?;
+            if !ids.insert(k.keyid.as_str()) {
+                return Err(format!("key id `{}` is configured twice", k.keyid));
+            }
+        }
+        if let Some(id) = &self.keyid
+            && !ids.contains(id.as_str())
+        {
+            return Err(format!(
+                "`policy.signing.keyid` `{id}` is not among `policy.signing.keys`"
+            ));
+        }
+        let mut exclude = globset::GlobSetBuilder::new();
+        for pattern in &self.exclude_files {
+            let glob = globset::GlobBuilder::new(pattern.trim_start_matches('/'))
+                .literal_separator(true)
+                .build()
+                .map_err(|e| format!("`policy.signing.exclude_files`: {e}"))?;
+            exclude.add(glob);
+        }
+        exclude
+            .build()
+            .map_err(|e| format!("`policy.signing.exclude_files`: {e}"))
+    }
+}
+
+impl BundleKeyConfig {
+    /// Exactly one of `key_file`, `jwk`, `secret_env`, and the kind the algorithm takes.
+    pub(crate) fn check_source(&self) -> Result<(), String> {
+        let alg = self.algorithm;
+        match (&self.key_file, &self.jwk, &self.secret_env) {
+            (Some(_), None, None) if alg.is_hmac() => {
+                Err(format!("{alg} needs `secret_env`, not a key file"))
+            }
+            (None, Some(_), None) if alg.is_hmac() => {
+                Err(format!("{alg} needs `secret_env`, not a JWK"))
+            }
+            (None, None, Some(_)) if !alg.is_hmac() => Err(format!(
+                "`secret_env` is only for HS256/384/512, not {alg}"
+            )),
+            (Some(_), None, None) | (None, Some(_), None) | (None, None, Some(_)) => Ok(()),
+            _ => Err("set exactly one of `key_file`, `jwk`, `secret_env`".to_owned()),
         }
     }
 }

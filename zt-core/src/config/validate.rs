@@ -250,7 +250,9 @@ impl AuthorizerConfig {
         }
         if let Some(signing) = &pc.signing {
             // The shape only: the keys themselves are read when the authorizer is built.
-            validate_signing(signing).map_err(|message| invalid("policy.signing", &message))?;
+            signing
+                .check_shape()
+                .map_err(|message| invalid("policy.signing", &message))?;
         }
         range(
             "enforcement.canary_percent",
@@ -465,50 +467,6 @@ fn service_url(key: &str, url: &str) -> Result<(), ConfigError> {
             "must be https (http only on loopback), without user:password",
         ))
     }
-}
-
-/// `[policy.signing]` without reading a key: keys present, key ids unique and non-empty, the
-/// pinned `keyid` among them, exactly one source per key, HMAC only from `secret_env`.
-fn validate_signing(c: &BundleSigningConfig) -> Result<(), String> {
-    if c.keys.is_empty() {
-        return Err("`policy.signing.keys` is empty".to_owned());
-    }
-    let mut ids = std::collections::HashSet::new();
-    for k in &c.keys {
-        if k.keyid.is_empty() {
-            return Err("a key in `policy.signing.keys` has an empty `keyid`".to_owned());
-        }
-        if !ids.insert(k.keyid.as_str()) {
-            return Err(format!("key id `{}` is configured twice", k.keyid));
-        }
-        let sources = [
-            k.key_file.is_some(),
-            k.jwk.is_some(),
-            k.secret_env.is_some(),
-        ];
-        if sources.iter().filter(|s| **s).count() != 1 {
-            return Err(format!(
-                "key `{}`: set exactly one of `key_file`, `jwk`, `secret_env`",
-                k.keyid
-            ));
-        }
-        if k.algorithm.is_hmac() != k.secret_env.is_some() {
-            let need = if k.algorithm.is_hmac() {
-                "needs `secret_env`"
-            } else {
-                "takes `key_file` or `jwk`, not `secret_env`"
-            };
-            return Err(format!("key `{}`: {} {need}", k.keyid, k.algorithm));
-        }
-    }
-    if let Some(id) = &c.keyid
-        && !ids.contains(id.as_str())
-    {
-        return Err(format!(
-            "`policy.signing.keyid` `{id}` is not among `policy.signing.keys`"
-        ));
-    }
-    Ok(())
 }
 
 fn invalid(key: &str, message: &str) -> ConfigError {

@@ -151,11 +151,14 @@ pub(crate) fn all_error_codes() -> Vec<&'static str> {
         }
         .code(),
         BuildError::NoCallback.code(),
+        BuildError::CallbackUnused.code(),
         ChainError::Io(s()).code(),
         ChainError::Malformed { line: 1 }.code(),
         ChainError::HashMismatch { line: 1 }.code(),
         ChainError::BrokenLink { line: 1 }.code(),
         crate::algorithm::UnknownAlgorithm.code(),
+        "x".parse::<crate::codes::Outcome>()
+            .map_or_else(|e| e.code(), |_| ""),
         RequestError::Invalid {
             field: s(),
             message: s(),

@@ -142,3 +142,12 @@ impl crate::algorithm::UnknownAlgorithm {
 }
 
 serialize_error!(crate::algorithm::UnknownAlgorithm);
+
+impl crate::codes::UnknownCode {
+    /// The stable code: `code_unknown`.
+    pub const fn code(&self) -> &'static str {
+        "code_unknown"
+    }
+}
+
+serialize_error!(crate::codes::UnknownCode);

@@ -146,6 +146,26 @@ pub trait HeaderSelection {
     fn posture_header(&self) -> Option<&str>;
 }
 
+impl<T: HeaderSelection + ?Sized> HeaderSelection for &T {
+    fn request_headers(&self) -> &[String] {
+        (**self).request_headers()
+    }
+
+    fn posture_header(&self) -> Option<&str> {
+        (**self).posture_header()
+    }
+}
+
+impl<T: HeaderSelection + ?Sized> HeaderSelection for std::sync::Arc<T> {
+    fn request_headers(&self) -> &[String] {
+        (**self).request_headers()
+    }
+
+    fn posture_header(&self) -> Option<&str> {
+        (**self).posture_header()
+    }
+}
+
 /// The zt [`Request`] for an HTTP request: the bearer or `DPoP` token and the `DPoP` proof
 /// header (a malformed `Authorization` is
 /// kept as such, so the decision says `authorization_malformed`), method, target, host (the
@@ -176,6 +196,10 @@ pub trait HeaderSelection {
 /// let request = request_from_http(&authz, "GET", "/orders?page=2", &headers[..], None, Some("10.0.0.7"));
 /// let decision = authz.authorize_sync(&request);
 /// assert_eq!(decision.reasons[0].as_str(), "authorization_malformed");
+/// // A shared authorizer works as well (`&Arc<Authorizer>`, `&&Authorizer`).
+/// let shared = std::sync::Arc::new(authz.clone());
+/// let again = request_from_http(&shared, "GET", "/orders", &headers[..], None, None);
+/// assert_eq!(shared.authorize_sync(&again).reasons, decision.reasons);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn request_from_http<A: HeaderSelection + ?Sized, H: Headers + ?Sized>(

@@ -52,50 +52,21 @@ impl Verifier {
     /// Build from config: reads key files and secrets. The error names the key, never its
     /// material.
     pub(crate) fn from_config(c: &BundleSigningConfig) -> Result<Self, String> {
-        if c.keys.is_empty() {
-            return Err("`policy.signing.keys` is empty".to_owned());
-        }
+        let exclude = c.check_shape()?;
         let mut keys = HashMap::new();
         for k in &c.keys {
-            if k.keyid.is_empty() {
-                return Err("a key in `policy.signing.keys` has an empty `keyid`".to_owned());
-            }
             let key = load_key(k).map_err(|e| format!("key `{}`: {e}", k.keyid))?;
-            if keys
-                .insert(
-                    k.keyid.clone(),
-                    Key {
-                        alg: k.algorithm,
-                        key: Arc::new(key),
-                    },
-                )
-                .is_some()
-            {
-                return Err(format!("key id `{}` is configured twice", k.keyid));
-            }
-        }
-        if let Some(id) = &c.keyid
-            && !keys.contains_key(id)
-        {
-            return Err(format!(
-                "`policy.signing.keyid` `{id}` is not among `policy.signing.keys`"
-            ));
-        }
-        let mut exclude = globset::GlobSetBuilder::new();
-        for pattern in &c.exclude_files {
-            let glob = globset::GlobBuilder::new(pattern.trim_start_matches('/'))
-                .literal_separator(true)
-                .build()
-                .map_err(|e| format!("`policy.signing.exclude_files`: {e}"))?;
-            exclude.add(glob);
+            let key = Key {
+                alg: k.algorithm,
+                key: Arc::new(key),
+            };
+            keys.insert(k.keyid.clone(), key);
         }
         Ok(Self {
             keys,
             keyid: c.keyid.clone(),
             scope: c.scope.clone(),
-            exclude: exclude
-                .build()
-                .map_err(|e| format!("`policy.signing.exclude_files`: {e}"))?,
+            exclude,
         })
     }
 
@@ -268,9 +239,6 @@ fn load_key(k: &BundleKeyConfig) -> Result<VerificationKey, String> {
     let alg = k.algorithm;
     match (&k.key_file, &k.jwk, &k.secret_env) {
         (Some(path), None, None) => {
-            if alg.is_hmac() {
-                return Err(format!("{alg} needs `secret_env`, not a key file"));
-            }
             let pem = std::fs::read(path)
                 .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.kind()))?;
             if pem.windows(7).any(|w| w == b"PRIVATE") {
@@ -310,9 +278,6 @@ fn load_key(k: &BundleKeyConfig) -> Result<VerificationKey, String> {
             })
         }
         (None, Some(jwk), None) => {
-            if alg.is_hmac() {
-                return Err(format!("{alg} needs `secret_env`, not a JWK"));
-            }
             let key =
                 crate::jwks::parse_jwk(jwk).map_err(|p| format!("the JWK is refused: {p}"))?;
             if !key.fits(alg) {
@@ -321,9 +286,6 @@ fn load_key(k: &BundleKeyConfig) -> Result<VerificationKey, String> {
             Ok(key)
         }
         (None, None, Some(var)) => {
-            if !alg.is_hmac() {
-                return Err(format!("`secret_env` is only for HS256/384/512, not {alg}"));
-            }
             let secret = std::env::var(var)
                 .map_err(|_| format!("environment variable `{var}` is not set"))?;
             if secret.len() < alg.min_secret_len() {
