@@ -1,8 +1,8 @@
 //! `[[issuers]]`: one token issuer, its keys, algorithms, claim rules and (for opaque tokens)
 //! introspection; secrets held so that no `Debug` shows them.
 
-use serde::{Deserialize, Serialize};
 use crate::algorithm::Algorithm;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
 

@@ -134,9 +134,9 @@ impl BundleKeyConfig {
             (None, Some(_), None) if alg.is_hmac() => {
                 Err(format!("{alg} needs `secret_env`, not a JWK"))
             }
-            (None, None, Some(_)) if !alg.is_hmac() => Err(format!(
-                "`secret_env` is only for HS256/384/512, not {alg}"
-            )),
+            (None, None, Some(_)) if !alg.is_hmac() => {
+                Err(format!("`secret_env` is only for HS256/384/512, not {alg}"))
+            }
             (Some(_), None, None) | (None, Some(_), None) | (None, None, Some(_)) => Ok(()),
             _ => Err("set exactly one of `key_file`, `jwk`, `secret_env`".to_owned()),
         }
