@@ -1,5 +1,6 @@
 //! Parsing a JWKS document into accepted verification keys, refusing weak or unsuitable ones.
 
+use super::prepared::PreparedKeys;
 use crate::algorithm::{Algorithm, Family};
 use crate::error::{JwksError, KeyProblem};
 use crate::util::json;
@@ -19,18 +20,50 @@ pub(crate) struct VerificationKey {
     pub(crate) family: Family,
     /// The JWK's `alg`, when it declares one.
     pub(crate) alg: Option<Algorithm>,
-    pub(crate) key: DecodingKey,
+    /// The key as loaded (PEM, JWK components, secret); checks use `prepared`.
+    key: DecodingKey,
     /// Identifies the key material, so a cached verification can check its key still exists.
     pub(crate) fingerprint: u64,
+    /// The key parsed once per algorithm it verifies.
+    prepared: PreparedKeys,
 }
 
 impl VerificationKey {
-    pub(crate) fn hmac(secret: &[u8]) -> Self {
+    pub(crate) fn new(
+        family: Family,
+        alg: Option<Algorithm>,
+        key: DecodingKey,
+        fingerprint: u64,
+    ) -> Self {
         Self {
-            family: Family::Hmac,
-            alg: None,
-            key: DecodingKey::from_secret(secret),
-            fingerprint: fingerprint(Family::Hmac, &[secret]),
+            family,
+            alg,
+            key,
+            fingerprint,
+            prepared: PreparedKeys::default(),
+        }
+    }
+
+    pub(crate) fn hmac(secret: &[u8]) -> Self {
+        Self::new(
+            Family::Hmac,
+            None,
+            DecodingKey::from_secret(secret),
+            fingerprint(Family::Hmac, &[secret]),
+        )
+    }
+
+    /// Whether `signature` over `message` verifies under `alg` (a key of another type never
+    /// does; callers check [`VerificationKey::fits`] first to tell the two apart).
+    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.prepared.verify(&self.key, alg, message, signature)
+    }
+
+    /// The length of a shared secret (0 for a public key).
+    pub(crate) fn secret_len(&self) -> usize {
+        match self.family {
+            Family::Hmac => self.key.try_get_as_bytes().map_or(0, <[u8]>::len),
+            _ => 0,
         }
     }
 
@@ -211,12 +244,12 @@ pub(crate) fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, Key
             let n = b64_member(jwk, "n")?;
             let e = b64_member(jwk, "e")?;
             check_rsa(&n, &e)?;
-            VerificationKey {
-                family: Family::Rsa,
+            VerificationKey::new(
+                Family::Rsa,
                 alg,
-                fingerprint: fingerprint(Family::Rsa, &[&n, &e]),
-                key: DecodingKey::from_rsa_raw_components(&n, &e),
-            }
+                DecodingKey::from_rsa_raw_components(&n, &e),
+                fingerprint(Family::Rsa, &[&n, &e]),
+            )
         }
         "EC" => {
             let (family, len) = match crv {
@@ -234,12 +267,12 @@ pub(crate) fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, Key
             point.push(0x04);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            VerificationKey {
+            VerificationKey::new(
                 family,
                 alg,
-                fingerprint: fingerprint(family, &[&point]),
-                key: DecodingKey::from_ec_der(&point),
-            }
+                DecodingKey::from_ec_der(&point),
+                fingerprint(family, &[&point]),
+            )
         }
         "OKP" => {
             if crv != Some("Ed25519") {
@@ -249,12 +282,12 @@ pub(crate) fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerificationKey, Key
             if x.len() != 32 {
                 return Err(KeyProblem::EcPoint);
             }
-            VerificationKey {
-                family: Family::Ed25519,
+            VerificationKey::new(
+                Family::Ed25519,
                 alg,
-                fingerprint: fingerprint(Family::Ed25519, &[&x]),
-                key: DecodingKey::from_ed_der(&x),
-            }
+                DecodingKey::from_ed_der(&x),
+                fingerprint(Family::Ed25519, &[&x]),
+            )
         }
         _ => return Err(KeyProblem::Unsupported),
     };

@@ -30,6 +30,7 @@
 
 mod fetch;
 mod keyset;
+mod prepared;
 mod worker;
 
 pub(crate) use fetch::parse_discovery;

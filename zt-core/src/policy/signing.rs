@@ -270,12 +270,7 @@ fn load_key(k: &BundleKeyConfig) -> Result<VerificationKey, String> {
                 Family::Ed25519 => jsonwebtoken::DecodingKey::from_ed_pem(&pem).map_err(bad)?,
                 Family::Hmac => return Err(format!("{alg} needs `secret_env`")),
             };
-            Ok(VerificationKey {
-                family: alg.family(),
-                alg: Some(alg),
-                key,
-                fingerprint: 0,
-            })
+            Ok(VerificationKey::new(alg.family(), Some(alg), key, 0))
         }
         (None, Some(jwk), None) => {
             let key =

@@ -651,23 +651,17 @@ fn select_key(
 
 fn check_signature(parsed: &Parsed<'_>, key: &VerificationKey) -> Result<(), TokenError> {
     let alg = parsed.header.alg;
-    if alg.is_hmac() {
-        let len = match key.key.try_get_as_bytes() {
-            Ok(b) => b.len(),
-            Err(_) => 0,
-        };
-        if len < alg.min_secret_len() {
-            return Err(TokenError::KeyRejected(KeyProblem::SecretTooShort));
-        }
+    if alg.is_hmac() && key.secret_len() < alg.min_secret_len() {
+        return Err(TokenError::KeyRejected(KeyProblem::SecretTooShort));
     }
-    match jsonwebtoken::crypto::verify(
-        parsed.signature,
+    if key.verify(
+        alg,
         parsed.signing_input.as_bytes(),
-        &key.key,
-        alg.to_jwt(),
+        parsed.signature.bytes(),
     ) {
-        Ok(true) => Ok(()),
-        _ => Err(TokenError::SignatureInvalid),
+        Ok(())
+    } else {
+        Err(TokenError::SignatureInvalid)
     }
 }
 

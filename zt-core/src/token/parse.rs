@@ -17,12 +17,28 @@ pub(super) struct Header {
     pub(super) jwk: Option<Value>,
 }
 
+/// The longest signature zt can check: RSA-8192 (aws-lc's `RSA_*_2048_8192_*` bound).
+const MAX_SIGNATURE: usize = 1024;
+
+/// A decoded signature, on the stack. A longer one (valid base64url, but longer than any key
+/// zt verifies with can have signed) is kept as empty: it never verifies.
+pub(super) struct Signature {
+    buf: [u8; MAX_SIGNATURE],
+    len: usize,
+}
+
+impl Signature {
+    pub(super) fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
 /// A compact JWS split and decoded (the signature is not yet checked).
 pub(super) struct Parsed<'a> {
     pub(super) header: Header,
     pub(super) payload: Vec<u8>,
     pub(super) signing_input: &'a str,
-    pub(super) signature: &'a str,
+    pub(super) signature: Signature,
 }
 
 pub(super) fn b64(segment: &str) -> Result<Vec<u8>, TokenError> {
@@ -59,15 +75,17 @@ pub(super) fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
     // payload is not base64url (RFC 7797 unencoded payloads).
     let header = parse_header(decode_json(&b64(h)?, Malformed::Header)?)?;
     let payload = b64(p)?;
-    // Decoded again by the verifier; checked here so non-canonical signatures are malformed.
-    // Into a stack buffer (RSA-4096 signatures are 512 bytes); longer ones are decoded on the
-    // heap and, being longer than any supported signature, fail verification later.
-    let mut sig = [0u8; 512];
-    if URL_SAFE_NO_PAD
-        .decode_slice(s.as_bytes(), &mut sig)
-        .is_err()
-    {
-        b64(s)?;
+    // Decoded once, into a stack buffer, and checked here so non-canonical signatures are
+    // malformed. Longer ones are decoded on the heap only to tell malformed from too long.
+    let mut signature = Signature {
+        buf: [0u8; MAX_SIGNATURE],
+        len: 0,
+    };
+    match URL_SAFE_NO_PAD.decode_slice(s.as_bytes(), &mut signature.buf) {
+        Ok(len) => signature.len = len,
+        Err(_) => {
+            b64(s)?;
+        }
     }
     let signing_input = token
         .get(..h.len() + 1 + p.len())
@@ -76,7 +94,7 @@ pub(super) fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
         header,
         payload,
         signing_input,
-        signature: s,
+        signature,
     })
 }
 
