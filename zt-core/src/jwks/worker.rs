@@ -3,9 +3,7 @@
 use crate::config::JwksConfig;
 use crate::error::RuntimeError;
 use crate::util::clock::Clock;
-use crate::util::poll::url_allowed;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Shared machinery: HTTP client, worker runtime, clock, limits.
 pub(crate) struct Env {
@@ -22,20 +20,8 @@ impl Env {
         needs_worker: bool,
     ) -> Result<Self, RuntimeError> {
         let (client, worker) = if needs_worker {
-            let timeout = Duration::from_millis(config.timeout_ms);
-            let client = reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                    if attempt.previous().len() >= 3 || !url_allowed(attempt.url().as_str()) {
-                        attempt.stop()
-                    } else {
-                        attempt.follow()
-                    }
-                }))
-                .user_agent(concat!("zt/", env!("CARGO_PKG_VERSION")))
-                .build()
+            // The pollers' client: bounded, no proxy, at most three redirects to allowed URLs.
+            let client = crate::util::poll::client(config.timeout_ms)
                 .map_err(|_| RuntimeError::HttpClient)?;
             (Some(client), Some(Worker::start()?))
         } else {

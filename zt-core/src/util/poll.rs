@@ -13,7 +13,7 @@ pub(crate) enum Fetched {
     NotModified,
 }
 
-/// The HTTP client for pollers (and the decision-log upload).
+/// The HTTP client for pollers: key sets and discovery, the bundle server, the revocation feed.
 pub(crate) fn client(timeout_ms: u64) -> Result<reqwest::Client, ()> {
     let timeout = Duration::from_millis(timeout_ms);
     reqwest::Client::builder()
