@@ -15,6 +15,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# On CI every build is a clean one: incremental data would only fill the disk, and full debug info
+# in the test binaries roughly doubles the target dir (a CI run once died of "No space left on
+# device"). Line tables keep file:line in panics and backtraces.
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_INCREMENTAL=0
+  export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+  export CARGO_PROFILE_TEST_DEBUG="${CARGO_PROFILE_TEST_DEBUG:-line-tables-only}"
+fi
+echo "== disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
+
 echo "== npm install (oidc-provider for the end-to-end test)"
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   npm install --prefix zt-tower/tests/idp --no-audit --no-fund --loglevel=error
@@ -63,3 +73,5 @@ if [ "$fuzz_secs" != "0" ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
   ./scripts/fuzz.sh "$fuzz_secs" 2
 fi
+
+echo "== done: target/ holds $(du -sh target 2>/dev/null | cut -f1), fuzz/target $(du -sh fuzz/target 2>/dev/null | cut -f1); disk $(df -h . | awk 'NR==2 {print $4}') free"
