@@ -63,46 +63,6 @@ fn sign_hs256(claims: &serde_json::Value) -> String {
     .expect("hs256")
 }
 
-/// `check(message, signature)`.
-type Check = Box<dyn Fn(&[u8], &[u8]) -> bool>;
-
-/// A signature check with the key parsed once, straight on aws-lc-rs.
-fn parsed_key_check(alg: jsonwebtoken::Algorithm, key: &str) -> Check {
-    use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
-    use base64::Engine as _;
-    use jsonwebtoken::Algorithm as J;
-    let b64 = |v: &serde_json::Value, m: &str| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(v[m].as_str().expect("member"))
-            .expect("base64url")
-    };
-    if alg == J::HS256 {
-        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
-        return Box::new(move |m, s| aws_lc_rs::hmac::verify(&k, m, s).is_ok());
-    }
-    let j = jwk(key);
-    let parsed = match alg {
-        J::RS256 | J::PS256 => {
-            let (n, e) = (b64(&j, "n"), b64(&j, "e"));
-            let params = if alg == J::RS256 {
-                &signature::RSA_PKCS1_2048_8192_SHA256
-            } else {
-                &signature::RSA_PSS_2048_8192_SHA256
-            };
-            RsaPublicKeyComponents { n: &n, e: &e }.to_parsed_public_key(params)
-        }
-        J::ES256 => {
-            let mut point = vec![4u8];
-            point.extend(b64(&j, "x"));
-            point.extend(b64(&j, "y"));
-            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-        }
-        _ => ParsedPublicKey::new(&signature::ED25519, b64(&j, "x")),
-    }
-    .expect("parsed key");
-    Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
-}
-
 fn bench(c: &mut Criterion) {
     use base64::Engine as _;
     use jsonwebtoken::Algorithm as J;
@@ -159,7 +119,7 @@ fn bench(c: &mut Criterion) {
         });
         // The floor: the signature check alone with a key parsed once (DESIGN.md's
         // `ParsedPublicKey` row), the signature decoded outside the timing.
-        let check = parsed_key_check(alg, key);
+        let check = zt_benches::parsed_key_check(alg, key, SECRET);
         let (input, sig) = token.rsplit_once('.').expect("three parts");
         let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(sig)

@@ -180,3 +180,43 @@ pub fn raw_decoding(alg: JwtAlg) -> (jsonwebtoken::DecodingKey, jsonwebtoken::Va
     validation.validate_exp = false;
     (key, validation)
 }
+
+/// A signature check: message, signature.
+pub type Check = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+
+/// A signature check with the key parsed once, straight on aws-lc-rs.
+pub fn parsed_key_check(alg: jsonwebtoken::Algorithm, key: &str, secret: &[u8]) -> Check {
+    use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+    use base64::Engine as _;
+    use jsonwebtoken::Algorithm as J;
+    let b64 = |v: &serde_json::Value, m: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(v[m].as_str().expect("member"))
+            .expect("base64url")
+    };
+    if alg == J::HS256 {
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+        return Box::new(move |m, s| aws_lc_rs::hmac::verify(&k, m, s).is_ok());
+    }
+    let j = jwk(key);
+    let parsed = match alg {
+        J::RS256 | J::PS256 => {
+            let (n, e) = (b64(&j, "n"), b64(&j, "e"));
+            let params = if alg == J::RS256 {
+                &signature::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &signature::RSA_PSS_2048_8192_SHA256
+            };
+            RsaPublicKeyComponents { n: &n, e: &e }.to_parsed_public_key(params)
+        }
+        J::ES256 => {
+            let mut point = vec![4u8];
+            point.extend(b64(&j, "x"));
+            point.extend(b64(&j, "y"));
+            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+        }
+        _ => ParsedPublicKey::new(&signature::ED25519, b64(&j, "x")),
+    }
+    .expect("parsed key");
+    Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
+}

@@ -137,9 +137,9 @@ impl PostureAssessor {
         }
         match self.source {
             PostureSource::None => Assessment::default(),
-            PostureSource::Claims => match claims.get(&self.claim) {
-                None | Some(Value::Null) => Assessment::default(),
-                Some(_) => self.assess_token(claims, "claims", now).0,
+            PostureSource::Claims => match self.assess_token(claims, "claims", now) {
+                None => Assessment::default(),
+                Some((assessment, _)) => assessment,
             },
             PostureSource::Assertion => match assertion {
                 None => Assessment::default(),
@@ -155,10 +155,12 @@ impl PostureAssessor {
         a: &VerifiedClaims,
         now: u64,
     ) -> Assessment {
-        if Some(a.issuer()) != self.issuer.as_deref() || a.get(&self.claim).is_none() {
+        if Some(a.issuer()) != self.issuer.as_deref() {
             return Assessment::discarded(Reason::PostureInvalid);
         }
-        let (assessment, id) = self.assess_token(a, "assertion", now);
+        let Some((assessment, id)) = self.assess_token(a, "assertion", now) else {
+            return Assessment::discarded(Reason::PostureInvalid);
+        };
         if assessment.reason.is_some() {
             return assessment;
         }
@@ -177,15 +179,19 @@ impl PostureAssessor {
     }
 
     /// The posture claim of a verified token (parsed once per token), made fresh for `now`;
-    /// also the device's `id`.
+    /// also the device's `id`. `None` when the token has no posture claim (or it is `null`).
     fn assess_token<'t>(
         &self,
         token: &'t VerifiedClaims,
         source: &str,
         now: u64,
-    ) -> (Assessment, Option<&'t str>) {
+    ) -> Option<(Assessment, Option<&'t str>)> {
         let parsed = token.device(|| {
-            let Some(mut device) = token.get(&self.claim).and_then(parse_device) else {
+            let claim = match token.member(&self.claim) {
+                None | Some(Value::Null) => return TokenDevice::Absent,
+                Some(claim) => claim,
+            };
+            let Some(mut device) = parse_device(&claim) else {
                 return TokenDevice::Invalid;
             };
             if device.assessed_at == 0 {
@@ -202,7 +208,8 @@ impl PostureAssessor {
                 id: device.id,
             }
         });
-        match parsed {
+        Some(match parsed {
+            TokenDevice::Absent => return None,
             TokenDevice::Invalid => (Assessment::discarded(Reason::PostureInvalid), None),
             TokenDevice::Device {
                 assessed_at,
@@ -218,7 +225,7 @@ impl PostureAssessor {
                 ),
                 Err(reason) => (Assessment::discarded(reason), id.as_deref()),
             },
-        }
+        })
     }
 
     /// The freshness check alone (fuzzing).

@@ -520,7 +520,7 @@ impl Partial {
         // serde_json and zt's direct conversion: about twice as fast as regorus's own parser
         // on these documents (`--bin replay` has both).
         let parsed = serde_json::from_str::<serde_json::Value>(input.get())
-            .map(|v| crate::input::json_value_to_rego(&v));
+            .map(|v| crate::util::json::value_to_rego(&v));
         let Ok(doc) = parsed else {
             return self.damaged(line_no, "`input` is not a JSON document".to_owned());
         };

@@ -160,7 +160,8 @@ fn profile(which: &str, n: usize, rs: &[String], requests: &[Request]) {
         "sample" => authorizer(10_000, "none", Policy::Sample, None),
         "one-line" => authorizer(10_000, "none", Policy::OneLine, None),
         "new" => authorizer(0, "none", Policy::Sample, None),
-        other => panic!("--profile takes sample, one-line or new, not {other}"),
+        "new-one-line" => authorizer(0, "none", Policy::OneLine, None),
+        other => panic!("--profile takes sample, one-line, new or new-one-line, not {other}"),
     };
     for i in 0..n {
         black_box(authz.authorize_sync(&requests[i % requests.len()]));
@@ -238,7 +239,7 @@ fn main() {
     let want = |group: &str| only.as_deref().is_none_or(|o| o == group);
     let rs = tokens(JwtAlg::RS256, 512);
     let requests: Vec<Request> = rs.iter().map(|t| request(t)).collect();
-    // `--profile sample|one-line|new|raw-sample|raw-one-line|tower-on|tower-off`: only decide
+    // `--profile sample|one-line|new|new-one-line|raw-sample|raw-one-line|tower-on|tower-off`: only decide
     // `n` requests (or evaluate, or round-trip), for a profiler
     // (`valgrind --tool=callgrind`, `perf record`).
     if let Some(which) = args

@@ -379,7 +379,7 @@ impl Authorizer {
     ) -> Result<(VerifiedClaims, Option<String>), Reason> {
         let inner = &*self.inner;
         let mut next_nonce = None;
-        let (jkt, x5t) = match claims.get("cnf") {
+        let (jkt, x5t) = match claims.confirmation() {
             None => (None, None),
             Some(cnf) => confirmation(cnf)?,
         };
@@ -518,12 +518,7 @@ fn interpret(
     claims: &VerifiedClaims,
     now: u64,
 ) -> Verdict {
-    decision::interpret(
-        result,
-        claims.get("acr").and_then(serde_json::Value::as_str),
-        claims.get("auth_time").and_then(serde_json::Value::as_u64),
-        now,
-    )
+    decision::interpret(result, claims.acr(), claims.auth_time(), now)
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex) from a prefix and a sequence number, without

@@ -37,6 +37,7 @@
 //!   whatever the caller passes: tokens and session secrets stay out of policies and logs.
 
 use crate::token::VerifiedClaims;
+use crate::util::json::{to_rego, value_to_rego};
 
 mod device;
 pub use device::DeviceInput;
@@ -182,7 +183,7 @@ impl PolicyInput {
             let resource = if resource.is_empty() {
                 p.empty_object.clone()
             } else {
-                json_to_rego(resource)
+                to_rego(resource)
             };
             let context = p.context(now, service);
             p.fill(
@@ -209,7 +210,7 @@ impl PolicyInput {
     /// verified input.
     pub(crate) fn from_json_unverified(doc: &Value) -> Self {
         Self {
-            value: json_value_to_rego(doc),
+            value: value_to_rego(doc),
         }
     }
 
@@ -401,39 +402,6 @@ fn template(keys: &[&str]) -> RegoObject {
     }
 }
 
-/// A JSON object as a regorus value, converted directly (no serde round trip, no key interning:
-/// about twice as fast as regorus's own deserialiser on a claim set). Numbers map the way
-/// regorus's deserialiser maps them: unsigned, then signed integers, then finite floats (JSON
-/// has no others).
-fn json_to_rego(m: &Map<String, Value>) -> RegoValue {
-    if m.is_empty() {
-        return RegoValue::new_object();
-    }
-    // `serde_json::Map` iterates in key order, which is regorus's order for string keys, so the
-    // map below is built from sorted input.
-    let map: BTreeMap<RegoValue, RegoValue> = m
-        .iter()
-        .map(|(k, v)| (RegoValue::from(k.as_str()), json_value_to_rego(v)))
-        .collect();
-    RegoValue::from(map)
-}
-
-pub(crate) fn json_value_to_rego(v: &Value) -> RegoValue {
-    match v {
-        Value::Null => RegoValue::Null,
-        Value::Bool(b) => RegoValue::from(*b),
-        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(u), _, _) => RegoValue::from(u),
-            (None, Some(i), _) => RegoValue::from(i),
-            (None, None, Some(f)) => RegoValue::from(f),
-            (None, None, None) => RegoValue::Undefined,
-        },
-        Value::String(s) => RegoValue::from(s.as_str()),
-        Value::Array(a) => RegoValue::from(a.iter().map(json_value_to_rego).collect::<Vec<_>>()),
-        Value::Object(o) => json_to_rego(o),
-    }
-}
-
 fn opt_str(s: Option<&str>) -> RegoValue {
     s.map_or(RegoValue::Null, RegoValue::from)
 }
@@ -447,20 +415,65 @@ fn str_list(items: &[&str]) -> RegoValue {
     )
 }
 
+/// A string for a list in `input.subject`, with the claim's own value when it is the whole of
+/// it (shared, not copied).
+struct Str<'c> {
+    text: &'c str,
+    whole: Option<&'c RegoValue>,
+}
+
 /// Strings from a claim holding a list of strings or one string (split on spaces when `split`),
-/// borrowed from the claims, first occurrence kept.
-fn strings_from<'c>(v: Option<&'c Value>, split: bool, out: &mut Vec<&'c str>) {
-    let mut push = |s: &'c str| {
-        if !s.is_empty() && !out.contains(&s) {
-            out.push(s);
+/// first occurrence kept.
+fn strings_from<'c>(v: Option<&'c RegoValue>, split: bool, out: &mut Vec<Str<'c>>) {
+    let mut push = |text: &'c str, whole: Option<&'c RegoValue>| {
+        if !text.is_empty() && !out.iter().any(|s| s.text == text) {
+            out.push(Str { text, whole });
         }
     };
     match v {
-        Some(Value::String(s)) if split => s.split(' ').for_each(&mut push),
-        Some(Value::String(s)) => push(s),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).for_each(&mut push),
+        Some(RegoValue::String(s)) if split && s.contains(' ') => {
+            s.split(' ').for_each(|part| push(part, None));
+        }
+        Some(whole @ RegoValue::String(s)) => push(s, Some(whole)),
+        Some(RegoValue::Array(a)) => {
+            for whole in a.iter() {
+                if let RegoValue::String(s) = whole {
+                    push(s, Some(whole));
+                }
+            }
+        }
         _ => {}
     }
+}
+
+fn list(items: Vec<Str<'_>>) -> RegoValue {
+    RegoValue::from(
+        items
+            .into_iter()
+            .map(|s| s.whole.cloned().unwrap_or_else(|| RegoValue::from(s.text)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The members of an object named in `names` (in that order), in one pass.
+fn members<'c, const N: usize>(
+    v: Option<&'c RegoValue>,
+    names: [&str; N],
+) -> [Option<&'c RegoValue>; N] {
+    let mut out = [None; N];
+    if let Some(RegoValue::Object(o)) = v {
+        for (k, v) in o.iter() {
+            if let RegoValue::String(k) = k
+                && let Some(slot) = names
+                    .iter()
+                    .position(|n| **n == **k)
+                    .and_then(|i| out.get_mut(i))
+            {
+                *slot = Some(v);
+            }
+        }
+    }
+    out
 }
 
 fn object<const N: usize>(fields: [(&str, RegoValue); N]) -> RegoValue {
@@ -472,25 +485,24 @@ fn object<const N: usize>(fields: [(&str, RegoValue); N]) -> RegoValue {
 }
 
 pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
-    let c = claims.claims();
-    let mut groups = Vec::new();
-    strings_from(c.get("groups"), false, &mut groups);
-    let mut roles = Vec::new();
-    strings_from(c.get("roles"), false, &mut roles);
-    strings_from(
-        c.get("realm_access").and_then(|r| r.get("roles")),
-        false,
-        &mut roles,
+    let tree = claims.tree();
+    let [groups_v, roles_v, realm_v, scope_v, scp_v, amr_v] = members(
+        Some(tree),
+        ["groups", "roles", "realm_access", "scope", "scp", "amr"],
     );
+    let mut groups = Vec::new();
+    strings_from(groups_v, false, &mut groups);
+    let mut roles = Vec::new();
+    strings_from(roles_v, false, &mut roles);
+    let [realm_roles] = members(realm_v, ["roles"]);
+    strings_from(realm_roles, false, &mut roles);
     let mut scopes = Vec::new();
-    strings_from(c.get("scope"), true, &mut scopes);
-    strings_from(c.get("scp"), true, &mut scopes);
+    strings_from(scope_v, true, &mut scopes);
+    strings_from(scp_v, true, &mut scopes);
     let mut amr = Vec::new();
-    strings_from(c.get("amr"), false, &mut amr);
-    let acr = c.get("acr").and_then(Value::as_str);
-    let auth_time = c.get("auth_time").and_then(Value::as_u64);
+    strings_from(amr_v, false, &mut amr);
     // The token's binding, already proven when the policy runs (DPoP proof or certificate).
-    let cnf = c.get("cnf").and_then(Value::as_object);
+    let cnf = claims.confirmation().and_then(Value::as_object);
     let jkt = cnf.and_then(|c| c.get("jkt")).and_then(Value::as_str);
     let x5t = cnf.and_then(|c| c.get("x5t#S256")).and_then(Value::as_str);
     let method = match (jkt, x5t) {
@@ -516,17 +528,17 @@ pub(crate) fn subject_value(claims: &VerifiedClaims) -> RegoValue {
                     .collect::<Vec<_>>(),
             ),
         ),
-        ("groups", str_list(&groups)),
-        ("roles", str_list(&roles)),
-        ("scopes", str_list(&scopes)),
-        ("acr", opt_str(acr)),
-        ("amr", str_list(&amr)),
+        ("groups", list(groups)),
+        ("roles", list(roles)),
+        ("scopes", list(scopes)),
+        ("acr", opt_str(claims.acr())),
+        ("amr", list(amr)),
         (
             "auth_time",
-            auth_time.map_or(RegoValue::Null, RegoValue::from),
+            claims.auth_time().map_or(RegoValue::Null, RegoValue::from),
         ),
         ("confirmation", confirmation),
-        ("claims", json_to_rego(c)),
+        ("claims", tree.clone()),
     ])
 }
 
@@ -631,7 +643,7 @@ pub(crate) fn device_value(d: &DeviceInput) -> RegoValue {
             RegoValue::from(d.assessed_at),
             RegoValue::from(d.age_s),
             RegoValue::from(d.source.as_str()),
-            json_to_rego(&d.extra),
+            to_rego(&d.extra),
         ];
         for (k, v) in DEVICE_KEYS.iter().zip(values) {
             if matches!(v, RegoValue::Null) {
@@ -668,59 +680,4 @@ pub(crate) fn with_age(device: &RegoValue, age_s: u64) -> RegoValue {
         *last = Some((device.clone(), age_s, v.clone()));
         v
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// regorus's own deserialiser: what `json_to_rego` must agree with.
-    fn reference(m: &Map<String, Value>) -> RegoValue {
-        use serde::Deserialize as _;
-        RegoValue::deserialize(m).unwrap_or(RegoValue::Undefined)
-    }
-
-    fn json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            "\\PC{0,8}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-                proptest::collection::btree_map("\\PC{0,6}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn direct_conversion_matches_regorus(
-            m in proptest::collection::btree_map("\\PC{0,6}", json(), 0..8)
-        ) {
-            let m: Map<String, Value> = m.into_iter().collect();
-            prop_assert_eq!(json_to_rego(&m), reference(&m));
-        }
-    }
-
-    #[test]
-    fn direct_conversion_edge_cases() {
-        let doc = serde_json::json!({
-            "": 0, "z": [], "a": {}, "é": -1, "big": u64::MAX, "min": i64::MIN,
-            "f": 1.5, "e": 1e300, "nested": {"b": [1, "x", null, {"c": true}]},
-        });
-        let Value::Object(m) = doc else {
-            unreachable!()
-        };
-        assert_eq!(json_to_rego(&m), reference(&m));
-        assert_eq!(json_to_rego(&Map::new()), reference(&Map::new()));
-    }
 }

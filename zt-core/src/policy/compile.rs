@@ -163,7 +163,7 @@ impl CompiledBundle {
         &self,
         input: &serde_json::Value,
     ) -> Result<Option<serde_json::Value>, String> {
-        let v = self.eval_raw(&crate::input::json_value_to_rego(input))?;
+        let v = self.eval_raw(&crate::util::json::value_to_rego(input))?;
         if v == RegoValue::Undefined {
             return Ok(None);
         }

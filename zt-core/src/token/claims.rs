@@ -4,14 +4,17 @@ use super::IssuerRuntime;
 use super::parse::Header;
 use crate::algorithm::Algorithm;
 use crate::error::{Malformed, TokenError};
+use crate::util::json;
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A token's posture claim parsed once per verified token (cache hits share it): everything
 /// but the per-request freshness.
 #[derive(Debug, Clone)]
 pub(crate) enum TokenDevice {
+    /// The token has no posture claim, or it is `null`.
+    Absent,
     /// The claim is not an object, or a modelled field has the wrong type.
     Invalid,
     /// A device with its assessment time, its `id` and its `input.device` value (`age_s` 0).
@@ -44,14 +47,39 @@ pub(super) struct ClaimsInner {
     pub(super) algorithm: Option<Algorithm>,
     pub(super) key_id: Option<String>,
     pub(super) token_type: Option<String>,
-    pub(super) claims: Map<String, Value>,
+    /// `acr`, when a string.
+    pub(super) acr: Option<String>,
+    /// `auth_time`, when a non-negative integer.
+    pub(super) auth_time: Option<u64>,
+    /// `cnf`, as given (checked when the token is used).
+    pub(super) confirmation: Option<Value>,
+    /// The claims the verifier picks out besides the registered ones ([`Registered::pick`]'s
+    /// `also`), and those of them present.
+    pub(super) picked: Arc<[Box<str>]>,
+    pub(super) also: Vec<(Box<str>, Value)>,
+    /// The claim set as the issuer sent it: the token's payload text, or an introspection
+    /// response's members.
+    pub(super) source: Source,
+    /// Every claim as `serde_json`, built on first use from the payload.
+    pub(super) claims: OnceLock<Map<String, Value>>,
+    /// Every claim as regorus values (`input.subject.claims`): a JWT's payload is parsed
+    /// straight into this tree, once.
+    pub(super) tree: regorus::Value,
     /// `input.subject`, built once per verified token (and so shared by cache hits).
-    pub(super) subject_input: std::sync::OnceLock<regorus::Value>,
+    pub(super) subject_input: OnceLock<regorus::Value>,
     /// The posture claim, parsed once per verified token (only one posture claim name is
     /// configured per verifier).
-    pub(super) device: std::sync::OnceLock<TokenDevice>,
-    /// The claims as JSON text, built on first use (bindings hand it over as one string).
-    pub(super) claims_json: std::sync::OnceLock<String>,
+    pub(super) device: OnceLock<TokenDevice>,
+    /// The claims as JSON text, for an introspected token (a JWT's is its payload).
+    pub(super) claims_json: OnceLock<String>,
+}
+
+/// Where a claim set came from.
+pub(super) enum Source {
+    /// A JWT's payload, checked strictly (valid UTF-8 JSON, no duplicate keys).
+    Payload(String),
+    /// An introspection response, already parsed (and so already in `claims`).
+    Introspected,
 }
 
 impl VerifiedClaims {
@@ -101,21 +129,67 @@ impl VerifiedClaims {
     pub fn token_type(&self) -> Option<&str> {
         self.0.token_type.as_deref()
     }
-    /// [`claims`](Self::claims) as JSON text, serialised once per verified token (cache hits
-    /// share it): what the bindings hand to their language as one string.
+    /// [`claims`](Self::claims) as JSON text: a JWT's payload as signed (checked to be one JSON
+    /// object without duplicate keys), or an introspected token's claims serialised once. What
+    /// the bindings hand to their language as one string.
     pub fn claims_json(&self) -> &str {
-        self.0.claims_json.get_or_init(|| {
-            serde_json::to_string(&self.0.claims).unwrap_or_else(|_| "{}".to_owned())
+        match &self.0.source {
+            Source::Payload(text) => text,
+            Source::Introspected => self.0.claims_json.get_or_init(|| {
+                serde_json::to_string(self.claims()).unwrap_or_else(|_| "{}".to_owned())
+            }),
+        }
+    }
+
+    /// Every claim of the token, registered ones included, as JSON. Built on first use and
+    /// kept (cache hits share it); a decision does not need it.
+    pub fn claims(&self) -> &Map<String, Value> {
+        self.0.claims.get_or_init(|| match &self.0.source {
+            // Checked by the same rules when the token was verified, so this cannot fail.
+            Source::Payload(text) => {
+                json::parse_object(text.as_bytes(), json::MAX_DEPTH).unwrap_or_default()
+            }
+            Source::Introspected => Map::new(),
         })
     }
 
-    /// Every claim of the token, registered ones included, as JSON.
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
-    }
     /// One claim by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.claims.get(name)
+        self.claims().get(name)
+    }
+
+    /// One claim by name, owned: without building the others when it is one the verifier
+    /// picks out at parse (the posture and device id claims).
+    pub(crate) fn member(&self, name: &str) -> Option<Value> {
+        if self.0.claims.get().is_none()
+            && let Some((_, v)) = self.0.also.iter().find(|(n, _)| **n == *name)
+        {
+            return Some(v.clone());
+        }
+        if self.0.claims.get().is_none() && self.0.picked.iter().any(|n| **n == *name) {
+            return None;
+        }
+        self.get(name).cloned()
+    }
+
+    /// Every claim as regorus values (`input.subject.claims`).
+    pub(crate) fn tree(&self) -> &regorus::Value {
+        &self.0.tree
+    }
+
+    /// `acr`, when it is a string.
+    pub(crate) fn acr(&self) -> Option<&str> {
+        self.0.acr.as_deref()
+    }
+
+    /// `auth_time`, when it is a non-negative integer.
+    pub(crate) fn auth_time(&self) -> Option<u64> {
+        self.0.auth_time
+    }
+
+    /// `cnf`, as given.
+    pub(crate) fn confirmation(&self) -> Option<&Value> {
+        self.0.confirmation.as_ref()
     }
 
     pub(crate) fn subject_value(&self, build: impl FnOnce() -> regorus::Value) -> regorus::Value {
@@ -138,7 +212,7 @@ impl fmt::Debug for VerifiedClaims {
             .field("algorithm", &self.0.algorithm)
             .field(
                 "claims",
-                &format_args!("{{{} claims}}", self.0.claims.len()),
+                &format_args!("{{{} claims}}", self.claims().len()),
             )
             .finish()
     }
@@ -146,16 +220,13 @@ impl fmt::Debug for VerifiedClaims {
 
 impl serde::Serialize for VerifiedClaims {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.claims.serialize(s)
+        self.claims().serialize(s)
     }
 }
 
-fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<u64>, TokenError> {
+fn numeric_date(v: Option<&Value>, name: &'static str) -> Result<Option<u64>, TokenError> {
     let bad = TokenError::Malformed(Malformed::Claim(name));
-    let Some(v) = claims.get(name) else {
+    let Some(v) = v else {
         return Ok(None);
     };
     let Value::Number(n) = v else { return Err(bad) };
@@ -176,21 +247,125 @@ fn numeric_date(
     Ok(Some(secs))
 }
 
-fn opt_string(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<String>, TokenError> {
-    match claims.get(name) {
+fn opt_string(v: Option<Value>, name: &'static str) -> Result<Option<String>, TokenError> {
+    match v {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
+    }
+}
+
+/// A claim set parsed once, as regorus values, with the claims zt reads itself picked out.
+pub(crate) struct Registered {
+    iss: Option<Value>,
+    sub: Option<Value>,
+    aud: Option<Value>,
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    iat: Option<Value>,
+    jti: Option<Value>,
+    acr: Option<Value>,
+    auth_time: Option<Value>,
+    cnf: Option<Value>,
+    /// The other claims asked for, and those of them present.
+    picked: Arc<[Box<str>]>,
+    also: Vec<(Box<str>, Value)>,
+    tree: regorus::Value,
+}
+
+impl Registered {
+    /// Parse a JWT's payload strictly (one JSON object, no duplicate keys, bounded nesting)
+    /// into the tree the policy sees, and pick the registered claims out of it.
+    pub(crate) fn pick(payload: &[u8], also: &Arc<[Box<str>]>) -> Result<Self, TokenError> {
+        const REGISTERED: [&str; 10] = [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "nbf",
+            "iat",
+            "jti",
+            "acr",
+            "auth_time",
+            "cnf",
+        ];
+        let mut wanted = Vec::with_capacity(REGISTERED.len() + also.len());
+        wanted.extend(REGISTERED);
+        wanted.extend(also.iter().map(|a| &**a));
+        let (tree, picked) = json::parse_object_rego_picking(payload, json::MAX_DEPTH, &wanted)
+            .map_err(|_| TokenError::Malformed(Malformed::Claims))?;
+        let mut r = Self::empty(tree);
+        let mut picked = picked.into_iter();
+        for name in REGISTERED {
+            if let (Some(slot), Some(v)) = (r.slot(name), picked.next()) {
+                *slot = v;
+            }
+        }
+        r.picked = Arc::clone(also);
+        r.also = also
+            .iter()
+            .zip(picked)
+            .filter_map(|(name, v)| Some((name.clone(), v?)))
+            .collect();
+        Ok(r)
+    }
+
+    /// The same claims from an already parsed claim set (an introspection response).
+    pub(super) fn from_map(m: &Map<String, Value>) -> Self {
+        let mut r = Self::empty(json::to_rego(m));
+        for (k, v) in m {
+            if let Some(slot) = r.slot(k) {
+                *slot = Some(v.clone());
+            }
+        }
+        r
+    }
+
+    fn empty(tree: regorus::Value) -> Self {
+        Self {
+            iss: None,
+            sub: None,
+            aud: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            acr: None,
+            auth_time: None,
+            cnf: None,
+            picked: Arc::from([]),
+            also: Vec::new(),
+            tree,
+        }
+    }
+
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Value>> {
+        Some(match name {
+            "iss" => &mut self.iss,
+            "sub" => &mut self.sub,
+            "aud" => &mut self.aud,
+            "exp" => &mut self.exp,
+            "nbf" => &mut self.nbf,
+            "iat" => &mut self.iat,
+            "jti" => &mut self.jti,
+            "acr" => &mut self.acr,
+            "auth_time" => &mut self.auth_time,
+            "cnf" => &mut self.cnf,
+            _ => return None,
+        })
+    }
+
+    /// `iss`, when it is a string.
+    pub(super) fn issuer(&self) -> Option<&str> {
+        self.iss.as_ref().and_then(Value::as_str)
     }
 }
 
 pub(super) fn validate_claims(
     rt: &IssuerRuntime,
     header: &Header,
-    claims: Map<String, Value>,
+    claims: Registered,
+    payload: Vec<u8>,
     now: u64,
 ) -> Result<VerifiedClaims, TokenError> {
     let rules = ClaimRules {
@@ -199,7 +374,9 @@ pub(super) fn validate_claims(
         max_token_age_s: rt.max_token_age_s,
     };
     let how = (Some(header.alg), header.kid.clone(), header.typ.clone());
-    validate_with(&rules, how, claims, now)
+    // Checked as JSON, so UTF-8 (RFC 8259 §8.1); refused rather than assumed.
+    let text = String::from_utf8(payload).map_err(|_| TokenError::Malformed(Malformed::Claims))?;
+    validate_with(&rules, how, claims, Source::Payload(text), None, now)
 }
 
 /// The issuer's rules for registered claims.
@@ -210,26 +387,32 @@ pub(super) struct ClaimRules<'a> {
 }
 
 /// Check `exp`, `nbf`, `iat`, the lifetime and `aud` of claims from a verified signature
-/// (`how` = algorithm, `kid`, `typ`) or from an introspection response (`how` = nothing).
+/// (`how` = algorithm, `kid`, `typ`) or from an introspection response (`how` = nothing, and
+/// `parsed` holds the response's members).
 pub(super) fn validate_with(
     rt: &ClaimRules<'_>,
     (algorithm, key_id, token_type): (Option<Algorithm>, Option<String>, Option<String>),
-    claims: Map<String, Value>,
+    claims: Registered,
+    source: Source,
+    parsed: Option<Map<String, Value>>,
     now: u64,
 ) -> Result<VerifiedClaims, TokenError> {
     let leeway = rt.leeway_s;
-    let exp =
-        numeric_date(&claims, "exp")?.ok_or(TokenError::Malformed(Malformed::Claim("exp")))?;
-    let nbf = numeric_date(&claims, "nbf")?;
-    let iat = numeric_date(&claims, "iat")?;
-    let subject = opt_string(&claims, "sub")?;
-    let jwt_id = opt_string(&claims, "jti")?;
-    let audience = match claims.get("aud") {
+    let exp = numeric_date(claims.exp.as_ref(), "exp")?
+        .ok_or(TokenError::Malformed(Malformed::Claim("exp")))?;
+    let nbf = numeric_date(claims.nbf.as_ref(), "nbf")?;
+    let iat = numeric_date(claims.iat.as_ref(), "iat")?;
+    let subject = opt_string(claims.sub, "sub")?;
+    let jwt_id = opt_string(claims.jti, "jti")?;
+    let audience = match claims.aud {
         None => Vec::new(),
-        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::String(a)) => vec![a],
         Some(Value::Array(list)) => list
-            .iter()
-            .map(|a| a.as_str().map(str::to_owned))
+            .into_iter()
+            .map(|a| match a {
+                Value::String(a) => Some(a),
+                _ => None,
+            })
             .collect::<Option<Vec<_>>>()
             .ok_or(TokenError::Malformed(Malformed::Claim("aud")))?,
         Some(_) => return Err(TokenError::Malformed(Malformed::Claim("aud"))),
@@ -250,10 +433,19 @@ pub(super) fn validate_with(
     if !audience.iter().any(|a| rt.audiences.contains(a)) {
         return Err(TokenError::AudienceMismatch);
     }
-    let issuer = match claims.get("iss") {
-        Some(Value::String(s)) => s.clone(),
+    let issuer = match claims.iss {
+        Some(Value::String(s)) => s,
         _ => return Err(TokenError::Malformed(Malformed::Claim("iss"))),
     };
+    let acr = match claims.acr {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let auth_time = claims.auth_time.as_ref().and_then(Value::as_u64);
+    let parsed_claims = OnceLock::new();
+    if let Some(m) = parsed {
+        let _ = parsed_claims.set(m);
+    }
     Ok(VerifiedClaims(Arc::new(ClaimsInner {
         issuer,
         subject,
@@ -265,9 +457,16 @@ pub(super) fn validate_with(
         algorithm,
         key_id,
         token_type,
-        claims,
-        subject_input: std::sync::OnceLock::new(),
-        device: std::sync::OnceLock::new(),
-        claims_json: std::sync::OnceLock::new(),
+        acr,
+        auth_time,
+        confirmation: claims.cnf,
+        picked: claims.picked,
+        also: claims.also,
+        source,
+        claims: parsed_claims,
+        tree: claims.tree,
+        subject_input: OnceLock::new(),
+        device: OnceLock::new(),
+        claims_json: OnceLock::new(),
     })))
 }

@@ -6,7 +6,7 @@ use crate::error::{Malformed, TokenError};
 use crate::util::json;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The header parameters zt reads.
 pub(super) struct Header {
@@ -47,20 +47,6 @@ pub(super) fn b64(segment: &str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed(Malformed::Base64))
 }
 
-pub(super) fn decode_json(
-    bytes: &[u8],
-    which: Malformed,
-) -> Result<Map<String, Value>, TokenError> {
-    json::parse_object(bytes, json::MAX_DEPTH).map_err(|_| TokenError::Malformed(which))
-}
-
-/// Parse only: segments, base64url, header and claims JSON (benches and fuzzing).
-pub(crate) fn parse_only(token: &str) -> bool {
-    parse_compact(token)
-        .and_then(|p| decode_json(&p.payload, Malformed::Claims))
-        .is_ok()
-}
-
 pub(super) fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -73,7 +59,7 @@ pub(super) fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
     }
     // The header first: a refused header (`crit`, `b64`) is reported as such even when the
     // payload is not base64url (RFC 7797 unencoded payloads).
-    let header = parse_header(decode_json(&b64(h)?, Malformed::Header)?)?;
+    let header = parse_header(&b64(h)?)?;
     let payload = b64(p)?;
     // Decoded once, into a stack buffer, and checked here so non-canonical signatures are
     // malformed. Longer ones are decoded on the heap only to tell malformed from too long.
@@ -98,38 +84,40 @@ pub(super) fn parse_compact(token: &str) -> Result<Parsed<'_>, TokenError> {
     })
 }
 
-fn parse_header(mut h: Map<String, Value>) -> Result<Header, TokenError> {
+/// The header members zt reads or refuses; any other is checked, not built.
+const HEADER_MEMBERS: [&str; 9] = [
+    "alg", "kid", "typ", "jwk", "cty", "crit", "b64", "zip", "enc",
+];
+
+fn parse_header(bytes: &[u8]) -> Result<Header, TokenError> {
+    let [alg, kid, typ, jwk, cty, crit, b64, zip, enc] =
+        json::pick_members(bytes, json::MAX_DEPTH, HEADER_MEMBERS)
+            .map_err(|_| TokenError::Malformed(Malformed::Header))?;
     // INVARIANT: zt implements no JWS extension, so any `crit` must be refused (RFC 7515 §4.1.11).
-    for refused in ["crit", "b64", "zip", "enc"] {
-        if h.contains_key(refused) {
-            return Err(TokenError::HeaderUnsupported(match refused {
-                "crit" => "crit",
-                "b64" => "b64",
-                "zip" => "zip",
-                _ => "enc",
-            }));
+    for (refused, present) in [("crit", &crit), ("b64", &b64), ("zip", &zip), ("enc", &enc)] {
+        if present.is_some() {
+            return Err(TokenError::HeaderUnsupported(refused));
         }
     }
-    if let Some(cty) = h.get("cty")
+    if let Some(cty) = cty
         && cty.as_str().is_none_or(|c| normalise_typ(c) == "jwt")
     {
         return Err(TokenError::HeaderUnsupported("cty"));
     }
-    let alg = match h.get("alg") {
+    let alg = match alg {
         Some(Value::String(a)) => a.parse().map_err(|_| TokenError::AlgorithmNotAllowed)?,
         _ => return Err(TokenError::Malformed(Malformed::Claim("alg"))),
     };
-    let opt_str = |name: &'static str| match h.get(name) {
+    let opt_str = |v: Option<Value>, name: &'static str| match v {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(TokenError::Malformed(Malformed::Claim(name))),
     };
-    let (kid, typ) = (opt_str("kid")?, opt_str("typ")?);
     Ok(Header {
         alg,
-        kid,
-        typ,
-        jwk: h.remove("jwk"),
+        kid: opt_str(kid, "kid")?,
+        typ: opt_str(typ, "typ")?,
+        jwk,
     })
 }
 

@@ -25,7 +25,7 @@
 mod gate;
 
 use super::VerifiedClaims;
-use super::claims::{ClaimRules, validate_with};
+use super::claims::{ClaimRules, Registered, Source, validate_with};
 use crate::algorithm::Algorithm;
 use crate::config::{IntrospectionConfig, IssuerConfig};
 use crate::error::{ConfigError, IntrospectionProblem, TokenError};
@@ -683,7 +683,16 @@ impl Inner {
             leeway_s: self.leeway_s,
             max_token_age_s: self.max_token_age_s,
         };
-        match validate_with(&rules, (None, None, None), doc, now_ms / 1000) {
+        let registered = Registered::from_map(&doc);
+        let how = (None, None, None);
+        match validate_with(
+            &rules,
+            how,
+            registered,
+            Source::Introspected,
+            Some(doc),
+            now_ms / 1000,
+        ) {
             Ok(claims) => {
                 // Until `exp` (+ leeway, as `use_cached` and the JWT path allow), which is
                 // after now: the claims checks passed.

@@ -9,6 +9,12 @@
 //! - Nesting deeper than the given limit is an error (no deep recursion on hostile input).
 //! - Errors carry no document content.
 
+mod pick;
+mod rego;
+
+pub(crate) use pick::pick_members;
+pub(crate) use rego::{parse_object_rego_picking, to_rego, value_to_rego};
+
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
