@@ -19,7 +19,8 @@ export declare class Authorizer {
   static fromConfig(config: any, policyFiles?: Record<string, string> | undefined | null, logCallback?: ((arg: string) => unknown) | undefined | null): Authorizer
   /**
    * Decide from cached keys: synchronous, no I/O; never throws for what a request contains.
-   * The decision as JSON text: `lib/index.js` parses it into the documented object.
+   * The decision's head, then its JSON text: `lib/index.js` wraps it in its `Decision`
+   * class (the head read at once, the JSON parsed on first use).
    */
   authorizeSync(method: string, path: string, token?: string | undefined | null, host?: string | undefined | null, headers?: Record<string, string> | undefined | null, sourceIp?: string | undefined | null, device?: any | undefined | null, postureAssertion?: string | undefined | null, resource?: any | undefined | null, binding?: Binding | undefined | null): string
   /**

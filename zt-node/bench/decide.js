@@ -48,11 +48,18 @@ function mint(alg, n) {
     ['mint', '--key', KEY[alg], '--alg', alg, '--claims', JSON.stringify(claims(i, now))], { encoding: 'utf8' }).trim())
 }
 
-function ztConfig(cacheEntries) {
+// The one-line policy (benches/src/lib.rs): a decision that costs its token and nothing else.
+function oneLineBundle() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-bench-'))
+  fs.writeFileSync(path.join(dir, 'p.rego'), 'package zt.authz\ndecision := true\n')
+  return dir
+}
+
+function ztConfig(cacheEntries, bundle = path.join(ROOT, 'examples', 'policies')) {
   return {
     issuers: [{ issuer: ISS, audiences: [AUD], algorithms: ['RS256', 'ES256'], jwks: { keys: [jwkOf('rsa2048-a'), jwkOf('ec-p256')] } }],
     token: { cache_entries: cacheEntries },
-    policy: { bundle: path.join(ROOT, 'examples', 'policies') },
+    policy: { bundle },
     decision_log: { sink: 'none' },
   }
 }
@@ -108,6 +115,11 @@ async function main() {
   rows.push(['zt new RS256 token', ztRow(fresh, next.RS256)])
   rows.push(['zt new ES256 token', ztRow(fresh, next.ES256)])
   rows.push(['zt no token (floor)', () => cached.authorizeSync({ method: METHOD, path: PATH })])
+  const oneLine = oneLineBundle()
+  const cachedOneLine = zt.Authorizer.fromConfig(ztConfig(10_000, oneLine))
+  const freshOneLine = zt.Authorizer.fromConfig(ztConfig(0, oneLine))
+  rows.push(['zt cached token, one-line policy', ztRow(cachedOneLine, () => first)])
+  rows.push(['zt new RS256 token, one-line policy', ztRow(freshOneLine, next.RS256)])
 
   const versions = {}
   const peer = (name) => { try { const m = require(name); versions[name] = require(path.join(__dirname, 'node_modules', name, 'package.json')).version; return m } catch (e) { versions[name] = `not installed (${e.code || e.message})`; return null } }
@@ -129,6 +141,12 @@ async function main() {
     }
     const vc = fastJwt.createVerifier({ key: pem('RS256'), algorithms: ['RS256'], allowedIss: ISS, allowedAud: AUD, cache: true })
     rows.push(['fast-jwt RS256 (cache on, same token)', () => vc(first), 'zt cached token'])
+    // The same verifier again, compared with the one-line rows (the report has one comparison
+    // per row).
+    const v1 = fastJwt.createVerifier({ key: pem('RS256'), algorithms: ['RS256'], allowedIss: ISS, allowedAud: AUD })
+    rows.push(['fast-jwt RS256 (cache off), vs one-line', () => v1(next.RS256()), 'zt new RS256 token, one-line policy'])
+    const vc1 = fastJwt.createVerifier({ key: pem('RS256'), algorithms: ['RS256'], allowedIss: ISS, allowedAud: AUD, cache: true })
+    rows.push(['fast-jwt RS256 (cache on), vs one-line', () => vc1(first), 'zt cached token, one-line policy'])
   }
   const jsonwebtoken = peer('jsonwebtoken')
   if (jsonwebtoken) {
@@ -184,6 +202,8 @@ async function main() {
   check('zt new ES256 ÷ jose jwtVerify ES256', ratio('zt new ES256 token', 'jose jwtVerify ES256 (local JWKS)'))
   check('zt new RS256 ÷ fast-jwt RS256 (cache off)', ratio('zt new RS256 token', 'fast-jwt RS256 (cache off)'))
   check('zt cached ÷ fast-jwt RS256 (cache on)', ratio('zt cached token', 'fast-jwt RS256 (cache on, same token)'))
+  check('zt new RS256, one-line policy ÷ fast-jwt RS256 (cache off)', ratio('zt new RS256 token, one-line policy', 'fast-jwt RS256 (cache off), vs one-line'), 1.0)
+  check('zt cached, one-line policy ÷ fast-jwt RS256 (cache on)', ratio('zt cached token, one-line policy', 'fast-jwt RS256 (cache on), vs one-line'), 2.0)
   check('zt new RS256 ÷ jsonwebtoken RS256', ratio('zt new RS256 token', 'jsonwebtoken verify RS256'))
   check('zt cached ÷ cedar-wasm alone', ratio('zt cached token', 'cedar-wasm alone (prebuilt request)'))
   check('zt new RS256 ÷ (jose + cedar-wasm)', ratio('zt new RS256 token', 'jose RS256 + cedar-wasm'))
@@ -193,6 +213,9 @@ async function main() {
   console.log(out.join('\n'))
   cached.close()
   fresh.close()
+  cachedOneLine.close()
+  freshOneLine.close()
+  fs.rmSync(oneLine, { recursive: true, force: true })
 }
 
 main().catch((e) => { console.error(e); process.exit(1) })

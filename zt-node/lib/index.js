@@ -54,6 +54,55 @@ function rethrowing(fn) {
 // src/decision.rs): one JSON.parse gives the plain object.
 const parse = JSON.parse
 
+/** Separators of the head that `authorizeSync` puts before the decision's JSON (see
+ * src/decision.rs). */
+const SEP = '\u001f'
+const END_OF_HEAD = '\u001e'
+
+/**
+ * A decision from `authorizeSync`. `outcome`, `allowed`, `httpStatus`, `id` and `reasons` are
+ * read at once from a short head; every other field, and `toJSON()` (so
+ * `JSON.stringify(decision)` gives the documented shape), materialises on first read, from one
+ * `JSON.parse` done only then.
+ */
+class Decision {
+  #json
+  #full
+
+  constructor(text) {
+    const cut = text.indexOf(END_OF_HEAD)
+    const head = text.slice(0, cut).split(SEP)
+    this.outcome = head[0]
+    this.allowed = head[1] === '1'
+    this.httpStatus = Number(head[2])
+    this.id = head[3]
+    this.reasons = head[4] === '' ? [] : head[4].split(',')
+    this.#json = text.slice(cut + 1)
+  }
+
+  #all() {
+    if (this.#full === undefined) this.#full = JSON.parse(this.#json)
+    return this.#full
+  }
+
+  get evaluated() { return this.#all().evaluated }
+  get enforced() { return this.#all().enforced }
+  get warning() { return this.#all().warning }
+  get mode() { return this.#all().mode }
+  get policyReasons() { return this.#all().policyReasons }
+  get stepUp() { return this.#all().stepUp }
+  get obligations() { return this.#all().obligations }
+  get policyRevision() { return this.#all().policyRevision }
+  get timings() { return this.#all().timings }
+  get wwwAuthenticate() { return this.#all().wwwAuthenticate }
+  get shadow() { return this.#all().shadow }
+  get problem() { return this.#all().problem }
+  get claims() { return this.#all().claims }
+
+  /** The documented shape, as a plain object. */
+  toJSON() { return this.#all() }
+}
+
 function settle(begun) {
   return begun instanceof native.PendingDecision ? begun.wait().then(parse) : Promise.resolve(parse(begun))
 }
@@ -107,7 +156,7 @@ class Authorizer {
   /** Decide from cached keys: synchronous, no I/O. The hot path. */
   authorizeSync(r) {
     if (r === null || typeof r !== 'object') throw new TypeError('the request must be an object')
-    return parse(this.#n.authorizeSync(r.method, r.path, r.token, r.host, r.headers, r.sourceIp, r.device,
+    return new Decision(this.#n.authorizeSync(r.method, r.path, r.token, r.host, r.headers, r.sourceIp, r.device,
       r.postureAssertion, r.resource, binding(r)))
   }
 

@@ -1,10 +1,13 @@
-//! The decision as JSON text in the documented JavaScript shape (camelCase), which
-//! `lib/index.js` turns into a plain object with one `JSON.parse`. Building the object through
-//! N-API instead (~30 named properties, or an array of elements) costs 10-13 µs per decision in
-//! V8's property and element slow paths; one string and V8's JSON parser cost a fraction.
+//! The decision for JavaScript: JSON text in the documented shape (camelCase). `authorizeSync`
+//! puts a head before it (the fields a caller reads on every decision, see [`head_and_json`]) and
+//! `lib/index.js` parses the JSON only when another field is read; the other calls hand over the
+//! JSON text alone, which `lib/index.js` turns into a plain object with one `JSON.parse`. Building the object through N-API instead (~30
+//! named properties, or an array of elements) costs 10-13 µs per decision in V8's property and
+//! element slow paths; one string and V8's JSON parser cost a fraction.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::fmt::Write as _;
 use zt_core::http::HttpAnswer;
 use zt_core::{Decision, EnforcementMode, Outcome, Reason, ShadowResult, Timings};
 
@@ -59,7 +62,13 @@ struct JsAnswer<'a> {
 /// The decision as JSON text (the default HTTP mapping, realm `zt`, for `httpStatus`,
 /// `wwwAuthenticate` and `problem`).
 pub(crate) fn decision_json(d: &Decision) -> String {
-    let plain = HttpAnswer::new(d, "zt");
+    let mut out = String::with_capacity(1024);
+    write_decision_json(d, &HttpAnswer::new(d, "zt"), &mut out);
+    out
+}
+
+/// [`decision_json`] appended to `out`, with the answer already worked out.
+fn write_decision_json(d: &Decision, plain: &HttpAnswer, out: &mut String) {
     let js = JsDecision {
         id: &d.id,
         outcome: d.outcome,
@@ -82,7 +91,10 @@ pub(crate) fn decision_json(d: &Decision) -> String {
         shadow: d.shadow.as_ref(),
         problem: plain.problem.as_ref(),
     };
-    let mut out = serde_json::to_string(&js).unwrap_or_else(|_| "{}".to_owned());
+    match serde_json::to_string(&js) {
+        Ok(json) => out.push_str(&json),
+        Err(_) => out.push_str("{}"),
+    }
     if let Some(c) = &d.claims
         && out.ends_with('}')
     {
@@ -91,7 +103,6 @@ pub(crate) fn decision_json(d: &Decision) -> String {
         out.push_str(c.claims_json());
         out.push('}');
     }
-    out
 }
 
 /// `{"decision": ..., "answer": {proceed, status, headers, body}}` for the middleware calls.
@@ -104,4 +115,40 @@ pub(crate) fn http_json(d: &Decision, answer: &HttpAnswer) -> String {
     })
     .unwrap_or_else(|_| "{}".to_owned());
     format!("{{\"decision\":{},\"answer\":{a}}}", decision_json(d))
+}
+
+/// The separator of a head's fields (ASCII unit separator: in no code, id or status).
+const SEP: char = '\u{1f}';
+/// Between the head and the JSON text (ASCII record separator).
+const END_OF_HEAD: char = '\u{1e}';
+
+/// For `authorizeSync`: the head (the fields a caller reads on every decision), then the JSON
+/// text, which `lib/index.js` parses only when a field outside the head is read. The head is
+/// `outcome`, `allowed` (`1` or `0`), `httpStatus`, `id` and the reason codes joined by `,`,
+/// separated by U+001F; U+001E ends it.
+///
+/// One string rather than a native object per decision: a wrapped native object is freed by a
+/// finalizer that Node runs only when the event loop turns, so a synchronous loop of decisions
+/// would hold every one of them until it ends.
+pub(crate) fn head_and_json(d: &Decision) -> String {
+    let allowed = d.is_allowed();
+    let plain = HttpAnswer::new(d, "zt");
+    let mut out = String::with_capacity(1536);
+    out.push_str(d.outcome.as_str());
+    out.push(SEP);
+    out.push(if allowed { '1' } else { '0' });
+    out.push(SEP);
+    let _ = write!(out, "{}", plain.status);
+    out.push(SEP);
+    out.push_str(&d.id);
+    out.push(SEP);
+    for (i, r) in d.reasons.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r.as_str());
+    }
+    out.push(END_OF_HEAD);
+    write_decision_json(d, &plain, &mut out);
+    out
 }

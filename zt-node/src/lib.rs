@@ -8,7 +8,7 @@
 
 mod decision;
 
-use decision::{decision_json, http_json};
+use decision::{decision_json, head_and_json, http_json};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -301,7 +301,8 @@ impl Authorizer {
     }
 
     /// Decide from cached keys: synchronous, no I/O; never throws for what a request contains.
-    /// The decision as JSON text: `lib/index.js` parses it into the documented object.
+    /// The decision's head, then its JSON text: `lib/index.js` wraps it in its `Decision`
+    /// class (the head read at once, the JSON parsed on first use).
     #[napi(ts_return_type = "string")]
     #[allow(clippy::too_many_arguments, reason = "the request's fields")]
     pub fn authorize_sync(
@@ -330,7 +331,7 @@ impl Authorizer {
             resource
         );
         let request = bind(request, bearer.as_deref(), binding);
-        Ok(decision_json(&self.inner.authorize_sync(&request)))
+        Ok(head_and_json(&self.inner.authorize_sync(&request)))
     }
 
     /// Bench hook (not a public API): the same request decided `n` times by `authorize_sync`

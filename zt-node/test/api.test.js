@@ -38,6 +38,27 @@ test('every outcome with a valid token', () => {
   a.close()
 })
 
+test('authorizeSync: the head at once, the rest on first read, the same plain object as authorize', async () => {
+  const a = make()
+  const t = mint()
+  for (const req of [{ method: 'GET', path: '/orders/1', token: t }, { method: 'GET', path: '/admin', token: t }, { method: 'GET', path: '/orders/1' }]) {
+    const d = a.authorizeSync(req)
+    // The head is own data; everything else is read through the prototype.
+    assert.deepEqual(Object.keys(d).sort(), ['allowed', 'httpStatus', 'id', 'outcome', 'reasons'])
+    const whole = JSON.parse(JSON.stringify(d))
+    assert.deepEqual(d.toJSON(), whole)
+    for (const k of ['id', 'outcome', 'allowed', 'httpStatus', 'reasons']) assert.deepEqual(d[k], whole[k], k)
+    for (const k of ['evaluated', 'enforced', 'warning', 'mode', 'policyReasons', 'stepUp', 'obligations', 'policyRevision', 'wwwAuthenticate', 'shadow', 'problem', 'claims']) {
+      assert.deepEqual(d[k], whole[k], k)
+    }
+    assert.equal(d.timings, d.timings, 'parsed once and kept')
+    // The same decision through the other entry point has the same documented shape.
+    const other = await a.authorize(req)
+    assert.deepEqual(Object.keys(whole).sort(), Object.keys(other).sort())
+  }
+  a.close()
+})
+
 test('rejected tokens are denies, never exceptions, and never echoed', () => {
   const a = make()
   const cases = [
