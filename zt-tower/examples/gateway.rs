@@ -124,11 +124,22 @@ async fn main() -> Result<(), BoxError> {
             }),
         );
     let app = if std::env::var("ZT_GATEWAY_LAYER").as_deref() == Ok("off") {
-        // The same handlers without zt (load comparisons): fake the extractors' inputs.
+        // The same handlers without zt (load comparisons): the same handler work (the answer
+        // names a subject, a decision id formatted per request and the policy reasons), with
+        // the extractors' inputs made up.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Router::new()
             .route(
                 "/orders/{id}",
-                get(|| async { axum::Json(json!({"order": 42})) }),
+                get(|| async {
+                    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    axum::Json(json!({
+                        "order": 42,
+                        "for": Some("alice"),
+                        "decision_id": format!("00000000-0000-4000-8000-{n:012x}"),
+                        "policy_reasons": Vec::<String>::new(),
+                    }))
+                }),
             )
             .route("/healthz", get(|| async { "ok" }))
     } else {
