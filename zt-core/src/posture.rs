@@ -167,8 +167,8 @@ impl PostureAssessor {
         let bound = match self.bind {
             PostureBinding::Sub => a.subject().is_some() && a.subject() == claims.subject(),
             PostureBinding::DeviceId => {
-                let token_device = claims.get(&self.device_id_claim).and_then(Value::as_str);
-                id.is_some() && id == token_device
+                let token_device = claims.member(&self.device_id_claim);
+                id.is_some() && id == token_device.as_ref().and_then(Value::as_str)
             }
         };
         if bound {

@@ -71,6 +71,12 @@ export interface Decision {
   readonly shadow?: Record<string, unknown>
   /** The RFC 9457 problem body for a denial. */
   readonly problem?: Record<string, unknown>
+  /**
+   * From `authorizeSync`: the whole decision as a plain object (what `JSON.stringify` writes;
+   * the fields beyond `id`, `outcome`, `allowed`, `httpStatus` and `reasons` are read-only
+   * getters that parse it on first use). The other calls return plain objects without it.
+   */
+  toJSON?(): Omit<Decision, 'toJSON'>
 }
 
 /** How a middleware answers. */

@@ -302,12 +302,34 @@ impl Registered {
             }
         }
         r.picked = Arc::clone(also);
-        r.also = also
+        // A name that is also a registered claim (a posture claim named `cnf`, say) was picked
+        // into the registered slot, the first with that name.
+        let also: Vec<(Box<str>, Value)> = also
             .iter()
             .zip(picked)
-            .filter_map(|(name, v)| Some((name.clone(), v?)))
+            .filter_map(|(name, v)| {
+                let v = v.or_else(|| r.registered(name).cloned())?;
+                Some((name.clone(), v))
+            })
             .collect();
+        r.also = also;
         Ok(r)
+    }
+
+    fn registered(&self, name: &str) -> Option<&Value> {
+        match name {
+            "iss" => self.iss.as_ref(),
+            "sub" => self.sub.as_ref(),
+            "aud" => self.aud.as_ref(),
+            "exp" => self.exp.as_ref(),
+            "nbf" => self.nbf.as_ref(),
+            "iat" => self.iat.as_ref(),
+            "jti" => self.jti.as_ref(),
+            "acr" => self.acr.as_ref(),
+            "auth_time" => self.auth_time.as_ref(),
+            "cnf" => self.cnf.as_ref(),
+            _ => None,
+        }
     }
 
     /// The same claims from an already parsed claim set (an introspection response).
@@ -469,4 +491,26 @@ pub(super) fn validate_with(
         device: OnceLock::new(),
         claims_json: OnceLock::new(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Claims asked for by name are found whether or not they are registered claims too.
+    #[test]
+    fn picked_claims_named_like_registered_ones_are_found() {
+        let payload = br#"{"iss":"i","sub":"s","cnf":{"id":"d"},"device":{"id":"d"},"n":1}"#;
+        let also: Arc<[Box<str>]> =
+            Arc::from(["cnf".into(), "device".into(), "sub".into(), "none".into()]);
+        let r = Registered::pick(payload, &also).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = r.also.iter().map(|(n, _)| &**n).collect();
+        assert_eq!(names, ["cnf", "device", "sub"]);
+        assert_eq!(
+            r.also.first().map(|(_, v)| v),
+            Some(&serde_json::json!({"id": "d"}))
+        );
+        assert_eq!(r.also.get(2).map(|(_, v)| v), Some(&Value::from("s")));
+        assert_eq!(r.issuer(), Some("i"));
+    }
 }
