@@ -165,8 +165,15 @@ async fn downloads_polls_with_etag_and_keeps_the_last_good_bundle() {
     assert!(allowed(&a));
     assert!(dir.join("bundle.tar.gz").exists(), "persisted");
 
-    // 304s: nothing recompiled, the same revision serves.
-    wait_for("two 304 polls", || state.lock().unwrap().not_modified >= 2);
+    // 304s: nothing recompiled, the same revision serves. The server counts a 304 before the
+    // client has taken it in, so wait for the client's own count (a loaded machine showed it).
+    wait_for("two 304 polls", || {
+        state.lock().unwrap().not_modified >= 2
+            && a.status()
+                .policy
+                .service
+                .is_some_and(|s| s.not_modified >= 2)
+    });
     assert_eq!(a.policy().active_revision(), first);
     let s = a.status().policy.service.unwrap();
     assert_eq!((s.downloads, s.etag.as_deref()), (1, Some("\"v1\"")));
