@@ -213,10 +213,7 @@ impl TokenVerifier {
                 cache_hits: Default::default(),
                 cache_misses: Default::default(),
                 introspector,
-                picked: [&config.posture.claim, &config.posture.device_id_claim]
-                    .into_iter()
-                    .map(|c| c.as_str().into())
-                    .collect(),
+                picked: picked_claims(&config.posture),
             }),
         })
     }
@@ -674,8 +671,16 @@ fn check_signature(parsed: &Parsed<'_>, key: &VerificationKey) -> Result<(), Tok
 /// the registered ones picked out, as for a new token (benches and fuzzing).
 pub(crate) fn parse_only(token: &str) -> bool {
     static PICKED: std::sync::LazyLock<Arc<[Box<str>]>> =
-        std::sync::LazyLock::new(|| Arc::from(["device".into(), "device_id".into()]));
+        std::sync::LazyLock::new(|| picked_claims(&crate::config::PostureConfig::default()));
     parse_compact(token).is_ok_and(|p| Registered::pick(&p.payload, &PICKED).is_ok())
+}
+
+/// The claims a verifier picks out at parse besides the registered ones: those posture reads.
+fn picked_claims(posture: &crate::config::PostureConfig) -> Arc<[Box<str>]> {
+    [&posture.claim, &posture.device_id_claim]
+        .into_iter()
+        .map(|c| c.as_str().into())
+        .collect()
 }
 
 /// Signature-layer verification for test vectors and fuzzing: parse and check a compact JWS
