@@ -53,9 +53,21 @@ fn start_idp(port: u16) -> Idp {
             zt_testkit::jwks(&["ec-p256"]).to_string(),
         )
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start node");
+    // The provider's stderr is kept (bounded) so that a provider that does not start says why.
+    let stderr = child.stderr.take().expect("stderr");
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = errors.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut lines = sink.lock().unwrap();
+            if lines.len() < 40 {
+                lines.push(line);
+            }
+        }
+    });
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -64,12 +76,18 @@ fn start_idp(port: u16) -> Idp {
                 let _ = tx.send(line);
             }
         }
+        // The sender drops here: a provider that exits before listening ends the wait at once.
     });
-    let line = match rx.recv_timeout(Duration::from_secs(30)) {
+    // Generous: on a loaded 2-core CI machine node, the provider and a 2048-bit RSA key
+    // generation compete with a parallel test run.
+    let line = match rx.recv_timeout(Duration::from_secs(90)) {
         Ok(l) => l,
-        Err(_) => {
+        Err(why) => {
             let _ = child.kill();
-            panic!("oidc-provider did not start within 30 s");
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            std::thread::sleep(Duration::from_millis(200));
+            let stderr = errors.lock().unwrap().join("\n");
+            panic!("oidc-provider did not start ({why:?}, {status}); its stderr:\n{stderr}");
         }
     };
     let mut parts = line.split(' ').skip(1);

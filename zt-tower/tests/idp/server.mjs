@@ -47,7 +47,20 @@ if (process.env.ZT_IDP_INTROSPECT_JWKS) {
 let introspections = 0;
 
 const server = http.createServer();
-server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+// A restart on the previous port can find it briefly taken (the old process's socket, or another
+// test's connection that was given it as its ephemeral port): retry for up to 30 s, then fail.
+const wanted = Number(process.env.PORT || 0);
+let attempts = 0;
+server.on('error', (err) => {
+  if (err.code === 'EADDRINUSE' && wanted !== 0 && attempts < 300) {
+    attempts += 1;
+    setTimeout(() => server.listen(wanted, '127.0.0.1'), 100);
+    return;
+  }
+  console.error(`zt test idp: cannot listen on 127.0.0.1:${wanted}: ${err.code || err.message}`);
+  process.exit(1);
+});
+server.once('listening', () => {
   const port = server.address().port;
   const provider = new Provider(`http://127.0.0.1:${port}`, {
     clients: [{
@@ -90,5 +103,6 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   });
   console.log(`listening ${port} ${keys.map((k) => k.kid).join(' ')}`);
 });
+server.listen(wanted, '127.0.0.1');
 
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
