@@ -63,20 +63,31 @@ export declare class Authorizer {
   flush(): void
   /**
    * Stop the decision log and key fetches within `timeoutMs` (default 5000); returns the
-   * report. Safe to call twice; decisions still work afterwards (not logged).
+   * report. Safe to call twice; decisions still work afterwards (not logged). Blocks the
+   * calling thread up to the bound: `close` is the promise, on libuv's pool.
    */
-  close(timeoutMs?: number | undefined | null): any
+  closeSync(timeoutMs?: number | undefined | null): any
+  /** `closeSync` on libuv's thread pool: a promise of the report as JSON text. */
+  close(timeoutMs?: number | undefined | null): Promise<string>
   /**
    * Load a bundle (directory or .tar.gz) through the compile-and-test gate and activate it;
-   * returns the new revision. On error the active bundle keeps serving.
+   * returns the new revision. On error the active bundle keeps serving. Compiles on the
+   * calling thread: `reload` is the promise, on libuv's pool.
    */
-  reload(path: string): string
+  reloadSync(path: string): string
+  /** `reloadSync` on libuv's thread pool: a promise of the new revision. */
+  reload(path: string): Promise<string>
   /** Make a kept revision active again. */
   rollback(revision: string): void
   /** The kept revisions, oldest first. */
   revisions(): Array<string>
-  /** Evaluate a shadow candidate bundle next to the active one (never enforced). */
-  setShadow(path: string): string
+  /**
+   * Evaluate a shadow candidate bundle next to the active one (never enforced); its
+   * revision. Compiles on the calling thread: `setShadow` is the promise.
+   */
+  setShadowSync(path: string): string
+  /** `setShadowSync` on libuv's thread pool: a promise of the candidate's revision. */
+  setShadow(path: string): Promise<string>
   /**
    * Promote the shadow candidate (activated, or rolled out when the rollout gate is on);
    * its revision, or null when none is set.
@@ -134,6 +145,15 @@ export interface HttpOptions {
   /** `"enforce"`, `"warn"` or `"log_only"`: override the configured mode for these routes. */
   mode?: string
 }
+
+/** `Authorizer.fromConfig` off the JS thread (the object is converted on the JS thread). */
+export declare function loadConfig(config: any, policyFiles?: Record<string, string> | undefined | null, logCallback?: ((arg: string) => unknown) | undefined | null): Promise<Authorizer>
+
+/** `Authorizer.fromFile` off the JS thread: a promise of the native authorizer. */
+export declare function loadFile(path: string, policyFiles?: Record<string, string> | undefined | null, logCallback?: ((arg: string) => unknown) | undefined | null): Promise<Authorizer>
+
+/** `Authorizer.fromToml` off the JS thread. */
+export declare function loadToml(text: string, policyFiles?: Record<string, string> | undefined | null, logCallback?: ((arg: string) => unknown) | undefined | null): Promise<Authorizer>
 
 /**
  * Replay a decision log against a candidate bundle, as `zt replay` does: a promise of the

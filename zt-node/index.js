@@ -837,4 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Authorizer = nativeBinding.Authorizer
 module.exports.PendingDecision = nativeBinding.PendingDecision
+module.exports.loadConfig = nativeBinding.loadConfig
+module.exports.loadFile = nativeBinding.loadFile
+module.exports.loadToml = nativeBinding.loadToml
 module.exports.replay = nativeBinding.replay

@@ -76,4 +76,4 @@ curl -i -X POST -H "Authorization: Bearer $ADMIN" ${base}/admin/deploy # 401 ste
 curl -i ${base}/orders/42                                             # 401 no token
 curl -s ${base}/metrics | grep zt_decisions                           # Prometheus`)
 })
-if (process.env.ZT_APP_SECS) setTimeout(() => { server.close(); authz.close(); process.exit(0) }, Number(process.env.ZT_APP_SECS) * 1000).unref()
+if (process.env.ZT_APP_SECS) setTimeout(() => { server.close(); authz.closeSync(); process.exit(0) }, Number(process.env.ZT_APP_SECS) * 1000).unref()

@@ -123,8 +123,22 @@ export class ZtDeniedError extends Error {
   decision: Decision
 }
 
+/** What `close` did: `completed` false or `abandoned` > 0 means the log sink was too slow. */
+export interface ShutdownReport {
+  completed: boolean
+  abandoned: number
+  [k: string]: unknown
+}
+
 export class Authorizer {
   private constructor(native: unknown)
+  /** Load a config file (.toml, .yaml, .yml, .json); read, compiled and tested on libuv's pool. */
+  static load(path: string, options?: AuthorizerOptions): Promise<Authorizer>
+  /** Parse a TOML config off the JS thread. */
+  static loadToml(text: string, options?: AuthorizerOptions): Promise<Authorizer>
+  /** A config object (the same schema as the files), built off the JS thread. */
+  static loadConfig(config: object, options?: AuthorizerOptions): Promise<Authorizer>
+  /** `load` on the calling thread (startup code). */
   static fromFile(path: string, options?: AuthorizerOptions): Authorizer
   static fromToml(text: string, options?: AuthorizerOptions): Authorizer
   static fromConfig(config: object, options?: AuthorizerOptions): Authorizer
@@ -144,11 +158,20 @@ export class Authorizer {
   metrics(): Record<string, unknown>
   prometheus(): string
   flush(): void
-  close(timeoutMs?: number): { completed: boolean; abandoned: number; [k: string]: unknown }
-  reload(path: string): string
+  /** Flush the decision log and stop key fetches within `timeoutMs` (default 5000), off the JS thread. */
+  close(timeoutMs?: number): Promise<ShutdownReport>
+  /** `close` on the calling thread (blocks it up to the bound). */
+  closeSync(timeoutMs?: number): ShutdownReport
+  /** Compile, test and activate a bundle off the JS thread: the new revision. */
+  reload(path: string): Promise<string>
+  /** `reload` on the calling thread. */
+  reloadSync(path: string): string
   rollback(revision: string): void
   revisions(): string[]
-  setShadow(path: string): string
+  /** Compile and test a shadow candidate off the JS thread: its revision. */
+  setShadow(path: string): Promise<string>
+  /** `setShadow` on the calling thread. */
+  setShadowSync(path: string): string
   /** Promote the shadow candidate (activated, or rolled out with the rollout gate on). */
   promoteShadow(): string | null
   /** Switch the enforcement mode at runtime (the operator's override). */

@@ -42,6 +42,15 @@ function toZtError(e) {
   return e
 }
 
+/** A native promise whose rejection becomes a ZtError. */
+async function settling(promise) {
+  try {
+    return await promise
+  } catch (e) {
+    throw toZtError(e)
+  }
+}
+
 function rethrowing(fn) {
   try {
     return fn()
@@ -127,15 +136,32 @@ function peerCertificate(socket) {
   return cert && cert.raw ? cert.raw : undefined
 }
 
-/** Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`. */
+/** Decides requests. Build it with `load`, `loadToml` or `loadConfig` (promises: the config
+ * is read and the bundle compiled and tested on libuv's thread pool), or with `fromFile`,
+ * `fromToml` or `fromConfig` (the same, on the calling thread: for startup code). */
 class Authorizer {
   #n
 
   constructor(nativeAuthorizer) {
     if (!(nativeAuthorizer instanceof native.Authorizer)) {
-      throw new TypeError('use Authorizer.fromFile, fromToml or fromConfig')
+      throw new TypeError('use Authorizer.load, loadToml, loadConfig, fromFile, fromToml or fromConfig')
     }
     this.#n = nativeAuthorizer
+  }
+
+  /** Load a config file (.toml, .yaml, .yml, .json) off the JS thread: a promise. */
+  static async load(path, options = {}) {
+    return new Authorizer(await settling(native.loadFile(path, ...opts(options))))
+  }
+
+  /** Parse a TOML config off the JS thread: a promise. */
+  static async loadToml(text, options = {}) {
+    return new Authorizer(await settling(native.loadToml(text, ...opts(options))))
+  }
+
+  /** A config object (the same schema as the files), built off the JS thread: a promise. */
+  static async loadConfig(config, options = {}) {
+    return new Authorizer(await settling(native.loadConfig(config, ...opts(options))))
   }
 
   /** Load a config file (.toml, .yaml, .yml, .json). */
@@ -221,12 +247,26 @@ class Authorizer {
     this.#n.flush()
   }
 
-  close(timeoutMs) {
-    return this.#n.close(timeoutMs)
+  /** Flush the decision log and stop key fetches within `timeoutMs` (default 5000), off the
+   * JS thread: a promise of the shutdown report. */
+  async close(timeoutMs) {
+    return parse(await settling(this.#n.close(timeoutMs)))
   }
 
-  reload(path) {
-    return rethrowing(() => this.#n.reload(path))
+  /** `close` on the calling thread (blocks it up to the bound): for exit paths. */
+  closeSync(timeoutMs) {
+    return this.#n.closeSync(timeoutMs)
+  }
+
+  /** Load a bundle through the compile-and-test gate and activate it, off the JS thread: a
+   * promise of the new revision (rejects with a ZtError; the active bundle keeps serving). */
+  async reload(path) {
+    return settling(this.#n.reload(path))
+  }
+
+  /** `reload` on the calling thread. */
+  reloadSync(path) {
+    return rethrowing(() => this.#n.reloadSync(path))
   }
 
   rollback(revision) {
@@ -237,8 +277,14 @@ class Authorizer {
     return this.#n.revisions()
   }
 
-  setShadow(path) {
-    return rethrowing(() => this.#n.setShadow(path))
+  /** Compile and test a shadow candidate off the JS thread: a promise of its revision. */
+  async setShadow(path) {
+    return settling(this.#n.setShadow(path))
+  }
+
+  /** `setShadow` on the calling thread. */
+  setShadowSync(path) {
+    return rethrowing(() => this.#n.setShadowSync(path))
   }
 
   promoteShadow() {

@@ -7,6 +7,7 @@
 //! decision (one bounded key refetch) finishes on libuv's thread pool.
 
 mod decision;
+mod pool;
 
 use decision::{decision_json, head_and_json, http_json};
 use napi::bindgen_prelude::*;
@@ -18,7 +19,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 use zt_core::http::HttpAnswer;
 use zt_core::{AuthorizerConfig, BuildError, DeviceInput, EnforcementMode, Request};
 
@@ -230,6 +230,26 @@ fn build(
     log_callback: Option<Function<'_, String, Unknown<'static>>>,
 ) -> Result<Authorizer> {
     let config = config.map_err(|e| build_error(&e.into()))?;
+    let sink = log_callback.map(log_sink).transpose()?;
+    build_with(config, policy_files, sink).map(|inner| Authorizer { inner })
+}
+
+/// The log callback as a threadsafe function (made on the JS thread). Weak: a pending log
+/// record never keeps the process alive. Non-blocking: the log thread only queues the call; the
+/// function runs on the JS thread.
+fn log_sink(f: Function<'_, String, Unknown<'static>>) -> Result<LogSink> {
+    f.build_threadsafe_function()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build()
+}
+
+/// Build the core authorizer (any thread: `pool::LoadTask` calls it off the JS thread).
+fn build_with(
+    config: AuthorizerConfig,
+    policy_files: Option<HashMap<String, String>>,
+    sink: Option<LogSink>,
+) -> Result<zt_core::Authorizer> {
     let mut b = zt_core::Authorizer::builder(config);
     if let Some(files) = policy_files {
         let mut files: Vec<(String, Vec<u8>)> = files
@@ -239,21 +259,12 @@ fn build(
         files.sort();
         b = b.policy_files(files);
     }
-    if let Some(f) = log_callback {
-        // Weak: a pending log record never keeps the process alive. Non-blocking: the log
-        // thread only queues the call; the function runs on the JS thread.
-        let sink: LogSink = f
-            .build_threadsafe_function()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build()?;
+    if let Some(sink) = sink {
         b = b.log_callback(move |record| {
             let _ = sink.call(record.to_owned(), ThreadsafeFunctionCallMode::NonBlocking);
         });
     }
-    b.build()
-        .map(|inner| Authorizer { inner })
-        .map_err(|e| build_error(&e))
+    b.build().map_err(|e| build_error(&e))
 }
 
 #[napi]
@@ -499,23 +510,39 @@ impl Authorizer {
     }
 
     /// Stop the decision log and key fetches within `timeoutMs` (default 5000); returns the
-    /// report. Safe to call twice; decisions still work afterwards (not logged).
+    /// report. Safe to call twice; decisions still work afterwards (not logged). Blocks the
+    /// calling thread up to the bound: `close` is the promise, on libuv's pool.
     #[napi]
-    pub fn close(&self, timeout_ms: Option<f64>) -> Result<Value> {
-        let ms = timeout_ms.unwrap_or(5000.0);
-        let timeout = Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX);
-        serde_json::to_value(self.inner.shutdown(timeout))
+    pub fn close_sync(&self, timeout_ms: Option<f64>) -> Result<Value> {
+        serde_json::to_value(self.inner.shutdown(pool::shutdown_timeout(timeout_ms)))
             .map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
+    /// `closeSync` on libuv's thread pool: a promise of the report as JSON text.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn close(&self, timeout_ms: Option<f64>) -> AsyncTask<pool::CloseTask> {
+        AsyncTask::new(pool::CloseTask::new(&self.inner, timeout_ms))
+    }
+
     /// Load a bundle (directory or .tar.gz) through the compile-and-test gate and activate it;
-    /// returns the new revision. On error the active bundle keeps serving.
+    /// returns the new revision. On error the active bundle keeps serving. Compiles on the
+    /// calling thread: `reload` is the promise, on libuv's pool.
     #[napi]
-    pub fn reload(&self, path: String) -> Result<String> {
+    pub fn reload_sync(&self, path: String) -> Result<String> {
         self.inner
             .policy()
             .reload(std::path::Path::new(&path))
             .map_err(|e| zt_error("ZT_POLICY", &e))
+    }
+
+    /// `reloadSync` on libuv's thread pool: a promise of the new revision.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn reload(&self, path: String) -> AsyncTask<pool::PolicyTask> {
+        AsyncTask::new(pool::PolicyTask::new(
+            &self.inner,
+            path,
+            pool::PolicyOp::Reload,
+        ))
     }
 
     /// Make a kept revision active again.
@@ -533,13 +560,24 @@ impl Authorizer {
         self.inner.policy().revisions()
     }
 
-    /// Evaluate a shadow candidate bundle next to the active one (never enforced).
+    /// Evaluate a shadow candidate bundle next to the active one (never enforced); its
+    /// revision. Compiles on the calling thread: `setShadow` is the promise.
     #[napi]
-    pub fn set_shadow(&self, path: String) -> Result<String> {
+    pub fn set_shadow_sync(&self, path: String) -> Result<String> {
         self.inner
             .policy()
             .set_shadow(std::path::Path::new(&path))
             .map_err(|e| zt_error("ZT_POLICY", &e))
+    }
+
+    /// `setShadowSync` on libuv's thread pool: a promise of the candidate's revision.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn set_shadow(&self, path: String) -> AsyncTask<pool::PolicyTask> {
+        AsyncTask::new(pool::PolicyTask::new(
+            &self.inner,
+            path,
+            pool::PolicyOp::SetShadow,
+        ))
     }
 
     /// Promote the shadow candidate (activated, or rolled out when the rollout gate is on);
@@ -637,52 +675,6 @@ impl Authorizer {
         };
         Ok((request, o.realm.unwrap_or_else(|| "zt".to_owned()), mode))
     }
-}
-
-/// Replay on libuv's thread pool (a replay reads a whole log: never on the JS thread).
-pub struct ReplayTask {
-    config: String,
-    log: String,
-    candidate: String,
-    examples: usize,
-}
-
-impl Task for ReplayTask {
-    type Output = zt_core::ReplayReport;
-    type JsValue = String;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        let config =
-            AuthorizerConfig::from_path(&self.config).map_err(|e| zt_error("ZT_CONFIG", &e))?;
-        zt_core::replay_file(
-            &config,
-            std::path::Path::new(&self.log),
-            std::path::Path::new(&self.candidate),
-            self.examples,
-        )
-        .map_err(|e| zt_error("ZT_POLICY", &e))
-    }
-
-    fn resolve(&mut self, _env: Env, report: Self::Output) -> Result<Self::JsValue> {
-        serde_json::to_string(&report).map_err(|e| napi::Error::from_reason(e.to_string()))
-    }
-}
-
-/// Replay a decision log against a candidate bundle, as `zt replay` does: a promise of the
-/// report as JSON text (`lib/index.js` parses it).
-#[napi(ts_return_type = "Promise<string>")]
-pub fn replay(
-    config_path: String,
-    log_path: String,
-    candidate_path: String,
-    examples: Option<u32>,
-) -> AsyncTask<ReplayTask> {
-    AsyncTask::new(ReplayTask {
-        config: config_path,
-        log: log_path,
-        candidate: candidate_path,
-        examples: examples.map_or(3, |n| n as usize),
-    })
 }
 
 /// Start the async decision and poll it once: ready at once with cached keys (no thread hop);

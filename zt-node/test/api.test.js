@@ -128,7 +128,7 @@ sink = "none"
   void e
 })
 
-test('verifySync, revocation, metrics and close', () => {
+test('verifySync, revocation, metrics and close', async () => {
   const a = make()
   assert.equal(a.verifySync(mint({ sub: 'carol' })).sub, 'carol')
   assert.throws(() => a.verifySync(mint({ aud: 'nope' })),
@@ -147,9 +147,9 @@ test('verifySync, revocation, metrics and close', () => {
   a.unrevokeSubject(ISS, 'bob')
   assert.equal(a.authorizeSync({ method: 'GET', path: '/orders/1', token: mint({ sub: 'bob' }) }).allowed, true)
   assert.match(a.prometheus(), /zt_decisions_total/)
-  assert.equal(a.close().completed, true)
-  assert.equal(a.close().completed, true)
-  assert.equal(a.close(Infinity).completed, true)
+  assert.equal(a.closeSync().completed, true)
+  assert.equal((await a.close()).completed, true)
+  assert.equal((await a.close(Infinity)).completed, true)
   assert.equal(a.authorizeSync({ method: 'GET', path: '/orders/1', token: mint() }).allowed, true)
 })
 
@@ -415,7 +415,7 @@ test('runtime mode switch, rollout status and replay', async () => {
   })))
   const b = zt.Authorizer.fromFile(cfg)
   for (const sub of ['ann', 'ben']) assert.equal(b.authorizeSync({ method: 'GET', path: '/x', token: mint({ sub }) }).allowed, true)
-  b.close()
+  await b.close()
   const r = await zt.replay(cfg, log, path.join(dir, 'deny'))
   assert.deepEqual([r.records, r.flips, r.by_kind], [2, 2, { 'allow->deny': 2 }])
   assert.equal((await zt.replay(cfg, log, path.join(dir, 'allow'))).flips, 0)

@@ -18,13 +18,16 @@ const ROOT = path.join(__dirname, '..', '..')
 // Rust calls that Node carries under another shape: the methods of the exported class
 // (`wrapper`) and of the native class (`native`, when they differ) that carry each.
 // An empty list means the call is deliberately not bound; the comment says why.
-const FACTORIES = ['fromFile', 'fromToml', 'fromConfig']
+// `load*` build on libuv's thread pool (promises), `from*` on the calling thread. Natively the
+// promises are module functions (`loadFile`, `loadToml`, `loadConfig`), not class methods.
+const FACTORIES = ['load', 'loadToml', 'loadConfig', 'fromFile', 'fromToml', 'fromConfig']
+const NATIVE_FACTORIES = ['fromFile', 'fromToml', 'fromConfig']
 const EXCEPTIONS = {
   // Construction: Node builds from the one config schema (a file, TOML text or an object); the
   // builder's options (in-memory policy files, the log callback) are the `options` argument,
   // and `clock`/`policyStore` take Rust values no binding can make.
-  new: { wrapper: FACTORIES },
-  builder: { wrapper: FACTORIES },
+  new: { wrapper: FACTORIES, native: NATIVE_FACTORIES },
+  builder: { wrapper: FACTORIES, native: NATIVE_FACTORIES },
   // DESIGN "The decision path": the synchronous, cached-keys call is `authorizeSync` (and
   // `authorizeHttpSync`, the same call after zt-core's own extraction of an HTTP request).
   authorize_sync: { wrapper: ['authorizeSync', 'authorizeHttpSync'] },
@@ -40,10 +43,15 @@ const EXCEPTIONS = {
   verifier: { wrapper: ['verifySync'] },
   // Returns `&Arc<PolicyStore>` (a Rust handle); its operator calls are flattened onto the
   // Authorizer, one zt-core call each.
-  policy: { wrapper: ['reload', 'rollback', 'revisions', 'setShadow', 'promoteShadow', 'rolloutAbort', 'rolloutPromote'] },
-  // Node names it `close(timeoutMs)` (milliseconds, like Node's timers); it returns the same
-  // shutdown report.
-  shutdown: { wrapper: ['close'] },
+  // What compiles a bundle is a promise (`reload`, `setShadow`: on libuv's pool) with a `*Sync`
+  // twin, like Node's own `fs` calls.
+  policy: {
+    wrapper: ['reload', 'reloadSync', 'rollback', 'revisions', 'setShadow', 'setShadowSync',
+      'promoteShadow', 'rolloutAbort', 'rolloutPromote'],
+  },
+  // Node names it `close(timeoutMs)` (milliseconds, like Node's timers): a promise of the same
+  // shutdown report, flushed on libuv's pool; `closeSync` for exit paths.
+  shutdown: { wrapper: ['close', 'closeSync'] },
   // Middleware plumbing for Rust callers that build a `Request` themselves (which headers to
   // copy). `authorizeHttp*` leaves that extraction to zt-core, so Node needs neither.
   request_headers: { wrapper: [] },

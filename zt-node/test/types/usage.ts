@@ -27,4 +27,14 @@ authz.unrevokeSubject('https://idp.example.com', 'bob')
 authz.unrevokeTokenId('j-1')
 const source: zt.EnforcementSource = authz.enforcement().mode_source
 const flips = zt.replay('zt.toml', 'decisions.jsonl', 'candidate/', { examples: 5 }).then((r) => r.flips)
-void [outcome, reasons, status, step, later, mw, plugin, source, flips]
+async function lifecycle(): Promise<boolean> {
+  const a: zt.Authorizer = await zt.Authorizer.load('zt.toml', { logCallback: (r: string) => void r })
+  const b: zt.Authorizer = await zt.Authorizer.loadToml('service = "x"')
+  const c: zt.Authorizer = await zt.Authorizer.loadConfig({ issuers: [] })
+  const revision: string = await a.reload('bundle/')
+  const shadow: string = await b.setShadow('candidate/')
+  const again: string = c.reloadSync('bundle/') + c.setShadowSync('candidate/')
+  const report: zt.ShutdownReport = await a.close(5000)
+  return report.completed && b.closeSync().abandoned === 0 && [revision, shadow, again].length === 3
+}
+void [outcome, reasons, status, step, later, mw, plugin, source, flips, lifecycle]
