@@ -3,13 +3,17 @@
 # Installs: crates from crates.io (through cargo) and, for zt-tower's end-to-end test with a
 # real OpenID provider, the npm package oidc-provider into zt-tower/tests/idp/node_modules
 # (needs Node.js 20+ and npm; without them that test fails loudly unless ZT_SKIP_NODE_E2E=1),
-# a Python venv in target/py-venv (needs python3 with venv; installs from PyPI what
+# the portable Python wheel and sdist (scripts/build-wheel.sh: maturin and zig from PyPI into
+# target/wheel-venv), installed into a fresh venv with no toolchain on PATH for a smoke test and
+# into a Python venv in target/py-venv (needs python3 with venv; installs from PyPI what
 # zt-py/tests/requirements.txt lists: maturin, pytest, hypothesis, httpx, FastAPI, uvicorn,
-# Flask, waitress, cryptography) where the zt module is built with `maturin develop` and tested with pytest
-# (real uvicorn and waitress servers on 127.0.0.1),
+# Flask, waitress, cryptography) where pytest runs against it (real uvicorn and waitress servers
+# on 127.0.0.1),
 # zt-node's npm devDependencies (@napi-rs/cli, express, fastify, typescript) into
 # zt-node/node_modules, where the addon is tested with `node --test` (real Express and Fastify
-# servers, a packed tarball installed into a fresh project), and cargo-fuzz (cargo install) to build the fuzz targets and run each for ZT_FUZZ_SECS
+# servers, a packed tarball installed into a fresh project and loaded with no toolchain on PATH),
+# the crates' `cargo publish --dry-run` and `cargo install --path zt-cli` (into target/install),
+# and cargo-fuzz (cargo install) to build the fuzz targets and run each for ZT_FUZZ_SECS
 # seconds (default 30; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,18 +46,40 @@ python3 scripts/check-links.py
 echo "== layout: imports run one way (zt-core, zt-tower)"
 python3 scripts/check-layers.py
 
+echo "== one version (Cargo, crates' path dependencies, package.json, CHANGELOG)"
+python3 scripts/version.py check
+
 echo "== cargo clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (unit, integration, doc)"
 cargo test --workspace --locked
 
-echo "== Python: venv, the zt module (maturin develop), pytest"
+# PATH without the directories that hold cargo or rustc: a user's machine with no toolchain.
+no_toolchain_path() {
+  local d out=""
+  IFS=: read -ra dirs <<<"$PATH"
+  for d in "${dirs[@]}"; do
+    [ -n "$d" ] && [ ! -e "$d/cargo" ] && [ ! -e "$d/rustc" ] && out="$out${out:+:}$d"
+  done
+  printf '%s' "$out"
+}
+version="$(python3 scripts/version.py show)"
+
+echo "== Python: the portable wheel (scripts/build-wheel.sh), a fresh venv without a toolchain, pytest on the wheel"
+rm -rf target/dist
+./scripts/build-wheel.sh target/dist
+wheel="$(ls target/dist/zt-"$version"-cp39-abi3-manylinux2014_x86_64*.whl)"
+grep -qx "zt-$version/zt-core/src/lib.rs" <(tar -tzf "target/dist/zt-$version.tar.gz") ||
+  { echo "the sdist lacks zt-core's sources" >&2; exit 1; }
+rm -rf target/wheel-smoke
+python3 -m venv target/wheel-smoke
+target/wheel-smoke/bin/pip install --quiet --disable-pip-version-check --no-index "$wheel"
+env PATH="$(no_toolchain_path)" target/wheel-smoke/bin/python zt-py/tests/installed/smoke.py "$version"
 python3 -m venv target/py-venv
 target/py-venv/bin/pip install --quiet --disable-pip-version-check -r zt-py/tests/requirements.txt
+target/py-venv/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel"
 cargo build --locked -p zt-testkit
-VIRTUAL_ENV="$PWD/target/py-venv" PATH="$PWD/target/py-venv/bin:$PATH" \
-  maturin develop --locked -m zt-py/Cargo.toml
 ZT_TESTKIT="$PWD/target/debug/zt-testkit" target/py-venv/bin/python -m pytest -q zt-py/tests
 
 echo "== benches compile"
@@ -66,6 +92,13 @@ case "$(uname -s)" in Darwin) lib=libzt_node.dylib ;; *) lib=libzt_node.so ;; es
 cp "target/release/$lib" "zt-node/zt.$node_triple.node"
 npm install --prefix zt-node --no-audit --no-fund --loglevel=error
 (cd zt-node && ZT_TESTKIT="$PWD/../target/debug/zt-testkit" node --test --test-concurrency=1 test/*.test.js)
+
+echo "== crates: cargo publish --dry-run (zt-core, zt-tower, zt-cli), cargo install --path zt-cli"
+cargo publish --dry-run --locked --allow-dirty --workspace \
+  --exclude zt-py --exclude zt-node --exclude zt-testkit --exclude zt-benches
+cargo install --locked --force --quiet --path zt-cli --root target/install --target-dir target
+[ "$(env PATH="$(no_toolchain_path)" target/install/bin/zt --version)" = "zt $version" ]
+env PATH="$(no_toolchain_path)" target/install/bin/zt policy test examples/policies
 
 fuzz_secs="${ZT_FUZZ_SECS:-30}"
 if [ "$fuzz_secs" != "0" ]; then

@@ -1,6 +1,7 @@
 'use strict'
 // examples/server.js from a fresh project: `npm pack` the package, install the tarball into an
-// empty project with express, run the example there as a child process, drive it with fetch.
+// empty project with express; `require` and `import` it with no Rust toolchain on PATH; run the
+// example there as a child process, drive it with fetch.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { execFileSync, spawn } = require('node:child_process')
@@ -8,7 +9,7 @@ const fs = require('node:fs')
 const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
-const { ROOT } = require('./helpers.js')
+const { ROOT, config } = require('./helpers.js')
 
 const PKG = path.join(ROOT, 'zt-node')
 
@@ -21,6 +22,13 @@ function freePort() {
   })
 }
 
+/** PATH without any directory that holds cargo or rustc (a machine with Node only). */
+function toolchainFreePath() {
+  const dirs = (process.env.PATH || '').split(path.delimiter).filter((d) =>
+    d && !['cargo', 'rustc'].some((tool) => fs.existsSync(path.join(d, tool))))
+  return [path.dirname(process.execPath), ...dirs].join(path.delimiter)
+}
+
 test('a fresh project installs the packed tarball and runs the example', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-fresh-'))
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
@@ -30,6 +38,27 @@ test('a fresh project installs the packed tarball and runs the example', async (
   // express comes from the project's own install (offline-friendly: the package folder's copy).
   execFileSync(npm, ['install', '--no-audit', '--no-fund', '--loglevel=error', path.join(dir, tgz), path.join(PKG, 'node_modules', 'express')],
     { cwd: dir, timeout: 300_000, stdio: 'inherit' })
+  // The installed package needs no toolchain, and both module systems reach the same typed
+  // entry points through its `exports` map (and nothing else: deep paths are closed).
+  const noToolchain = { ...process.env, PATH: toolchainFreePath() }
+  const cfg = JSON.stringify(config())
+  fs.writeFileSync(path.join(dir, 'smoke.cjs'), `
+    const zt = require('zt-node')
+    const a = zt.Authorizer.fromConfig(${cfg}, { policyFiles: { 'p.rego': 'package zt.authz\\ndecision := true' } })
+    let closed = false
+    try { require('zt-node/lib/http.js') } catch (e) { closed = e.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' }
+    console.log(JSON.stringify([a.authorizeSync({ method: 'GET', path: '/' }).reasons, typeof zt.express, closed]))`)
+  fs.writeFileSync(path.join(dir, 'smoke.mjs'), `
+    import zt, { Authorizer, ZtError, fastify } from 'zt-node'
+    const a = await Authorizer.loadConfig(${cfg}, { policyFiles: { 'p.rego': 'package zt.authz\\ndecision := false' } })
+    console.log(JSON.stringify([a.authorizeSync({ method: 'GET', path: '/' }).reasons, zt.Authorizer === Authorizer,
+      typeof ZtError, typeof fastify, (await a.close()).completed]))`)
+  const run = (file) => JSON.parse(execFileSync(process.execPath, [file], { cwd: dir, env: noToolchain, encoding: 'utf8', timeout: 60_000 }))
+  assert.deepEqual(run('smoke.cjs'), [['token_missing'], 'function', true])
+  assert.deepEqual(run('smoke.mjs'), [['token_missing'], true, 'function', 'function', true])
+  const packed = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', 'zt-node', 'package.json'), 'utf8'))
+  assert.deepEqual(Object.keys(packed.exports['.']), ['import', 'require'])
+
   fs.copyFileSync(path.join(PKG, 'examples', 'server.js'), path.join(dir, 'server.js'))
   const port = await freePort()
   const tokensFile = path.join(dir, 'tokens')
