@@ -12,9 +12,9 @@
 # Usage: scripts/build-wheel.sh OUTDIR
 set -euo pipefail
 out="${1:?usage: scripts/build-wheel.sh OUTDIR}"
-cd "$(dirname "$0")/.."
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+cd "$(dirname "$0")/.."
 
 venv="$PWD/target/wheel-venv"
 if ! { [ -x "$venv/bin/maturin" ] && "$venv/bin/python" -c 'import ziglang' 2>/dev/null; }; then

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The one test command (README "Test"): formatting, lints, and every test in the workspace.
+# Runs on x86_64 Linux with glibc (the platform the wheel and the npm tarball are built for).
 # Installs: crates from crates.io (through cargo) and, for zt-tower's end-to-end test with a
 # real OpenID provider, the npm package oidc-provider into zt-tower/tests/idp/node_modules
 # (needs Node.js 20+ and npm; without them that test fails loudly unless ZT_SKIP_NODE_E2E=1),
 # the portable Python wheel and sdist (scripts/build-wheel.sh: maturin and zig from PyPI into
 # target/wheel-venv), installed into a fresh venv with no toolchain on PATH for a smoke test and
 # into a Python venv in target/py-venv (needs python3 with venv; installs from PyPI what
-# zt-py/tests/requirements.txt lists: maturin, pytest, hypothesis, httpx, FastAPI, uvicorn,
+# zt-py/tests/requirements.txt lists: pytest, hypothesis, httpx, FastAPI, uvicorn,
 # Flask, waitress, cryptography) where pytest runs against it (real uvicorn and waitress servers
 # on 127.0.0.1),
 # zt-node's npm devDependencies (@napi-rs/cli, express, fastify, typescript) into
@@ -69,7 +70,16 @@ version="$(python3 scripts/version.py show)"
 echo "== Python: the portable wheel (scripts/build-wheel.sh), a fresh venv without a toolchain, pytest on the wheel"
 rm -rf target/dist
 ./scripts/build-wheel.sh target/dist
-wheel="$(ls target/dist/zt-"$version"-cp39-abi3-manylinux2014_x86_64*.whl)"
+wheels=(target/dist/zt-"$version"-cp39-abi3-*.whl)
+[ "${#wheels[@]}" = 1 ] && [ -f "${wheels[0]}" ] || { echo "expected one wheel in target/dist: ${wheels[*]}" >&2; exit 1; }
+wheel="${wheels[0]}"
+python3 - "$wheel" <<'PY' || { echo "the wheel is not tagged manylinux2014 x86_64 abi3" >&2; exit 1; }
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    meta = next(n for n in z.namelist() if n.endswith(".dist-info/WHEEL"))
+    tags = [l.split(": ", 1)[1] for l in z.read(meta).decode().splitlines() if l.startswith("Tag: ")]
+sys.exit(0 if "cp39-abi3-manylinux2014_x86_64" in tags else 1)
+PY
 grep -qx "zt-$version/zt-core/src/lib.rs" <(tar -tzf "target/dist/zt-$version.tar.gz") ||
   { echo "the sdist lacks zt-core's sources" >&2; exit 1; }
 rm -rf target/wheel-smoke
@@ -81,6 +91,9 @@ target/py-venv/bin/pip install --quiet --disable-pip-version-check -r zt-py/test
 target/py-venv/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel"
 cargo build --locked -p zt-testkit
 ZT_TESTKIT="$PWD/target/debug/zt-testkit" target/py-venv/bin/python -m pytest -q zt-py/tests
+# The wheel's own build tree (zig-linked, its own target triple) is not used again: on CI, free
+# its disk for the stages after (a CI run once died of a full disk).
+if [ "${CI:-}" = "true" ]; then rm -rf target/x86_64-unknown-linux-gnu; fi
 
 echo "== benches compile"
 cargo bench --workspace --locked --no-run
@@ -97,7 +110,8 @@ echo "== crates: cargo publish --dry-run (zt-core, zt-tower, zt-cli), cargo inst
 cargo publish --dry-run --locked --allow-dirty --workspace \
   --exclude zt-py --exclude zt-node --exclude zt-testkit --exclude zt-benches
 cargo install --locked --force --quiet --path zt-cli --root target/install --target-dir target
-[ "$(env PATH="$(no_toolchain_path)" target/install/bin/zt --version)" = "zt $version" ]
+zt_version="$(env PATH="$(no_toolchain_path)" target/install/bin/zt --version)"
+[ "$zt_version" = "zt $version" ] || { echo "cargo install gave '$zt_version', not 'zt $version'" >&2; exit 1; }
 env PATH="$(no_toolchain_path)" target/install/bin/zt policy test examples/policies
 
 fuzz_secs="${ZT_FUZZ_SECS:-30}"

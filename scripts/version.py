@@ -8,7 +8,8 @@ package takes it from Cargo (maturin, `dynamic = ["version"]`; `zt.__version__` 
 - the `version = "=X"` requirements on `zt-core` and `zt-tower` in `[workspace.dependencies]`
   (crates.io needs a version on a path dependency),
 - zt-node/package.json and zt-node/package-lock.json,
-- the newest release heading of CHANGELOG.md (or an `Unreleased` heading above it).
+- the newest release heading of CHANGELOG.md (below its `## Unreleased` heading; `set` turns
+  the unreleased entries into the new version's and leaves an empty `## Unreleased` above).
 
     scripts/version.py check        # exit 1 naming every copy out of step (the test command runs it)
     scripts/version.py show         # the version
@@ -26,10 +27,12 @@ PACKAGE = ROOT / "zt-node" / "package.json"
 LOCK = ROOT / "zt-node" / "package-lock.json"
 CHANGELOG = ROOT / "CHANGELOG.md"
 
-SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
+# X.Y.Z only: a pre-release would need its PEP 440 spelling for the wheel (0.2.0rc1) and its
+# semver one for Cargo and npm (0.2.0-rc.1); not supported until a release needs it.
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 WORKSPACE_VERSION = re.compile(r'(\[workspace\.package\][^\[]*?\nversion = ")([^"]+)(")', re.S)
 PATH_DEP = re.compile(r'^(zt-(?:core|tower) = \{ path = "[^"]+", version = "=)([^"]+)(" \})$', re.M)
-RELEASE = re.compile(r"^## \[?(\d+\.\d+\.\d+[^\]\s]*)\]?", re.M)
+RELEASE = re.compile(r"^## \[?(\d+\.\d+\.\d+[^\]\s]*)(?:\]|\s|$)", re.M)
 
 
 def workspace_version(text):
@@ -72,7 +75,14 @@ def check():
 
 def set_version(new):
     if not SEMVER.match(new):
-        sys.exit(f"version.py: `{new}` is not a semantic version (X.Y.Z)")
+        sys.exit(f"version.py: `{new}` is not a release version (X.Y.Z)")
+    text = CHANGELOG.read_text()
+    heading = re.compile(rf"^## \[?{re.escape(new)}(?:\]|\s|$)", re.M)
+    if not heading.search(text):
+        if not re.search(r"^## Unreleased$", text, re.M):
+            sys.exit("version.py: CHANGELOG.md has neither `## Unreleased` nor a heading for "
+                     f"{new}: add the entries first (nothing was written)")
+        text = re.sub(r"^## Unreleased$", f"## Unreleased\n\n## {new}", text, count=1, flags=re.M)
     cargo = CARGO.read_text()
     cargo = WORKSPACE_VERSION.sub(lambda m: m.group(1) + new + m.group(3), cargo, count=1)
     cargo = PATH_DEP.sub(lambda m: m.group(1) + new + m.group(3), cargo)
@@ -83,10 +93,7 @@ def set_version(new):
         if path == LOCK:
             data["packages"][""]["version"] = new
         path.write_text(json.dumps(data, indent=2) + "\n")
-    text = CHANGELOG.read_text()
-    if not re.search(rf"^## \[?{re.escape(new)}\]?", text, re.M):
-        text = re.sub(r"^## Unreleased$", f"## {new}", text, count=1, flags=re.M)
-        CHANGELOG.write_text(text)
+    CHANGELOG.write_text(text)
     print(f"version set to {new}; now run `cargo update -w` and review CHANGELOG.md")
     return check()
 

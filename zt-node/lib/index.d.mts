@@ -1,5 +1,5 @@
 // Types of the ES module entry point (lib/index.mjs): the CommonJS declarations re-exported.
-import zt from './index.js'
+import * as zt from './index.js'
 
 export * from './index.js'
 export default zt

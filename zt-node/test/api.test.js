@@ -307,7 +307,11 @@ test('index.d.ts declares every native method; the usage file type-checks', () =
   const libDts = fs.readFileSync(path.join(__dirname, '..', 'lib', 'index.d.ts'), 'utf8')
   for (const n of wrapper) assert.match(libDts, new RegExp(`\\b${n}\\(`), `${n} missing from lib/index.d.ts`)
   const tsc = path.join(__dirname, '..', 'node_modules', '.bin', 'tsc')
-  require('node:child_process').execFileSync(tsc, ['-p', path.join(__dirname, 'types')], { stdio: 'inherit', timeout: 120_000 })
+  // CommonJS users (module commonjs) and ES module users (nodenext, by package name through the
+  // `exports` map).
+  for (const project of ['types', 'types-esm']) {
+    require('node:child_process').execFileSync(tsc, ['-p', path.join(__dirname, project)], { stdio: 'inherit', timeout: 120_000 })
+  }
 })
 
 test('100,000 decisions keep memory bounded', () => {

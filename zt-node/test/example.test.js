@@ -41,6 +41,9 @@ test('a fresh project installs the packed tarball and runs the example', async (
   // The installed package needs no toolchain, and both module systems reach the same typed
   // entry points through its `exports` map (and nothing else: deep paths are closed).
   const noToolchain = { ...process.env, PATH: toolchainFreePath() }
+  for (const tool of ['cargo', 'rustc']) {
+    assert.ok(noToolchain.PATH.split(path.delimiter).every((d) => !fs.existsSync(path.join(d, tool))), `${tool} on PATH`)
+  }
   const cfg = JSON.stringify(config())
   fs.writeFileSync(path.join(dir, 'smoke.cjs'), `
     const zt = require('zt-node')

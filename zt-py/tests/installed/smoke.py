@@ -64,7 +64,9 @@ def main() -> None:
     check("claims", allowed.claims["sub"] == "alice", allowed.claims)
     denied = authz.authorize(token, method="DELETE", path="/orders/1")
     check("DELETE is denied", denied.outcome == "deny" and denied.reasons == ["policy_denied"], denied.reasons)
-    forged = authz.authorize(token[:-2] + "AA", method="GET", path="/orders/1")
+    head, body, sig = token.split(".")
+    other = "B" if sig[0] == "A" else "A"
+    forged = authz.authorize(f"{head}.{body}.{other}{sig[1:]}", method="GET", path="/orders/1")
     check("a forged signature is denied", not forged.allowed, forged.reasons)
     authz.close()
 
