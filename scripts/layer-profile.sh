@@ -6,7 +6,8 @@
 #    server's and wrk's CPU use and context switches: what the throughput ratio is made of.
 # 2. Instructions per request (callgrind, counters zeroed after a warm-up, so start-up is not
 #    counted), inclusive, for the parts of a request: the whole connection task, the layer's
-#    extraction of the request, zt-core's decision, the handler. Deterministic, unlike (1).
+#    extraction of the request (zt-core's `request_from_http` when the layer's own function is
+#    inlined), zt-core's decision, the handler. Deterministic, unlike (1).
 #
 # Dividing (1)'s extra microseconds by (2)'s extra instructions gives the rate the layer's code
 # runs at under load, to compare with the isolated benches (benches/README.md, "The floor").
@@ -83,6 +84,6 @@ for layer in off on; do
   handler="$(grep -E 'axum::routing::route::RouteFuture' "$work/annotate" | tail -1 |
     awk -v n="$n" '{gsub(",", "", $1); printf "%.0f", $1 / n}')"
   printf '%-6s %12s %12s %12s %12s\n' "$layer" "$(part 'axum::serve::handle_connection')" \
-    "$(part 'zt_tower::extract::zt_request' || true)" \
+    "$(part 'zt_tower::extract::zt_request|zt_core::http::extract::request_from_http' || true)" \
     "$(part 'zt_core::authorizer::decide::.*Authorizer>::authorize' || true)" "$handler"
 done

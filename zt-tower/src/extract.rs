@@ -1,7 +1,7 @@
 //! What the layer reads from a request, and the axum extractors for what it leaves behind.
 
 use http::{HeaderMap, Uri};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use zt_core::{Authorizer, Request};
 
 /// The peer's address, for `input.request.source_ip`. Insert it yourself, or serve an axum app
@@ -37,7 +37,7 @@ pub(crate) fn zt_request<B>(req: &http::Request<B>, authz: &Authorizer) -> Reque
         .path_and_query()
         .map_or_else(|| req.uri().path(), |p| p.as_str());
     let authority = req.uri().authority().map(|a| a.as_str());
-    let peer = peer_addr(req.extensions()).map(|a| a.ip().to_string());
+    let peer = peer_addr(req.extensions()).map(|a| ip_text(a.ip()));
     let out = zt_core::http::request_from_http(
         authz,
         req.method().as_str(),
@@ -53,6 +53,31 @@ pub(crate) fn zt_request<B>(req: &http::Request<B>, authz: &Authorizer) -> Reque
     match req.extensions().get::<PeerCertificate>() {
         Some(PeerCertificate(der)) => out.client_certificate(der),
         None => out,
+    }
+}
+
+/// The peer's address as text, exactly as `IpAddr`'s `Display` writes it. IPv4 (most peers) is
+/// written digit by digit: `Display` goes through the formatting machinery, 1,355 instructions
+/// per request, a fifth of the layer's extraction (`scripts/layer-profile.sh`).
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+            out
+        }
+        IpAddr::V6(_) => ip.to_string(),
     }
 }
 
@@ -152,5 +177,36 @@ pub fn fuzz_extract(authz: &Authorizer, data: &[u8]) {
     if let Ok(req) = builder.body(()) {
         let _ = is_grpc(req.headers());
         let _ = zt_request(&req, authz);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_text;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn peer_address_text_is_displays() {
+        // Every octet value in every position, and the edges between digit counts.
+        for v in 0..=255u8 {
+            for octets in [
+                [v, 0, 0, 0],
+                [0, v, 0, 0],
+                [0, 0, v, 0],
+                [0, 0, 0, v],
+                [v, v, 9, 99],
+            ] {
+                let ip = IpAddr::V4(Ipv4Addr::from(octets));
+                assert_eq!(ip_text(ip), ip.to_string());
+            }
+        }
+        for ip in [
+            IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()),
+        ] {
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
     }
 }
