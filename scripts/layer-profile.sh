@@ -7,7 +7,8 @@
 # 2. Instructions per request (callgrind, counters zeroed after a warm-up, so start-up is not
 #    counted), inclusive, for the parts of a request: the whole connection task, the layer's
 #    extraction of the request (zt-core's `request_from_http` when the layer's own function is
-#    inlined), zt-core's decision, the handler. Deterministic, unlike (1).
+#    inlined, which leaves out the peer address and the TLS extensions), zt-core's decision, the
+#    handler. Repeatable within ~1 % (the runtime's idle work is spread over the requests).
 #
 # Dividing (1)'s extra microseconds by (2)'s extra instructions gives the rate the layer's code
 # runs at under load, to compare with the isolated benches (benches/README.md, "The floor").
@@ -21,7 +22,9 @@ for tool in wrk perf valgrind callgrind_annotate; do
 done
 cargo build --release -q -p zt-tower --example gateway
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+pid=""
+wrk_pid=""
+trap 'kill $pid $wrk_pid 2>/dev/null; rm -rf "$work"' EXIT
 
 # Start the gateway (optionally under a wrapper command); sets $pid, $url, $token.
 start() {
@@ -31,7 +34,12 @@ start() {
     ZT_GATEWAY_TOKENS="$work/tokens" ZT_GATEWAY_SECS=600 \
     "$@" ./target/release/examples/gateway >"$work/log" 2>&1 &
   pid=$!
-  for _ in $(seq 600); do grep -q 'zt gateway on' "$work/log" && break; sleep 0.1; done
+  for _ in $(seq 600); do
+    grep -q 'zt gateway on' "$work/log" && break
+    kill -0 "$pid" 2>/dev/null || { echo "the gateway exited:" >&2; cat "$work/log" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q 'zt gateway on' "$work/log" || { echo "the gateway did not start in 60 s" >&2; exit 1; }
   url="http://$(grep -o '127.0.0.1:[0-9]*' "$work/log" | head -1)/orders/42"
   token="$(grep '^ADMIN=' "$work/tokens" | cut -d= -f2-)"
 }
@@ -39,6 +47,7 @@ start() {
 stop() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  pid=""
 }
 
 requests() { grep -o '[0-9]* requests in' "$1" | cut -d' ' -f1; }
@@ -56,8 +65,10 @@ for layer in off on; do
   sleep 1.5
   perf stat -e task-clock,context-switches -p "$pid" -- sleep "$secs" 2>"$work/server" &
   perf_pid=$!
-  perf stat -e task-clock,context-switches -p "$(pgrep -n -x wrk)" -- sleep "$secs" 2>"$work/client"
-  wait "$perf_pid" "$wrk_pid"
+  perf stat -e task-clock,context-switches -p "$wrk_pid" -- sleep "$secs" 2>"$work/client"
+  wait "$perf_pid"
+  wait "$wrk_pid"
+  wrk_pid=""
   stop
   n="$(requests "$work/wrk")"
   rps="$(awk -v n="$n" -v s="$((secs + 3))" 'BEGIN {printf "%.0f", n / s}')"
@@ -79,7 +90,8 @@ for layer in off on; do
   n="$(requests "$work/wrk")"
   dump="$(ls "$work"/cg."$layer".*.1)"
   callgrind_annotate --inclusive=yes "$dump" 2>/dev/null >"$work/annotate"
-  # The first (outermost) match of each part; handler = the app's innermost route future.
+  # The first (outermost, most costly) match of each part; the handler is the app's own route
+  # future, the least costly RouteFuture line (with the layer, the outer one wraps it).
   part() { grep -m1 -E "$1" "$work/annotate" | awk -v n="$n" '{gsub(",", "", $1); printf "%.0f", $1 / n}'; }
   handler="$(grep -E 'axum::routing::route::RouteFuture' "$work/annotate" | tail -1 |
     awk -v n="$n" '{gsub(",", "", $1); printf "%.0f", $1 / n}')"

@@ -9,7 +9,10 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`. */
+/**
+ * Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`, or off the JS thread
+ * with `loadFile`, `loadToml` or `loadConfig`.
+ */
 export declare class Authorizer {
   /** Load a config file (.toml, .yaml, .yml, .json). */
   static fromFile(path: string, policyFiles?: Record<string, string> | undefined | null, logCallback?: ((arg: string) => unknown) | undefined | null): Authorizer

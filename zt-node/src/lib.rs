@@ -216,7 +216,8 @@ fn http_decision_json(d: &zt_core::Decision, realm: &str, mode: Option<Enforceme
     http_json(d, &HttpAnswer::with_mode(d, realm, mode))
 }
 
-/// Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`.
+/// Decides requests. Build it with `fromFile`, `fromToml` or `fromConfig`, or off the JS thread
+/// with `loadFile`, `loadToml` or `loadConfig`.
 #[napi]
 pub struct Authorizer {
     inner: zt_core::Authorizer,

@@ -1,7 +1,7 @@
-//! Work that reads files, compiles policy or waits on the decision log runs on libuv's thread
-//! pool, never on the JS thread: building an authorizer (`Authorizer.load*`), a bundle reload or
-//! shadow candidate (its compile-and-test gate), `close` (flushing the log within its bound) and
-//! `replay` (a whole log). Each is an [`AsyncTask`]: `compute` makes the one zt-core call off
+//! Work that reads files, compiles policy or waits for the decision log's writer to stop runs on
+//! libuv's thread pool, never on the JS thread: building an authorizer (`Authorizer.load*`), a
+//! bundle reload or shadow candidate (its compile-and-test gate), `close` (the log writer stopped
+//! within its bound) and `replay` (a whole log). `flush` is still synchronous. Each is an [`AsyncTask`]: `compute` makes the one zt-core call off
 //! the JS thread, `resolve` converts its result on it.
 
 use crate::{Authorizer, LogSink, build_error, build_with, log_sink, zt_error};
@@ -134,8 +134,8 @@ impl Task for PolicyTask {
     }
 }
 
-/// The shutdown bound from JavaScript milliseconds (default 5000; negative is 0, `Infinity`
-/// waits as long as it takes).
+/// The shutdown bound from JavaScript milliseconds (default 5000; negative is 0; `Infinity` waits
+/// up to zt-core's own cap, a day).
 pub fn shutdown_timeout(timeout_ms: Option<f64>) -> Duration {
     let ms = timeout_ms.unwrap_or(5000.0);
     Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)

@@ -1,6 +1,7 @@
 'use strict'
-// What reads files, compiles policy or flushes the decision log runs on libuv's thread pool,
-// never on the JS thread: `Authorizer.load*`, `reload`, `setShadow`, `close`.
+// What reads files or compiles policy runs on libuv's thread pool, never on the JS thread:
+// `Authorizer.load` and `reload` / `setShadow` are proven below with a FIFO; `loadToml`,
+// `loadConfig` and `close` (the same AsyncTask mechanism) are checked for their results.
 //
 // The proof times nothing. The config or bundle is a FIFO that a worker thread fills only once
 // the JS thread is back from the call. A call that read it on the JS thread would wait for a
@@ -19,8 +20,15 @@ const { POLICY, mint, config } = require('./helpers.js')
 const DENY_ALL = 'package zt.authz\ndecision := false\n'
 const ORDERS = { method: 'GET', path: '/orders/1' }
 
+const dirs = []
+test.after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
+})
+
 function tmp() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-pool-'))
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'zt-node-pool-'))
+  dirs.push(d)
+  return d
 }
 
 function fifo(dir, name) {
@@ -45,26 +53,47 @@ function bundleArchive(dir, rego) {
   return fs.readFileSync(out)
 }
 
-/** `call()` must return while `fifo` is still empty: the worker fills it only after that. */
+/** `call()` must return, and the event loop turn once, while `fifo` is still empty: the worker
+ * fills it only after that. The worker never blocks on the FIFO: it opens it non-blocking and
+ * retries until a reader is there (25 s at most), so a call that never reads it fails the test
+ * instead of hanging it. */
 async function offTheJsThread(fifoPath, bytes, call) {
-  const shared = new Int32Array(new SharedArrayBuffer(8))
+  const shared = new Int32Array(new SharedArrayBuffer(12))
   const worker = new Worker(`
     const { workerData: { shared, fifo, bytes } } = require('node:worker_threads')
+    const fs = require('node:fs')
     if (Atomics.wait(shared, 0, 0, 20000) === 'timed-out') Atomics.store(shared, 1, 1)
-    require('node:fs').writeFileSync(fifo, bytes)`,
+    const deadline = Date.now() + 25000
+    for (;;) {
+      let fd
+      try {
+        fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+      } catch (e) {
+        if (e.code !== 'ENXIO' || Date.now() > deadline) { Atomics.store(shared, 1, 2); break }
+        Atomics.wait(shared, 2, 0, 10)
+        continue
+      }
+      fs.writeSync(fd, bytes)
+      fs.closeSync(fd)
+      break
+    }`,
   { eval: true, workerData: { shared, fifo: fifoPath, bytes } })
   const exited = new Promise((resolve, reject) => {
     worker.once('exit', resolve)
     worker.once('error', reject)
   })
   const pending = call()
+  pending.catch(() => {}) // awaited below; not an unhandled rejection meanwhile
+  // One turn of the event loop first: a call that deferred a synchronous read to a microtask or
+  // to the next turn blocks here, before the worker may write.
+  await new Promise((resolve) => setImmediate(resolve))
   Atomics.store(shared, 0, 1)
   Atomics.notify(shared, 0)
   try {
     return await pending
   } finally {
     await exited
-    assert.equal(shared[1], 0, 'the call read its input on the JS thread')
+    assert.equal(shared[1], 0, shared[1] === 1 ? 'the call read its input on the JS thread' : 'the call never read its input')
   }
 }
 
