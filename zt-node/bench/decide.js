@@ -211,10 +211,10 @@ async function main() {
   out.push('', `Machine: ${cpu}, ${os.cpus().length} logical CPUs, Node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
     Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ') + `; run took ${((Date.now() - started) / 1000).toFixed(0)} s.`)
   console.log(out.join('\n'))
-  cached.close()
-  fresh.close()
-  cachedOneLine.close()
-  freshOneLine.close()
+  cached.closeSync()
+  fresh.closeSync()
+  cachedOneLine.closeSync()
+  freshOneLine.closeSync()
   fs.rmSync(oneLine, { recursive: true, force: true })
 }
 
