@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-30}"; jobs="${2:-1}"; shift $(( $# > 2 ? 2 : $# )) || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(token jwks discovery config posture input bundle tower_extract dpop bundle_signature introspection)
+[ ${#targets[@]} -eq 0 ] && targets=(token jwks discovery config posture input bundle tower_extract dpop bundle_signature introspection rule_index)
 toolchain=()
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then toolchain=(+nightly); else export RUSTC_BOOTSTRAP=1; fi
 cargo "${toolchain[@]}" fuzz build -O

@@ -8,7 +8,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
 use std::sync::Arc;
-use zt_benches::{Policy, raw_regorus};
+use zt_benches::{Policy, RouteStyle, raw_regorus, route_input, route_table};
 use zt_core::{
     Algorithm, AuthorizerConfig, DeviceInput, InputContext, IssuerConfig, ManualClock,
     PolicyConfig, PolicyInput, PolicyStore, RequestInfo, TokenVerifier,
@@ -82,29 +82,55 @@ fn bench(c: &mut Criterion) {
         b.iter(|| PolicyInput::build(&claims, &request, Some(&device), None, &resource, &ctx))
     });
 
-    // Cost against rule count: N path rules, the matching one last.
-    let mut g = c.benchmark_group("policy_rule_count");
-    for n in [1usize, 20, 200, 1000] {
-        let mut src = String::from(
-            "package zt.authz\nimport rego.v1\ndefault decision := false\ndecision if allowed\n",
-        );
-        for i in 0..n {
-            src.push_str(&format!("allowed if {{ input.request.path == \"/p{i}\"; \"dev\" in input.subject.groups }}\n"));
+    route_tables(c);
+}
+
+/// Route tables (issue 27): N `allow` definitions in each of OPA's documented styles, the
+/// input matching the last route; zt with its rule index, zt without it, and regorus's own
+/// RVM on the whole program (the raw dependency; it cannot hold 10,000 routes in one program).
+fn route_tables(c: &mut Criterion) {
+    for style in RouteStyle::ALL {
+        let mut g = c.benchmark_group(format!("route_table_{}", style.name()));
+        g.sample_size(30);
+        g.measurement_time(std::time::Duration::from_secs(3));
+        for n in [10usize, 1000, 10_000] {
+            let files = route_table(style, n);
+            let doc = route_input(style, n - 1);
+            let input = zt_core::internal::policy_input_unverified(&doc);
+            for indexing in [true, false] {
+                let mut config = PolicyConfig::default();
+                config.indexing = indexing;
+                let Ok(store) = PolicyStore::from_files(files.clone(), config) else {
+                    assert!(!indexing && n == 10_000, "route table {n} does not load");
+                    continue;
+                };
+                assert!(store.evaluate(&input).result.expect("defined").allow);
+                let id = if indexing {
+                    "zt_indexed"
+                } else {
+                    "zt_unindexed"
+                };
+                g.bench_with_input(BenchmarkId::new(id, n), &input, |b, i| {
+                    b.iter(|| store.evaluate(i))
+                });
+            }
+            if n <= 1000 {
+                let mut vm = zt_benches::raw_route_vm(&files);
+                let raw_input = regorus::Value::from(doc.clone());
+                g.bench_with_input(
+                    BenchmarkId::new("raw_regorus_rvm", n),
+                    &raw_input,
+                    |b, i| {
+                        b.iter(|| {
+                            vm.set_input(black_box(i.clone()));
+                            vm.execute()
+                        })
+                    },
+                );
+            }
         }
-        let store = PolicyStore::from_files(
-            vec![("p.rego".into(), src.into_bytes())],
-            PolicyConfig::default(),
-        )
-        .expect("generated bundle");
-        let input = zt_core::internal::policy_input_unverified(&json!({
-            "subject": {"groups": ["dev"]}, "request": {"path": format!("/p{}", n - 1)}
-        }));
-        assert!(store.evaluate(&input).result.expect("defined").allow);
-        g.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, i| {
-            b.iter(|| store.evaluate(i))
-        });
+        g.finish();
     }
-    g.finish();
 }
 
 /// Every file of a bundle directory, as `(path inside the bundle, bytes)`.

@@ -220,3 +220,92 @@ pub fn parsed_key_check(alg: jsonwebtoken::Algorithm, key: &str, secret: &[u8]) 
     .expect("parsed key");
     Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
 }
+
+/// How a generated route table writes its routes (OPA's documented styles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteStyle {
+    /// `input.request.path == "/api/r7"`.
+    Equality,
+    /// `input.request.segments = ["api", "r7", _]`.
+    Segments,
+    /// `glob.match("/api/r7/*", ["/"], input.request.path)`.
+    Glob,
+}
+
+impl RouteStyle {
+    /// All three, for benches.
+    pub const ALL: [Self; 3] = [Self::Equality, Self::Segments, Self::Glob];
+
+    /// A short name for bench ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Equality => "equality",
+            Self::Segments => "segments",
+            Self::Glob => "glob",
+        }
+    }
+}
+
+/// A route table of `n` `allow` definitions (method, path in `style`, a group), in files of
+/// at most 1,000 routes (one file of 10,000 would pass `policy.max_file_bytes`).
+pub fn route_table(style: RouteStyle, n: usize) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut i = 0;
+    while i < n || files.is_empty() {
+        let mut s = String::from("package zt.authz\nimport rego.v1\n");
+        if files.is_empty() {
+            s.push_str("default allow := false\ndecision := {\"allow\": allow}\n");
+        }
+        let end = (i + 1000).min(n);
+        for r in i..end {
+            let path = match style {
+                RouteStyle::Equality => format!("input.request.path == \"/api/r{r}\""),
+                RouteStyle::Segments => {
+                    format!("input.request.segments = [\"api\", \"r{r}\", _]")
+                }
+                RouteStyle::Glob => {
+                    format!("glob.match(\"/api/r{r}/*\", [\"/\"], input.request.path)")
+                }
+            };
+            s.push_str(&format!(
+                "allow if {{\n  input.request.method == \"GET\"\n  {path}\n  \"dev\" in input.subject.groups\n}}\n"
+            ));
+        }
+        files.push((format!("routes{}.rego", files.len()), s.into_bytes()));
+        i = end;
+    }
+    files
+}
+
+/// The input that matches route `r` of a [`route_table`] (for `Equality`, `/api/r{r}`; for the
+/// others, `/api/r{r}/x`).
+pub fn route_input(style: RouteStyle, r: usize) -> serde_json::Value {
+    let path = match style {
+        RouteStyle::Equality => format!("/api/r{r}"),
+        RouteStyle::Segments | RouteStyle::Glob => format!("/api/r{r}/x"),
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    serde_json::json!({"subject": {"groups": ["dev"]},
+                       "request": {"method": "GET", "path": path, "segments": segments}})
+}
+
+/// regorus's compiled VM on the whole of a [`route_table`] (no index), as zt compiles it.
+pub fn raw_route_vm(files: &[(String, Vec<u8>)]) -> regorus::rvm::RegoVM {
+    let mut engine = regorus::Engine::new();
+    for (name, text) in files {
+        engine
+            .add_policy(name.clone(), String::from_utf8_lossy(text).into_owned())
+            .expect("policy");
+    }
+    let entry: regorus::Rc<str> = "data.zt.authz.decision".into();
+    let compiled = engine.compile_with_entrypoint(&entry).expect("compile");
+    let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
+        &compiled,
+        &["data.zt.authz.decision"],
+    )
+    .expect("rvm");
+    let mut vm = regorus::rvm::RegoVM::new();
+    vm.load_program(program);
+    vm.set_max_instructions(10_000_000);
+    vm
+}

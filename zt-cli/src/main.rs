@@ -137,6 +137,9 @@ struct EvalArgs {
     /// Take the entrypoint and the limits from this config's `[policy]`.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Evaluate without the rule index (as `policy.indexing = false`), for comparison.
+    #[arg(long)]
+    no_index: bool,
     #[command(flatten)]
     verify: VerifyArgs,
 }
@@ -383,6 +386,13 @@ fn policy_test(
             }
         }
     }
+    let indexed = results.iter().filter(|t| t.indexed).count();
+    if indexed > 0 {
+        println!(
+            "{indexed} of {} ran with the rule index (their inputs are written out)",
+            results.len()
+        );
+    }
     println!("{} passed, {failed} failed", results.len() - failed);
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -402,6 +412,9 @@ fn load_for_eval(a: &EvalArgs) -> Result<(std::sync::Arc<CompiledBundle>, Value)
     }
     a.verify.apply(&mut policy)?;
     policy.run_tests_on_load = false;
+    if a.no_index {
+        policy.indexing = false;
+    }
     let bundle = CompiledBundle::load(&a.bundle, &policy)?;
     let text = if a.input == "-" {
         let mut s = String::new();
@@ -465,16 +478,49 @@ fn policy_bench(a: &EvalArgs, count: u64) -> Result<ExitCode, Usage> {
         us(b.max_ns),
         us(b.mean_ns)
     );
+    print_index(&bundle, &input);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The index's part of `zt policy bench`: on which references, how much of each indexed rule
+/// this input evaluates; without an index, why not, and the note on long rules.
+fn print_index(bundle: &CompiledBundle, input: &Value) {
+    let index = bundle.index();
+    if index.indexed {
+        println!(
+            "index: on {} · {} programs, {} trie nodes, built in {} ms, ~{} KiB",
+            index.refs.join(", "),
+            index.programs,
+            index.nodes,
+            index.build_ms,
+            index.program_bytes / 1024
+        );
+        if let Some((evaluated, total)) = bundle.indexed_definitions(input) {
+            let rules: Vec<String> = index
+                .rules
+                .iter()
+                .map(|r| format!("`{}` ({} definitions)", r.path, r.definitions))
+                .collect();
+            println!(
+                "this input evaluates {evaluated} of the {total} indexed definitions of {}",
+                rules.join(", ")
+            );
+        }
+        return;
+    }
+    if let Some(reason) = &index.reason {
+        println!("index: off ({reason})");
+    }
     if let Some((rule, n)) = bundle.rule_definitions().first()
         && *n >= 20
     {
         println!(
-            "note: rule `{rule}` has {n} definitions. Each is evaluated in turn on every \
-             decision, so this policy's cost grows linearly with them; a lookup in data \
-             (for example `data.routes[input.request.path]`) keeps it constant."
+            "note: rule `{rule}` has {n} definitions and is not indexed: each is evaluated in \
+             turn on every decision, so this policy's cost grows with them. Write its \
+             definitions with literal conditions on `input` (docs/policies.md, \"Route tables\") \
+             or look the route up in data (`data.routes[input.request.path]`)."
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn replay(a: &ReplayArgs) -> Result<ExitCode, Usage> {

@@ -606,7 +606,7 @@ fn policy_eval_prints_the_value_and_zts_reading() {
 }
 
 #[test]
-fn policy_bench_prints_percentiles_and_a_note_on_many_definitions() {
+fn policy_bench_prints_percentiles_the_index_and_a_note_on_many_definitions() {
     let dir = config_dir("bench");
     let input = dir.join("input.json");
     std::fs::write(&input, r#"{"request": {"method": "GET", "path": "/r7"}}"#).unwrap();
@@ -639,6 +639,49 @@ fn policy_bench_prints_percentiles_and_a_note_on_many_definitions() {
         "100",
     ]);
     assert_eq!(code, 0, "{out}");
+    // A route table: indexed, and the input evaluates a few of its definitions.
+    assert!(out.contains("index: on input.request.path"), "{out}");
+    assert!(
+        out.contains("indexed definitions of `data.zt.authz.decision` (25 definitions)"),
+        "{out}"
+    );
+    assert!(!out.contains("note:"), "{out}");
+    // The same without the index: every definition, and the note says so.
+    let (code, out, _) = zt(&[
+        "policy",
+        "bench",
+        many.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "-n",
+        "100",
+        "--no-index",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("index: off (disabled by"), "{out}");
+    assert!(
+        out.contains("note: rule `decision` has 25 definitions and is not indexed"),
+        "{out}"
+    );
+    // Definitions the index does not understand: not indexed, and the note.
+    let mut rules = String::from("package zt.authz\nimport rego.v1\n");
+    for i in 0..25 {
+        rules.push_str(&format!(
+            "decision if startswith(input.request.path, \"/r{i}\")\n"
+        ));
+    }
+    let opaque = temp_bundle("bench-opaque", &[("p.rego", &rules)]);
+    let (code, out, _) = zt(&[
+        "policy",
+        "bench",
+        opaque.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "-n",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("index: off (no rule has 4 or more"), "{out}");
     assert!(
         out.contains("note: rule `decision` has 25 definitions"),
         "{out}"

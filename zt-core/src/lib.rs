@@ -106,8 +106,9 @@ pub use input::DeviceInput;
 pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
 // Policy evaluation and lifecycle.
 pub use policy::{
-    BundleServiceStatus, CohortStats, CompiledBundle, PolicyBench, PolicyEvaluation, PolicyFailure,
-    PolicyOutput, PolicyStore, PolicyWatcher, RolloutStatus, StepUp, TestResult, test_bundle,
+    BundleServiceStatus, CohortStats, CompiledBundle, IndexedRule, PolicyBench, PolicyEvaluation,
+    PolicyFailure, PolicyIndex, PolicyOutput, PolicyStore, PolicyWatcher, RolloutStatus, StepUp,
+    TestResult, test_bundle,
 };
 // Replaying decision logs against a candidate policy.
 pub use replay::{

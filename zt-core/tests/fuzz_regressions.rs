@@ -57,3 +57,70 @@ fn nesting_limit_through_the_public_api() {
     }
     assert!(start.elapsed() < Duration::from_secs(2));
 }
+
+/// fuzz target `rule_index`: a rule that refers to itself (`allow if allow.request…`). regorus
+/// 0.14.1's compiled VM recursed until the stack overflowed, aborting the process, at load
+/// (zt's warm-up evaluation) or on the first decision; zt now refuses the bundle, as OPA does.
+#[test]
+fn a_rule_that_refers_to_itself_is_refused_not_a_stack_overflow() {
+    zt_core::internal::rule_index(&data("rule-index-self-reference-stack-overflow.bin")).unwrap();
+    use zt_core::{PolicyConfig, PolicyError, PolicyStore};
+    let load = |body: &str| {
+        PolicyStore::from_files(
+            vec![(
+                "p.rego".into(),
+                format!("package zt.authz\nimport rego.v1\n{body}\n").into_bytes(),
+            )],
+            PolicyConfig::default(),
+        )
+    };
+    for (body, cycle) in [
+        (
+            "default allow := false\ndecision := allow\nallow if allow",
+            "data.zt.authz.allow -> data.zt.authz.allow",
+        ),
+        (
+            "decision := x\nx if y.z\ny := {\"z\": w}\nw if data.zt.authz.x",
+            "data.zt.authz.x -> data.zt.authz.y -> data.zt.authz.w -> data.zt.authz.x",
+        ),
+        (
+            "decision := count(data.zt.authz) > 0",
+            "data.zt.authz.decision -> data.zt.authz.decision",
+        ),
+        (
+            "import data.zt.authz as me\ndecision if me.other\nother if me.decision",
+            "data.zt.authz.decision -> data.zt.authz.other -> data.zt.authz.decision",
+        ),
+        (
+            // (zt's earlier lexical check of functions names it first.)
+            "decision if f(1)\nf(n) if g(n)\ng(n) if f(n)",
+            "f -> g -> f",
+        ),
+    ] {
+        match load(body) {
+            Err(PolicyError::Compile { message }) => {
+                assert!(message.contains("recursion"), "{body}: {message}");
+                assert!(message.contains(cycle), "{body}: {message}");
+            }
+            other => panic!("{body}: expected a recursion error, got {other:?}"),
+        }
+    }
+    // References that only look alike are no cycle: sibling rules of one ref head, a local
+    // argument named like a rule, another package's rule of the same name.
+    for body in [
+        "a.b := 1\na.c := a.b + 1\ndecision := a.c == 2",
+        "decision if data.other.decision",
+        "y := 2\nf(y) := y + 1\ndecision := f(1) == 2",
+    ] {
+        let mut files = vec![(
+            "p.rego".to_owned(),
+            format!("package zt.authz\nimport rego.v1\n{body}\n").into_bytes(),
+        )];
+        files.push((
+            "o.rego".to_owned(),
+            b"package other\nimport rego.v1\ndecision := true\n".to_vec(),
+        ));
+        let r = PolicyStore::from_files(files, PolicyConfig::default());
+        assert!(r.is_ok(), "{body}: {r:?}");
+    }
+}

@@ -406,8 +406,8 @@ fn metrics_status_and_test_results_serialise() {
     assert_eq!(
         serde_json::to_value(results).unwrap(),
         json!([
-            {"name": "data.t.test_ok", "passed": true, "error": null},
-            {"name": "data.t.test_bad", "passed": false, "error": null},
+            {"name": "data.t.test_ok", "passed": true, "error": null, "indexed": false},
+            {"name": "data.t.test_bad", "passed": false, "error": null, "indexed": false},
         ])
     );
     std::fs::remove_dir_all(&dir).ok();

@@ -18,6 +18,9 @@ pub struct PolicyConfig {
     pub run_tests_on_load: bool,
     /// Instruction limit per evaluation (1000..=10000000, default 100000).
     pub max_instructions: u64,
+    /// Index rules with many definitions (route tables) so that a decision evaluates only
+    /// the definitions that can match (default true; see docs/policies.md, "Route tables").
+    pub indexing: bool,
     /// Largest policy or data file in bytes (1024..=67108864, default 1048576).
     pub max_file_bytes: u64,
     /// Largest bundle in bytes (1024..=268435456, default 16777216).
@@ -208,6 +211,7 @@ impl Default for PolicyConfig {
             entrypoint: "data.zt.authz.decision".to_owned(),
             run_tests_on_load: true,
             max_instructions: 100_000,
+            indexing: true,
             max_file_bytes: 1024 * 1024,
             max_bundle_bytes: 16 * 1024 * 1024,
             keep_revisions: 5,

@@ -363,6 +363,9 @@ pub struct MetricsSnapshot {
     pub revocations: crate::revocation::RevocationStats,
     /// Token introspection, with an issuer's `introspection`.
     pub introspection: Option<crate::token::IntrospectionStats>,
+    /// The rule index of the active bundle and of the shadow candidate, by `"active"` /
+    /// `"shadow"`.
+    pub policy_index: BTreeMap<&'static str, crate::policy::PolicyIndex>,
     /// When the snapshot was taken (Unix ms, authorizer clock), for the ages below.
     #[serde(skip)]
     pub(crate) now_ms: u64,

@@ -188,6 +188,22 @@ fn settings(
         "Percent of subjects on the rollout candidate (0: shadow or none)",
         [(vec![], s.rollout.candidate_percent.unwrap_or(0) as i64)],
     )?;
+    gauge_family(
+        encoder,
+        "zt_policy_indexed",
+        "Whether decisions on the bundle go through the rule index (1) or evaluate every definition (0)",
+        s.policy_index
+            .iter()
+            .map(|(b, i)| (vec![("bundle", *b)], i64::from(i.indexed))),
+    )?;
+    gauge_family(
+        encoder,
+        "zt_policy_index_programs",
+        "Programs the bundle's rule index compiled (1 without an index)",
+        s.policy_index
+            .iter()
+            .map(|(b, i)| (vec![("bundle", *b)], i.programs as i64)),
+    )?;
     if let Some(e) = &s.enforcement {
         gauge_family(
             encoder,

@@ -69,6 +69,7 @@ impl Sources<'_> {
             decision_log_upload: self.logger.upload_status(),
             revocations: self.revocations,
             introspection: v.introspection_stats(),
+            policy_index: self.policy.indexes().into_iter().collect(),
             now_ms: self.now_ms,
             buckets: r.buckets,
         }
@@ -124,6 +125,7 @@ impl Sources<'_> {
                 revisions: policy.revisions(),
                 rollout: policy.rollout_status(),
                 service: self.bundle_service,
+                index: policy.active().index().clone(),
             },
             issuers,
             decision_log,

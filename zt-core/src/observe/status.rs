@@ -67,6 +67,8 @@ pub struct PolicyStatus {
     pub rollout: RolloutStatus,
     /// The bundle server's poller, with `policy.service`.
     pub service: Option<crate::policy::BundleServiceStatus>,
+    /// How the active bundle is indexed (docs/policies.md, "Route tables").
+    pub index: crate::policy::PolicyIndex,
 }
 
 /// One issuer's keys in [`AuthorizerStatus`].

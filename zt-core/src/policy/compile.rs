@@ -2,8 +2,9 @@
 
 use super::bundle::Bundle;
 use super::guards;
+use super::index::{PolicyIndex, RuleIndex};
 use super::output::{PolicyFailure, PolicyOutput};
-use super::testing::{TestResult, run_bundle_tests};
+use super::testing::{IndexedTests, TestResult, run_bundle_tests};
 use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use crate::input::PolicyInput;
@@ -23,7 +24,12 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct CompiledBundle {
     id: u64,
     pub(super) revision: String,
+    /// The whole bundle as one program; with an index, its base program (no indexed
+    /// definition but the placeholders).
     program: Arc<Program>,
+    /// The rule index, when the bundle has one.
+    index: Option<RuleIndex>,
+    index_info: PolicyIndex,
     data: RegoValue,
     max_instructions: usize,
     pub(super) tests: Vec<TestResult>,
@@ -81,16 +87,34 @@ impl CompiledBundle {
     ) -> Result<Self, PolicyError> {
         let mut engine = load_engine(&b)?;
         let compiled = compile_entrypoint(&mut engine, &opts.entrypoint)?;
-        let program = Compiler::compile_from_policy(&compiled, &[opts.entrypoint.as_str()])
-            .map_err(|e| PolicyError::Compile {
-                message: one_line(&e.to_string()),
-            })?;
+        super::recursion::check(&compiled)?;
+        let data = RegoValue::from(b.data.clone());
+        let (index, index_info) = build_index(&compiled, &b, &data, opts)?;
+        let program = match &index {
+            Some(i) => i
+                .programs()
+                .first()
+                .cloned()
+                .ok_or_else(|| PolicyError::Compile {
+                    message: "the rule index has no program".to_owned(),
+                })?,
+            None => Compiler::compile_from_policy(&compiled, &[opts.entrypoint.as_str()]).map_err(
+                |e| PolicyError::Compile {
+                    message: one_line(&e.to_string()),
+                },
+            )?,
+        };
         let enforcement = bundle_enforcement(&b.data)?;
         let revoked = RevocationList::parse(&b.data)?.map(Arc::new);
         let input_refs = super::reads::input_refs(&b.modules);
         let rule_definitions = super::reads::rule_definitions(&b.modules);
         let tests = if run_tests {
-            run_bundle_tests(&mut engine, &b)
+            let indexed = index.as_ref().map(|index| IndexedTests {
+                index,
+                compiled: &compiled,
+                data: &data,
+            });
+            run_bundle_tests(&mut engine, &b, indexed)
         } else {
             Vec::new()
         };
@@ -98,7 +122,9 @@ impl CompiledBundle {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             revision: b.revision,
             program,
-            data: RegoValue::from(b.data),
+            index,
+            index_info,
+            data,
             max_instructions: opts.max_instructions_usize(),
             tests,
             enforcement,
@@ -106,11 +132,17 @@ impl CompiledBundle {
             rule_definitions,
             revoked,
         };
-        // Evaluate once on an empty input: missing builtins and VM errors that only show at
-        // evaluation time surface now, not on the first request. Undefined is fine here.
-        if let Err(e) = bundle.eval_raw(&RegoValue::new_object()) {
-            let msg = e;
-            if msg.contains("builtin") || msg.contains("not found") || msg.contains("unknown") {
+        // Evaluate once on an empty input, through every program: missing builtins and VM
+        // errors that only show at evaluation time surface now, not on the first request.
+        // Undefined is fine here.
+        let programs = match &bundle.index {
+            Some(i) => i.programs().to_vec(),
+            None => vec![bundle.program.clone()],
+        };
+        for p in programs {
+            if let Err(msg) = bundle.eval_program(&p, &RegoValue::new_object())
+                && (msg.contains("builtin") || msg.contains("not found") || msg.contains("unknown"))
+            {
                 return Err(PolicyError::Compile { message: msg });
             }
         }
@@ -118,6 +150,19 @@ impl CompiledBundle {
     }
 
     fn eval_raw(&self, input: &RegoValue) -> Result<RegoValue, String> {
+        match &self.index {
+            Some(i) => match i.program(input) {
+                Some(p) => self.eval_program(p, input),
+                // Every leaf has a program; were one missing, deny rather than guess.
+                None => Err("the rule index has no program for this input".to_owned()),
+            },
+            None => self.eval_program(&self.program, input),
+        }
+    }
+
+    /// Evaluate `program` (this bundle's, or one of its index's) on `input` with this thread's
+    /// VM for the bundle, which keeps its copy of the data across programs.
+    fn eval_program(&self, program: &Arc<Program>, input: &RegoValue) -> Result<RegoValue, String> {
         thread_local! {
             static VMS: RefCell<Vec<(u64, RegoVM)>> = const { RefCell::new(Vec::new()) };
         }
@@ -127,7 +172,7 @@ impl CompiledBundle {
                 Some(i) => i,
                 None => {
                     let mut vm = RegoVM::new();
-                    vm.load_program(self.program.clone());
+                    vm.load_program(program.clone());
                     // A copy of its own per thread: the VM takes references into the data as it
                     // runs, and reference counts shared by every thread's VM were the main
                     // cost of a second core (see benches/README.md).
@@ -145,9 +190,27 @@ impl CompiledBundle {
             let Some((_, vm)) = vms.get_mut(idx) else {
                 return Err("policy VM missing".to_owned());
             };
+            // Another program of the same bundle (the index chose it): same rule paths, same
+            // data, so only the program changes.
+            if !Arc::ptr_eq(vm.get_program(), program) {
+                vm.load_program(program.clone());
+            }
             vm.set_input(input.clone());
             vm.execute().map_err(|e| one_line(&e.to_string()))
         })
+    }
+
+    /// How the entrypoint is indexed (see docs/policies.md, "Route tables").
+    pub fn index(&self) -> &PolicyIndex {
+        &self.index_info
+    }
+
+    /// With an index: how many definitions of the indexed rules `input` evaluates, and how
+    /// many there are (`None` without an index).
+    pub fn indexed_definitions(&self, input: &serde_json::Value) -> Option<(usize, usize)> {
+        let i = self.index.as_ref()?;
+        let input = PolicyInput::from_json_unverified(input);
+        Some(i.evaluated(input.as_rego()))
     }
 
     /// Whether the bundle's policies (tests left out) may read the input at the JSON pointer
@@ -288,6 +351,60 @@ pub(super) fn compile_entrypoint(
         } else {
             PolicyError::Compile { message }
         }
+    })
+}
+
+/// The rule index of a bundle whose entrypoint compiled, unless `policy.indexing` is off or
+/// there is nothing to index (the [`PolicyIndex`] then says why).
+pub(super) fn build_index(
+    compiled: &regorus::CompiledPolicy,
+    b: &Bundle,
+    data: &RegoValue,
+    opts: &PolicyConfig,
+) -> Result<(Option<RuleIndex>, PolicyIndex), PolicyError> {
+    if !opts.indexing {
+        return Ok((
+            None,
+            PolicyIndex::off("disabled by `policy.indexing = false`"),
+        ));
+    }
+    let mut compile =
+        |sources: &[(String, String)]| compile_sources(sources, data, &opts.entrypoint);
+    Ok(
+        match RuleIndex::build(compiled, &b.modules, &mut compile)? {
+            Ok(index) => {
+                let info = index.info.clone();
+                (Some(index), info)
+            }
+            Err(reason) => (None, PolicyIndex::off(reason)),
+        },
+    )
+}
+
+/// Compile one program of a rule index from module texts (the bundle's guards already ran
+/// on the whole bundle).
+fn compile_sources(
+    sources: &[(String, String)],
+    data: &RegoValue,
+    entrypoint: &str,
+) -> Result<Arc<Program>, PolicyError> {
+    let mut engine = regorus::Engine::new();
+    for (file, source) in sources {
+        engine
+            .add_policy(file.clone(), source.clone())
+            .map_err(|e| PolicyError::Parse {
+                file: file.clone(),
+                message: one_line(&e.to_string()),
+            })?;
+    }
+    engine
+        .add_data(data.clone())
+        .map_err(|e| PolicyError::Compile {
+            message: one_line(&e.to_string()),
+        })?;
+    let compiled = compile_entrypoint(&mut engine, entrypoint)?;
+    Compiler::compile_from_policy(&compiled, &[entrypoint]).map_err(|e| PolicyError::Compile {
+        message: one_line(&e.to_string()),
     })
 }
 

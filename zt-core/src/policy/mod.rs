@@ -34,9 +34,11 @@
 pub(crate) mod bundle;
 mod compile;
 mod guards;
+mod index;
 mod options;
 mod output;
 mod reads;
+mod recursion;
 pub(crate) mod rollout;
 pub(crate) mod service;
 pub(crate) mod signing;
@@ -45,6 +47,7 @@ mod testing;
 mod watch;
 
 pub use compile::{CompiledBundle, PolicyBench};
+pub use index::{IndexedRule, PolicyIndex};
 pub use output::{PolicyFailure, PolicyOutput, StepUp};
 pub use rollout::{CohortStats, RolloutStatus};
 pub use service::BundleServiceStatus;

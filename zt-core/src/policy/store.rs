@@ -455,6 +455,21 @@ impl PolicyStore {
             .clone()
     }
 
+    /// How the active bundle and the shadow candidate (when there is one) are indexed, as
+    /// `("active" | "shadow", index)`.
+    pub fn indexes(&self) -> Vec<(&'static str, super::PolicyIndex)> {
+        let mut out = vec![("active", self.active().index().clone())];
+        if let Some(s) = self
+            .shadow
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            out.push(("shadow", s.index().clone()));
+        }
+        out
+    }
+
     /// Set (or clear) the shadow candidate from in-memory files; it passes the same gate.
     pub fn set_shadow_files(
         &self,
