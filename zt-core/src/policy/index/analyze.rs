@@ -63,6 +63,9 @@ pub(crate) struct Def {
     pub(crate) end: usize,
     /// Its conditions, at most one per dimension.
     pub(crate) conds: Vec<(DimKey, Cond)>,
+    /// Its cost when packed with others: 1, plus 1 per call in its body (`glob.match` compiles
+    /// or looks up a matcher; a program holds fewer such definitions).
+    pub(crate) weight: usize,
 }
 
 /// A rule with indexable definitions.
@@ -126,6 +129,7 @@ pub(crate) fn analyze(
                 start: span.start as usize,
                 end: rule_end(text, span.end as usize),
                 conds,
+                weight: 1 + calls(rule),
             });
         }
         if !defs.is_empty() {
@@ -147,6 +151,23 @@ pub(crate) fn rule_end(text: &str, end: usize) -> usize {
         Some(b'"' | b'`') => end + 1,
         _ => end,
     }
+}
+
+/// Calls in a definition's body (top-level literals).
+fn calls(rule: &Rule) -> usize {
+    let Rule::Spec { bodies, .. } = rule else {
+        return 0;
+    };
+    bodies
+        .iter()
+        .flat_map(|b| b.query.stmts.iter())
+        .filter(|s| match &s.literal {
+            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => {
+                matches!(expr.as_ref(), Expr::Call { .. })
+            }
+            _ => false,
+        })
+        .count()
 }
 
 /// The index conditions of one definition (empty when it has none or is not indexable).

@@ -34,7 +34,8 @@ use trie::Trie;
 
 /// A rule is indexed when it has at least this many definitions with index conditions.
 const MIN_INDEXED_DEFINITIONS: usize = 4;
-/// Definitions of the indexed rules packed into one program at most (unless one leaf holds more).
+/// The weight of the indexed definitions packed into one program at most (unless one leaf
+/// weighs more): four plain definitions, two with a call (`glob.match`).
 const PACK: usize = 4;
 /// Bound on the trie's construction work (total size of the definition sets it builds).
 const BUILD_BUDGET: usize = 50_000_000;
@@ -141,7 +142,8 @@ impl RuleIndex {
             Ok(t) => t,
             Err(why) => return Ok(Err(why)),
         };
-        let (leaf_program, groups) = pack(&trie.leaves);
+        let weights: Vec<usize> = analysis.defs.iter().map(|d| d.weight).collect();
+        let (leaf_program, groups) = pack(&trie.leaves, &weights);
         let remainders = remainders(modules, &analysis);
         let defs_at: Vec<(usize, usize, usize)> = analysis
             .defs
@@ -287,10 +289,15 @@ fn keep_large_rules(a: Analysis) -> Analysis {
     Analysis { defs, rules }
 }
 
-/// Group leaves into programs: leaf sets packed in order, up to [`PACK`] definitions per
-/// program; empty leaves share program 0 (the base: only the placeholders). Returns the
-/// program of each leaf and each program's definitions.
-fn pack(leaves: &[Vec<u32>]) -> (Vec<u32>, Vec<Vec<u32>>) {
+/// Group leaves into programs: leaf sets packed in order, up to [`PACK`] weight per program;
+/// empty leaves share program 0 (the base: only the placeholders). Returns the program of
+/// each leaf and each program's definitions.
+fn pack(leaves: &[Vec<u32>], weights: &[usize]) -> (Vec<u32>, Vec<Vec<u32>>) {
+    let weight = |set: &[u32]| -> usize {
+        set.iter()
+            .map(|d| weights.get(*d as usize).copied().unwrap_or(PACK))
+            .sum()
+    };
     let mut groups: Vec<Vec<u32>> = vec![Vec::new()];
     let mut order: Vec<(usize, &Vec<u32>)> = leaves.iter().enumerate().collect();
     order.sort_by(|a, b| a.1.cmp(b.1));
@@ -306,7 +313,7 @@ fn pack(leaves: &[Vec<u32>]) -> (Vec<u32>, Vec<Vec<u32>>) {
             u.extend(set);
             u.sort_unstable();
             u.dedup();
-            (u.len() <= PACK).then_some((g, u))
+            (weight(&u) <= PACK).then_some((g, u))
         });
         let g = match merged {
             Some((g, u)) => {
@@ -320,7 +327,7 @@ fn pack(leaves: &[Vec<u32>]) -> (Vec<u32>, Vec<Vec<u32>>) {
                 groups.len() - 1
             }
         };
-        if set.len() < PACK {
+        if weight(set) < PACK {
             open = Some(g);
         }
         if let Some(slot) = leaf_program.get_mut(i) {
