@@ -124,3 +124,24 @@ fn a_rule_that_refers_to_itself_is_refused_not_a_stack_overflow() {
         assert!(r.is_ok(), "{body}: {r:?}");
     }
 }
+
+/// fuzz target `rule_index`: a policy file with a NUL byte. regorus 0.14.1 stops reading the
+/// file there (even inside a comment), silently dropping the rules after it; the index, which
+/// rearranges the text, then disagreed with the whole bundle. zt refuses such a file.
+#[test]
+fn a_nul_byte_in_a_policy_file_is_refused() {
+    zt_core::internal::rule_index(&data("rule-index-nul-byte-truncates.bin")).unwrap();
+    let r = zt_core::PolicyStore::from_files(
+        vec![(
+            "p.rego".into(),
+            b"package zt.authz\nimport rego.v1\nx := 1 # \0 here\ndecision := 2\n".to_vec(),
+        )],
+        zt_core::PolicyConfig::default(),
+    );
+    match r {
+        Err(e @ zt_core::PolicyError::Parse { .. }) => {
+            assert!(e.to_string().contains("line 3: a NUL byte"), "{e}");
+        }
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+}

@@ -339,6 +339,17 @@ fn assemble(mut files: Vec<(String, Vec<u8>)>) -> Result<Bundle, PolicyError> {
             })
         };
         if name.ends_with(".rego") {
+            // regorus 0.14.1 reads a NUL byte as the end of the file, even in a comment or a
+            // string, and silently drops every rule after it.
+            if let Some(at) = bytes.iter().position(|b| *b == 0) {
+                let line = 1 + bytes.iter().take(at).filter(|b| **b == b'\n').count();
+                return Err(PolicyError::Parse {
+                    file: name.clone(),
+                    message: format!(
+                        "line {line}: a NUL byte (regorus would ignore the rest of the file)"
+                    ),
+                });
+            }
             modules.push((name.clone(), text()?));
             continue;
         }
