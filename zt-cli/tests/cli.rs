@@ -23,7 +23,11 @@ fn temp_bundle(name: &str, files: &[(&str, &str)]) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for (n, c) in files {
-        std::fs::write(dir.join(n), c).unwrap();
+        let path = dir.join(n);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, c).unwrap();
     }
     dir
 }
@@ -750,4 +754,93 @@ fn verification_key_checks_the_bundle_signature() {
     // Without the flag the bundle is not verified.
     let (code, out, _) = zt(&["policy", "test", d]);
     assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn policy_build_and_sign_write_bundles_that_verify() {
+    let dir = temp_bundle(
+        "to-build",
+        &[
+            (
+                "zt/authz.rego",
+                "package zt.authz\nimport rego.v1\ndefault decision := false\ndecision if input.request.method == \"GET\"\ntest_get if decision with input as {\"request\": {\"method\": \"GET\"}}\n",
+            ),
+            ("zt/data.json", "{\"limit\": 3}"),
+        ],
+    );
+    let d = dir.to_str().unwrap();
+    let key = |name: &str, ext: &str| {
+        zt_testkit::keys_dir()
+            .join(format!("{name}.{ext}"))
+            .display()
+            .to_string()
+    };
+    let out_path = dir.with_extension("tar.gz");
+    let out = out_path.to_str().unwrap();
+    // Build signed, with a revision, as `opa build -b … --signing-key … --revision …`.
+    let (code, stdout, err) = zt(&[
+        "policy",
+        "build",
+        d,
+        "-o",
+        out,
+        "--revision",
+        "v7",
+        "--signing-key",
+        &key("ec-p256", "pem"),
+        "--signing-alg",
+        "ES256",
+        "--key-id",
+        "release",
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("signed"), "{stdout}");
+    let pub_key = key("ec-p256", "pub.pem");
+    let verify = [
+        "--verification-key",
+        pub_key.as_str(),
+        "--signing-alg",
+        "ES256",
+    ];
+    let mut args = vec!["policy", "test", out];
+    args.extend(verify);
+    let (code, stdout, err) = zt(&args);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("PASS data.zt.authz.test_get"), "{stdout}");
+    // Sign a directory in place; a changed file afterwards is refused.
+    let (code, stdout, err) = zt(&[
+        "policy",
+        "sign",
+        d,
+        "--signing-key",
+        &key("rsa2048-a", "pem"),
+        "--key-id",
+        "ci",
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(dir.join(".signatures.json").is_file());
+    let rsa = key("rsa2048-a", "pub.pem");
+    let (code, stdout, err) = zt(&["policy", "test", d, "--verification-key", &rsa]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    std::fs::write(dir.join("zt/data.json"), "{\"limit\": 4}").unwrap();
+    let (code, _, err) = zt(&["policy", "test", d, "--verification-key", &rsa]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`zt/data.json` does not match its signed digest"),
+        "{err}"
+    );
+    // A key of the wrong kind: exit 2, the key's text never printed.
+    let (code, _, err) = zt(&[
+        "policy",
+        "sign",
+        d,
+        "--signing-key",
+        &key("ec-p256", "pem"),
+        "--signing-alg",
+        "RS256",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a PEM private key for RS256"), "{err}");
+    assert!(!err.contains("BEGIN"), "{err}");
+    std::fs::remove_file(&out_path).ok();
 }

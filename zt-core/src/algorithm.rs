@@ -166,3 +166,17 @@ impl<'de> serde::Deserialize<'de> for Algorithm {
         })
     }
 }
+
+/// A signing key for `alg` from PEM (RSA: PKCS#1 or PKCS#8; EC and Ed25519: PKCS#8); `None`
+/// for HMAC algorithms (a secret is no PEM) or a key of another kind.
+pub(crate) fn encoding_key(alg: Algorithm, pem: &[u8]) -> Option<jsonwebtoken::EncodingKey> {
+    use Algorithm::*;
+    match alg {
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => {
+            jsonwebtoken::EncodingKey::from_rsa_pem(pem).ok()
+        }
+        ES256 | ES384 => jsonwebtoken::EncodingKey::from_ec_pem(pem).ok(),
+        EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(pem).ok(),
+        HS256 | HS384 | HS512 => None,
+    }
+}

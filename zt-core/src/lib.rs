@@ -106,9 +106,9 @@ pub use input::DeviceInput;
 pub use input::{InputContext, MASKED, PolicyInput, RequestInfo};
 // Policy evaluation and lifecycle.
 pub use policy::{
-    BundleServiceStatus, CohortStats, CompiledBundle, IndexedRule, PolicyBench, PolicyEvaluation,
-    PolicyFailure, PolicyIndex, PolicyOutput, PolicyStore, PolicyWatcher, RolloutStatus, StepUp,
-    TestResult, test_bundle,
+    BundleServiceStatus, BundleSigner, CohortStats, CompiledBundle, IndexedRule, PolicyBench,
+    PolicyEvaluation, PolicyFailure, PolicyIndex, PolicyOutput, PolicyStore, PolicyWatcher,
+    RolloutStatus, StepUp, TestResult, build_bundle, sign_bundle, sign_bundle_at, test_bundle,
 };
 // Replaying decision logs against a candidate policy.
 pub use replay::{

@@ -560,3 +560,182 @@ fn hmac_keys_come_from_the_environment() {
         BundleSignatureError::SignatureInvalid { keyid: "h".into() }
     );
 }
+
+// --- signing: `zt policy sign` / `build` (issue 28) ------------------------------------------
+
+fn priv_pem(name: &str) -> Vec<u8> {
+    std::fs::read(keys_dir().join(format!("{name}.pem"))).unwrap()
+}
+
+fn bundle_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zt-sign-{tag}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(dir.join("zt")).unwrap();
+    std::fs::write(dir.join("zt/authz.rego"), POLICY).unwrap();
+    // Whitespace and key order differ from any canonical form: digests must not care.
+    std::fs::write(
+        dir.join("zt/data.json"),
+        b"{ \"methods\" : [\"GET\",\n \"HEAD\"] }",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".manifest"), MANIFEST).unwrap();
+    dir
+}
+
+#[test]
+fn zt_signs_what_zt_and_opa_style_verifiers_accept() {
+    for (key, alg, kid) in [
+        ("ec-p256", zt_core::Algorithm::ES256, "es"),
+        ("rsa2048-a", zt_core::Algorithm::RS256, "rs"),
+        ("ed25519", zt_core::Algorithm::EdDSA, "ed"),
+    ] {
+        let dir = bundle_dir(kid);
+        let signer =
+            zt_core::BundleSigner::new(alg, &priv_pem(key), Some(kid.to_owned()), None).unwrap();
+        let sig = zt_core::sign_bundle_at(&dir, &PolicyConfig::default(), &signer).unwrap();
+        let store = PolicyStore::load(&dir, config("")).unwrap_or_else(|e| panic!("{kid}: {e}"));
+        assert_eq!(store.active_revision(), "r1");
+        // The format: one JWS, header `kid`, payload listing every file with its SHA-256.
+        let doc: Value = serde_json::from_slice(&sig).unwrap();
+        let jws = doc["signatures"][0].as_str().unwrap();
+        let part = |i: usize| -> Value {
+            let b = jws.split('.').nth(i).unwrap();
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .unwrap();
+            serde_json::from_slice(&raw).unwrap()
+        };
+        assert_eq!(part(0)["kid"], kid);
+        assert_eq!(part(0)["alg"], alg.to_string());
+        let payload = part(1);
+        let names: Vec<&str> = payload["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, [".manifest", "zt/authz.rego", "zt/data.json"]);
+        assert!(part(1)["files"][0]["algorithm"] == "SHA-256");
+        // The same digests as the test kit's own (held-in) OPA-style signer computes.
+        let data = std::fs::read(dir.join("zt/data.json")).unwrap();
+        let expected = file_digests(&[
+            (".manifest", MANIFEST),
+            ("zt/authz.rego", POLICY),
+            ("zt/data.json", &data),
+        ]);
+        assert_eq!(part(1)["files"], Value::Array(expected));
+        // Changed after signing: refused.
+        std::fs::write(
+            dir.join("zt/authz.rego"),
+            b"package zt.authz\ndecision := true\n",
+        )
+        .unwrap();
+        let e = PolicyStore::load(&dir, config("")).unwrap_err();
+        assert_eq!(
+            problem(Err(e)),
+            BundleSignatureError::DigestMismatch {
+                file: "zt/authz.rego".to_owned()
+            }
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn built_archives_load_signed_or_not_and_archives_are_signed_in_place() {
+    let dir = bundle_dir("build");
+    // Unsigned, with a new revision (the manifest's other keys kept).
+    let out = dir.with_extension("tar.gz");
+    let bytes =
+        zt_core::build_bundle(&dir, &PolicyConfig::default(), Some("2026-12-07.1"), None).unwrap();
+    std::fs::write(&out, &bytes).unwrap();
+    let store = PolicyStore::load(&out, PolicyConfig::default()).unwrap();
+    assert_eq!(store.active_revision(), "2026-12-07.1");
+    assert_eq!(
+        problem(PolicyStore::load(&out, config("")).map(|s| s.active_revision())),
+        BundleSignatureError::Missing
+    );
+    // Signed in place: the archive is rewritten with `.signatures.json`.
+    let signer = zt_core::BundleSigner::new(
+        zt_core::Algorithm::ES256,
+        &priv_pem("ec-p256"),
+        Some("es".to_owned()),
+        Some("write".to_owned()),
+    )
+    .unwrap();
+    zt_core::sign_bundle_at(&out, &PolicyConfig::default(), &signer).unwrap();
+    let store = PolicyStore::load(&out, config("scope = \"write\"")).unwrap();
+    assert_eq!(store.active_revision(), "2026-12-07.1");
+    // The scope is signed: another configured scope refuses it.
+    assert!(matches!(
+        problem(PolicyStore::load(&out, config("scope = \"read\"")).map(|s| s.active_revision())),
+        BundleSignatureError::ScopeMismatch { .. }
+    ));
+    // Built and signed in one step, with an HMAC secret (the verifier reads it from an
+    // environment variable: PATH, which every test process has and none changes).
+    let secret = std::env::var("PATH").unwrap();
+    assert!(secret.len() >= 32);
+    let hs = zt_core::BundleSigner::new(
+        zt_core::Algorithm::HS256,
+        secret.as_bytes(),
+        Some("h".into()),
+        None,
+    )
+    .unwrap();
+    let signed = zt_core::build_bundle(&dir, &PolicyConfig::default(), None, Some(&hs)).unwrap();
+    let hmac = parse(
+        "[policy.signing]\n[[policy.signing.keys]]\nkeyid = \"h\"\nalgorithm = \"HS256\"\nsecret_env = \"PATH\"",
+    )
+    .unwrap()
+    .policy;
+    let files = read_archive(&signed);
+    assert_eq!(load(files, hmac).unwrap(), "r1");
+    // A directory whose files would not load is refused before anything is written.
+    std::fs::write(
+        dir.join("zt/authz.rego"),
+        b"package zt.authz\nthis is not rego\n",
+    )
+    .unwrap();
+    assert!(zt_core::build_bundle(&dir, &PolicyConfig::default(), None, None).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&out).ok();
+}
+
+#[test]
+fn a_key_that_cannot_sign_is_a_typed_error_without_its_material() {
+    let pem = priv_pem("ec-p256");
+    for (alg, key) in [
+        (zt_core::Algorithm::RS256, pem.clone()),
+        (zt_core::Algorithm::EdDSA, pem.clone()),
+        (zt_core::Algorithm::HS256, b"too short".to_vec()),
+    ] {
+        let e = zt_core::BundleSigner::new(alg, &key, None, None).unwrap_err();
+        assert_eq!(e.code(), "policy_signature_invalid");
+        let PolicyError::Signature { problem } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(problem.code(), "signing_key");
+        let text = e.to_string();
+        assert!(
+            !text.contains("BEGIN") && !text.contains("too short"),
+            "{text}"
+        );
+    }
+}
+
+/// The files of a `.tar.gz` (test helper: the real reader is the loader's).
+fn read_archive(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut b = Vec::new();
+            e.read_to_end(&mut b).unwrap();
+            (name, b)
+        })
+        .collect()
+}

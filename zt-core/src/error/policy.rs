@@ -228,6 +228,12 @@ pub enum BundleSignatureError {
         /// The algorithm named.
         algorithm: String,
     },
+    /// Signing a bundle (`zt policy sign`): the key cannot sign with the algorithm.
+    #[error("the signing key cannot be used: {detail}")]
+    SigningKey {
+        /// What is wrong (never the key's material).
+        detail: String,
+    },
 }
 
 impl BundleSignatureError {
@@ -246,6 +252,7 @@ impl BundleSignatureError {
             BundleSignatureError::FileMissing { .. } => "file_missing",
             BundleSignatureError::DigestMismatch { .. } => "digest_mismatch",
             BundleSignatureError::HashUnsupported { .. } => "hash_unsupported",
+            BundleSignatureError::SigningKey { .. } => "signing_key",
         }
     }
 

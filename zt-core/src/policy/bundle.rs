@@ -148,7 +148,7 @@ pub(crate) fn from_files(
     finish(files, verifier.as_ref(), false)
 }
 
-fn io_err(path: &Path, e: &std::io::Error) -> PolicyError {
+pub(super) fn io_err(path: &Path, e: &std::io::Error) -> PolicyError {
     PolicyError::Io {
         path: path.display().to_string(),
         kind: e.kind().to_string(),
@@ -177,7 +177,7 @@ fn relevant(name: &str) -> bool {
     name.ends_with(".rego") || matches!(base, "data.json" | "data.yaml" | "data.yml" | ".manifest")
 }
 
-fn walk(
+pub(super) fn walk(
     root: &Path,
     dir: &Path,
     limits: Limits,
@@ -246,7 +246,7 @@ fn read_limited(r: impl Read, name: &str, limits: Limits) -> Result<Vec<u8>, Pol
     Ok(bytes)
 }
 
-fn read_tar_gz(
+pub(super) fn read_tar_gz(
     path: &Path,
     limits: Limits,
     files: &mut Vec<(String, Vec<u8>)>,
@@ -308,7 +308,7 @@ pub(crate) fn read_archive(
     Ok(())
 }
 
-fn assemble(mut files: Vec<(String, Vec<u8>)>) -> Result<Bundle, PolicyError> {
+pub(super) fn assemble(mut files: Vec<(String, Vec<u8>)>) -> Result<Bundle, PolicyError> {
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let revision_hash = {
         let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);

@@ -31,6 +31,7 @@
 //! - Evaluation work is bounded by `policy.max_instructions`.
 //! - Undefined output, a wrong output type or an evaluation error is a deny with a reason.
 
+mod build;
 pub(crate) mod bundle;
 mod compile;
 mod guards;
@@ -46,11 +47,13 @@ mod store;
 mod testing;
 mod watch;
 
+pub use build::{build_bundle, sign_bundle_at};
 pub use compile::{CompiledBundle, PolicyBench};
 pub use index::{IndexedRule, PolicyIndex};
 pub use output::{PolicyFailure, PolicyOutput, StepUp};
 pub use rollout::{CohortStats, RolloutStatus};
 pub use service::BundleServiceStatus;
+pub use signing::{BundleSigner, sign_bundle};
 pub use store::{PolicyEvaluation, PolicyStore};
 pub use testing::{TestResult, test_bundle};
 pub use watch::PolicyWatcher;

@@ -26,7 +26,6 @@ mod gate;
 
 use super::VerifiedClaims;
 use super::claims::{ClaimRules, Registered, Source, validate_with};
-use crate::algorithm::Algorithm;
 use crate::config::{IntrospectionConfig, IssuerConfig};
 use crate::error::{ConfigError, IntrospectionProblem, TokenError};
 use crate::util::clock::Clock;
@@ -203,16 +202,17 @@ impl Introspector {
                         format!("cannot read `{}`: {}", pk.key_file.display(), e.kind()),
                     )
                 })?;
-                let encoding = encoding_key(pk.algorithm, &pem).ok_or_else(|| {
-                    invalid(
-                        "private_key_jwt.key_file",
-                        format!(
-                            "`{}` is not a PKCS#8 PEM private key for {}",
-                            pk.key_file.display(),
-                            pk.algorithm.as_str()
-                        ),
-                    )
-                })?;
+                let encoding =
+                    crate::algorithm::encoding_key(pk.algorithm, &pem).ok_or_else(|| {
+                        invalid(
+                            "private_key_jwt.key_file",
+                            format!(
+                                "`{}` is not a PKCS#8 PEM private key for {}",
+                                pk.key_file.display(),
+                                pk.algorithm.as_str()
+                            ),
+                        )
+                    })?;
                 let mut header = jsonwebtoken::Header::new(pk.algorithm.to_jwt());
                 header.kid = pk.kid.clone();
                 ClientAuth::PrivateKeyJwt {
@@ -765,19 +765,6 @@ pub(crate) fn judge_answer_for_fuzzing(bytes: &[u8]) {
 /// `application/x-www-form-urlencoded` encoding of one value.
 fn form(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A signing key for `private_key_jwt` from PKCS#8 PEM.
-fn encoding_key(alg: Algorithm, pem: &[u8]) -> Option<jsonwebtoken::EncodingKey> {
-    use Algorithm::*;
-    match alg {
-        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => {
-            jsonwebtoken::EncodingKey::from_rsa_pem(pem).ok()
-        }
-        ES256 | ES384 => jsonwebtoken::EncodingKey::from_ec_pem(pem).ok(),
-        EdDSA => jsonwebtoken::EncodingKey::from_ed_pem(pem).ok(),
-        HS256 | HS384 | HS512 => None,
-    }
 }
 
 #[cfg(test)]
