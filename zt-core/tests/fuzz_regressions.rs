@@ -105,6 +105,38 @@ fn a_rule_that_refers_to_itself_is_refused_not_a_stack_overflow() {
             other => panic!("{body}: expected a recursion error, got {other:?}"),
         }
     }
+    // Through a computed index (`data.policies[n]` reads every package under it).
+    let files = vec![
+        (
+            "main.rego".to_owned(),
+            b"package main
+import rego.v1
+allow if { some n; data.policies[n].allow }
+"
+            .to_vec(),
+        ),
+        (
+            "a.rego".to_owned(),
+            b"package policies.a
+import rego.v1
+allow if data.main.allow
+"
+            .to_vec(),
+        ),
+    ];
+    let mut config = PolicyConfig::default();
+    config.entrypoint = "data.main.allow".to_owned();
+    match PolicyStore::from_files(files, config) {
+        Err(PolicyError::Compile { message }) => {
+            assert!(message.contains("recursion"), "{message}")
+        }
+        other => panic!("expected a recursion error, got {other:?}"),
+    }
+    // A rule named like a builtin's namespace that calls the builtin is no cycle.
+    assert!(
+        load("time := time.now_ns()\ndecision := time > 0").is_ok(),
+        "a rule `time` calling time.now_ns()"
+    );
     // References that only look alike are no cycle: sibling rules of one ref head, a local
     // argument named like a rule, another package's rule of the same name.
     for body in [

@@ -332,10 +332,8 @@ fn policy() -> impl Strategy<Value = String> {
         (0..3usize).prop_map(|m| format!("input.request.method == {:?}", METHODS[m])),
         (0..6usize).prop_map(|p| format!("input.request.path == {:?}", PATHS[p])),
         (0..4usize).prop_map(|s| format!("input.request.segments[0] == {:?}", SEGS[s])),
-        (0..8usize, 0..2usize).prop_map(|(g, d)| format!(
-            "glob.match({:?}, {}, input.request.path)",
-            GLOBS[g], DELIMS[d]
-        )),
+        (0..8usize)
+            .prop_map(|g| format!("glob.match({:?}, [\"/\"], input.request.path)", GLOBS[g])),
     ];
     let allow = proptest::collection::vec(
         (indexable, proptest::collection::vec(literal(), 0..3)),
@@ -394,6 +392,7 @@ fn input() -> impl Strategy<Value = Value> {
         Just(json!("/a/b/c")),
         Just(json!(":a/b")),
         Just(json!(":a:b")),
+        Just(json!("\u{0}a\u{0}b")),
         Just(json!("")),
         Just(json!(["a"])),
     ];
@@ -464,4 +463,70 @@ fn the_fuzz_seeds_agree() {
         seen += 1;
     }
     assert!(seen >= 4);
+}
+
+/// Review findings, each a case where leaving a definition out would have been wrong.
+#[test]
+fn a_glob_match_the_bundle_may_define_and_null_delimiters_are_not_indexed() {
+    // `glob.match` resolved through an import to the bundle's own function.
+    let custom = "package lib.glob\nimport rego.v1\nmatch(p, _, v) if lower(v) == lower(p)\n";
+    let mut routes = table(6, |i| {
+        format!("allow if glob.match(\"/api/r{i}\", [\"/\"], input.request.path)")
+    });
+    routes = routes.replace("import rego.v1\n", "import rego.v1\nimport data.lib.glob\n");
+    let files = vec![
+        ("p.rego".to_owned(), routes.into_bytes()),
+        ("g.rego".to_owned(), custom.as_bytes().to_vec()),
+    ];
+    let s = PolicyStore::from_files(files, config(true)).unwrap();
+    assert!(!s.active().index().indexed, "{:?}", s.active().index());
+    assert!(allowed(&s, req("GET", "/API/R3")));
+    // `null` delimiters: `/` and NUL become the same character before matching.
+    let rego = table(6, |i| {
+        format!("allow if glob.match(\"/admin{i}/*\", null, input.request.path)")
+    });
+    let s = store(&rego);
+    assert!(!s.active().index().indexed, "{:?}", s.active().index());
+    assert!(allowed(
+        &s,
+        json!({"request": {"path": "\u{0}admin2\u{0}x"}})
+    ));
+    assert!(
+        zt_core::internal::index_differential(
+            &rego,
+            &[json!({"request": {"path": "\u{0}admin2\u{0}x"}})]
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_test_that_mocks_a_function_runs_on_the_whole_bundle() {
+    let dir = std::env::temp_dir().join(format!("zt-index-mock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("p.rego"),
+        table(6, |i| {
+            format!("allow if glob.match(\"/r{i}/*\", [\"/\"], input.request.path)")
+        }),
+    )
+    .unwrap();
+    // With the mock every route matches, so `allow` is true whatever the path: the test
+    // fails on the whole bundle, and must not pass because the index left the routes out.
+    std::fs::write(
+        dir.join("p_test.rego"),
+        "package zt.authz\nimport rego.v1\n\
+         test_mocked if not decision.allow with input as {\"request\": {\"path\": \"/other\"}} with glob.match as true\n\
+         test_nested if [v | v := decision.allow with input as {\"request\": {\"path\": \"/r1/x\"}}][0]\n",
+    )
+    .unwrap();
+    let results = zt_core::test_bundle(&dir, &PolicyConfig::default(), None).unwrap();
+    let by: std::collections::HashMap<&str, (bool, bool)> = results
+        .iter()
+        .map(|t| (t.name.rsplit('.').next().unwrap(), (t.passed, t.indexed)))
+        .collect();
+    assert_eq!(by["test_mocked"], (false, false), "{results:?}");
+    // A `with input` inside a comprehension inside a reference is found (and runs indexed).
+    assert_eq!(by["test_nested"], (true, true), "{results:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -44,8 +44,15 @@ pub(super) fn check(compiled: &regorus::CompiledPolicy) -> Result<(), PolicyErro
     for (path, defs) in &rules {
         let mut deps = BTreeSet::new();
         for (m, rule) in defs {
-            for r in references(m, rule) {
-                deps.extend(paths.iter().copied().filter(|p| overlaps(p, &r)));
+            for (r, call) in references(m, rule) {
+                // A call names a function exactly (`time.now_ns()` is no reference to a rule
+                // `time`: without a function at that path it is the builtin).
+                deps.extend(
+                    paths
+                        .iter()
+                        .copied()
+                        .filter(|p| if call { *p == r } else { overlaps(p, &r) }),
+                );
             }
         }
         graph.insert(path.as_str(), deps);
@@ -106,37 +113,48 @@ fn find_cycle<'a>(
     None
 }
 
-/// The constant components of a reference (`a.b["c"]` → `[a, b, c]`), `None` if it starts
-/// with anything but a variable.
+/// The constant components of a reference up to its first computed index (`a.b["c"]` →
+/// `[a, b, c]`; `a[x].c` → `[a]`: it may read anything under `a`), `None` if it starts with
+/// anything but a variable.
 fn static_path(e: &Expr) -> Option<Vec<String>> {
+    static_path_inner(e).map(|(p, _)| p)
+}
+
+/// The path, and whether a computed index cut it short.
+fn static_path_inner(e: &Expr) -> Option<(Vec<String>, bool)> {
     match e {
-        Expr::Var { span, .. } => Some(vec![span.text().to_owned()]),
+        Expr::Var { span, .. } => Some((vec![span.text().to_owned()], false)),
         Expr::RefDot {
             refr,
             field: (_, f),
             ..
         } => {
-            let mut p = static_path(refr)?;
-            p.push(f.as_string().ok()?.to_string());
-            Some(p)
+            let (mut p, cut) = static_path_inner(refr)?;
+            if !cut {
+                p.push(f.as_string().ok()?.to_string());
+            }
+            Some((p, cut))
         }
         Expr::RefBrack { refr, index, .. } => {
-            let mut p = static_path(refr)?;
+            let (mut p, cut) = static_path_inner(refr)?;
+            if cut {
+                return Some((p, true));
+            }
             match index.as_ref() {
                 Expr::String { value, .. } | Expr::RawString { value, .. } => {
                     p.push(value.as_string().ok()?.to_string());
+                    Some((p, false))
                 }
                 // A computed index: the reference reads the whole collection so far.
-                _ => {}
+                _ => Some((p, true)),
             }
-            Some(p)
         }
         _ => None,
     }
 }
 
-/// The `data` paths a rule's definition reads (each as `data.a.b`).
-fn references(m: &Module, rule: &Rule) -> Vec<String> {
+/// The `data` paths a rule's definition reads (each as `data.a.b`), and whether each is a call.
+fn references(m: &Module, rule: &Rule) -> Vec<(String, bool)> {
     let pkg = static_path(&m.package.refr).unwrap_or_default().join(".");
     let mut aliases: HashMap<String, String> = HashMap::new();
     for i in &m.imports {
@@ -203,7 +221,7 @@ struct Walker {
     pkg: String,
     aliases: HashMap<String, String>,
     locals: BTreeSet<String>,
-    out: Vec<String>,
+    out: Vec<(String, bool)>,
 }
 
 impl Walker {
@@ -296,7 +314,7 @@ impl Walker {
     fn expr(&mut self, e: &Expr) {
         match e {
             Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => {
-                self.reference(e);
+                self.reference(e, false);
             }
             Expr::Array { items, .. } | Expr::Set { items, .. } => {
                 items.iter().for_each(|i| self.expr(i));
@@ -317,7 +335,7 @@ impl Walker {
                 self.query(query);
             }
             Expr::Call { fcn, params, .. } => {
-                self.reference(fcn);
+                self.reference(fcn, true);
                 params.iter().for_each(|p| self.expr(p));
             }
             Expr::UnaryExpr { expr, .. } => self.expr(expr),
@@ -344,8 +362,9 @@ impl Walker {
         }
     }
 
-    /// A reference: its `data` path when it has one; computed indices are walked too.
-    fn reference(&mut self, e: &Expr) {
+    /// A reference (`call`: a function's name): its `data` path when it has one; computed
+    /// indices are walked too.
+    fn reference(&mut self, e: &Expr, call: bool) {
         // Indices inside the reference may themselves refer to rules.
         let mut at = e;
         loop {
@@ -385,6 +404,6 @@ impl Walker {
                 None => join(&format!("data.{}.{r}", self.pkg)),
             },
         };
-        self.out.push(full);
+        self.out.push((full, call));
     }
 }

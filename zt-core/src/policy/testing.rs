@@ -274,7 +274,11 @@ impl Withs {
                         None => self.partial = true,
                     },
                     other if rooted_at_input(other) => self.partial = true,
-                    _ => {}
+                    // `with data.x as …` changes data, which no index condition reads; any
+                    // other target mocks a function (`with glob.match as …`), which can make
+                    // a definition the index left out succeed: run on the whole bundle.
+                    other if rooted_at(other, "data") => {}
+                    _ => self.partial = true,
                 }
             }
             match &stmt.literal {
@@ -292,10 +296,26 @@ impl Withs {
     /// Comprehensions inside an expression have queries of their own.
     fn expr(&mut self, e: &Expr) {
         match e {
-            Expr::ArrayCompr { query, .. }
-            | Expr::SetCompr { query, .. }
-            | Expr::ObjectCompr { query, .. } => self.query(query),
-            Expr::Call { params, .. } => params.iter().for_each(|p| self.expr(p)),
+            Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
+                self.expr(term);
+                self.query(query);
+            }
+            Expr::ObjectCompr {
+                key, value, query, ..
+            } => {
+                self.expr(key);
+                self.expr(value);
+                self.query(query);
+            }
+            Expr::Call { fcn, params, .. } => {
+                self.expr(fcn);
+                params.iter().for_each(|p| self.expr(p));
+            }
+            Expr::RefDot { refr, .. } => self.expr(refr),
+            Expr::RefBrack { refr, index, .. } => {
+                self.expr(refr);
+                self.expr(index);
+            }
             Expr::BoolExpr { lhs, rhs, .. }
             | Expr::AssignExpr { lhs, rhs, .. }
             | Expr::BinExpr { lhs, rhs, .. }
@@ -323,9 +343,13 @@ impl Withs {
 }
 
 fn rooted_at_input(e: &Expr) -> bool {
+    rooted_at(e, "input")
+}
+
+fn rooted_at(e: &Expr, root: &str) -> bool {
     match e {
-        Expr::Var { span, .. } => span.text() == "input",
-        Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } => rooted_at_input(refr),
+        Expr::Var { span, .. } => span.text() == root,
+        Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } => rooted_at(refr, root),
         _ => false,
     }
 }

@@ -9,7 +9,7 @@
 //! | `input.a.b == "lit"`, `"lit" == input.a.b`, `=` likewise (also `true`/`false`) | the value equals the literal |
 //! | `input.a.b = ["x", _, y]` (or `==` with constants) | an array of that length, constant elements equal |
 //! | `input.a.b[0] == "x"` | element 0 equals it |
-//! | `glob.match("/api/*", ["/"], input.a.b)` (delimiters `["/"]` or `null`) | a string starting with the pattern's literal prefix (`/api/`) |
+//! | `glob.match("/api/*", ["/"], input.a.b)` (delimiters `["/"]`) | a string starting with the pattern's literal prefix (`/api/`) |
 //! | `"lit" in input.a.b` | the collection holds the literal |
 //!
 //! Every condition is a necessary condition of the literal it comes from: a value that fails it
@@ -95,6 +95,7 @@ pub(crate) fn analyze(
             return Err(why);
         }
     }
+    let globs = !glob_shadowed(compiled);
     let mut out = Analysis::default();
     for (path, rules) in compiled.get_rules() {
         let name = path.rsplit('.').next().unwrap_or_default();
@@ -117,7 +118,7 @@ pub(crate) fn analyze(
             {
                 continue;
             }
-            let conds = conditions(rule);
+            let conds = conditions(rule, globs);
             if conds.is_empty() {
                 continue;
             }
@@ -170,8 +171,24 @@ fn calls(rule: &Rule) -> usize {
         .count()
 }
 
-/// The index conditions of one definition (empty when it has none or is not indexable).
-fn conditions(rule: &Rule) -> Vec<(DimKey, Cond)> {
+/// Whether `glob.match` might not be regorus's builtin: regorus resolves a call through the
+/// module's imports and the bundle's own rules before its builtins, so an import named `glob`
+/// or a rule or package with a `glob` component could stand in for it.
+fn glob_shadowed(compiled: &regorus::CompiledPolicy) -> bool {
+    let has_glob = |path: &str| path.split('.').any(|c| c == "glob");
+    compiled.get_rules().keys().any(|p| has_glob(p))
+        || compiled.get_modules().iter().any(|m| {
+            has_glob(m.package.refr.span().text())
+                || m.imports.iter().any(|i| {
+                    i.r#as.as_ref().is_some_and(|a| a.text() == "glob")
+                        || has_glob(i.refr.span().text())
+                })
+        })
+}
+
+/// The index conditions of one definition (empty when it has none or is not indexable);
+/// `globs`: whether `glob.match` is the builtin.
+fn conditions(rule: &Rule, globs: bool) -> Vec<(DimKey, Cond)> {
     let Rule::Spec { head, bodies, .. } = rule else {
         return Vec::new();
     };
@@ -192,7 +209,7 @@ fn conditions(rule: &Rule) -> Vec<(DimKey, Cond)> {
         let Literal::Expr { expr, .. } = &stmt.literal else {
             continue;
         };
-        for (dim, cond) in literal_conditions(expr) {
+        for (dim, cond) in literal_conditions(expr, globs) {
             // One condition per dimension: each is necessary, so keeping the first is sound.
             if !out.iter().any(|(d, _)| *d == dim) {
                 out.push((dim, cond));
@@ -202,7 +219,7 @@ fn conditions(rule: &Rule) -> Vec<(DimKey, Cond)> {
     out
 }
 
-fn literal_conditions(expr: &Expr) -> Vec<(DimKey, Cond)> {
+fn literal_conditions(expr: &Expr, globs: bool) -> Vec<(DimKey, Cond)> {
     match expr {
         Expr::BoolExpr {
             op: BoolOp::Eq,
@@ -216,7 +233,7 @@ fn literal_conditions(expr: &Expr) -> Vec<(DimKey, Cond)> {
             rhs,
             ..
         } => equality(lhs, rhs),
-        Expr::Call { fcn, params, .. } if is_glob_match(fcn) => glob(params),
+        Expr::Call { fcn, params, .. } if globs && is_glob_match(fcn) => glob(params),
         Expr::Membership {
             key: None,
             value,
@@ -270,7 +287,7 @@ fn is_glob_match(fcn: &Expr) -> bool {
     }
 }
 
-/// `glob.match(<constant pattern>, ["/"] | null, <input ref>)`: a prefix condition.
+/// `glob.match(<constant pattern>, ["/"], <input ref>)`: a prefix condition.
 fn glob(params: &[regorus::unstable::Ref<Expr>]) -> Vec<(DimKey, Cond)> {
     let [pattern, delims, value] = params else {
         return Vec::new();
@@ -278,11 +295,11 @@ fn glob(params: &[regorus::unstable::Ref<Expr>]) -> Vec<(DimKey, Cond)> {
     let (Some(pattern), Some(path)) = (string_lit(pattern), input_path(value)) else {
         return Vec::new();
     };
-    // With `/` as the only delimiter (or none) regorus matches the text as written; other
-    // delimiters rewrite both sides before matching, so a prefix of the pattern is no longer
-    // a prefix of the values it matches.
+    // With `/` as the only delimiter regorus matches the text as written. Other delimiters,
+    // and none (`null`: `/` becomes `\0` on both sides, so a value with `\0` for `/` matches),
+    // rewrite the text before matching, so a prefix of the pattern is not a prefix of the
+    // values it matches.
     let plain = match delims.as_ref() {
-        Expr::Null { .. } => true,
         Expr::Array { items, .. } => {
             !items.is_empty()
                 && items

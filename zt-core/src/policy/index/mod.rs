@@ -156,7 +156,11 @@ impl RuleIndex {
             .collect();
         let mut programs = Vec::with_capacity(groups.len());
         for set in &groups {
-            programs.push(compile(&sources(modules, &remainders, &defs_at, set))?);
+            match compile(&sources(modules, &remainders, &defs_at, set)) {
+                Ok(p) => programs.push(p),
+                // The whole bundle compiled; should a part not, evaluate the whole.
+                Err(e) => return Ok(Err(format!("an index program does not compile: {e}"))),
+            }
         }
         let total_defs = analysis.defs.len();
         let info = PolicyIndex {

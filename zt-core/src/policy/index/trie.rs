@@ -100,6 +100,8 @@ fn resolve<'a>(input: &'a Value, path: &[Seg]) -> Option<&'a Value> {
     for seg in path {
         v = match (seg, v) {
             (Seg::Key(k), Value::Object(o)) => o.get(&Value::String(k.as_str().into()))?,
+            // A set indexed by a member yields the member.
+            (Seg::Key(k), Value::Set(s)) => s.get(&Value::String(k.as_str().into()))?,
             (Seg::Index(i), Value::Array(a)) => a.get(*i)?,
             (Seg::Index(i), Value::Object(o)) => o.get(&Value::from(*i as u64))?,
             _ => return None,
