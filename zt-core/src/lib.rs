@@ -79,9 +79,10 @@ pub mod internal;
 // Configuration: the one schema for every surface.
 pub use config::{
     AuthorizerConfig, BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, ConfigFormat,
-    DecisionLogConfig, DecisionLogSink, DpopConfig, EnforcementConfig, IntrospectionConfig,
-    IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding, PostureConfig,
-    PostureSource, PrivateKeyJwtConfig, RequestConfig, RolloutConfig, Secret, TokenConfig,
+    DecisionLogConfig, DecisionLogFormat, DecisionLogSink, DpopConfig, EnforcementConfig,
+    IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding,
+    PostureConfig, PostureSource, PrivateKeyJwtConfig, RequestConfig, RolloutConfig, Secret,
+    TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};

@@ -86,7 +86,12 @@ async fn collector(mode: Mode) -> (Shared, zt_testkit::Served) {
 }
 
 fn authorizer(service: Value, path: Option<&std::path::Path>) -> Authorizer {
-    let mut log = json!({"sink": "service", "service": service, "mask": ["/subject/claims/email"]});
+    authorizer_as(service, path, "zt")
+}
+
+fn authorizer_as(service: Value, path: Option<&std::path::Path>, format: &str) -> Authorizer {
+    let mut log = json!({"sink": "service", "service": service, "mask": ["/subject/claims/email"],
+                         "format": format});
     if let Some(p) = path {
         log["path"] = json!(p);
     }
@@ -361,4 +366,58 @@ fn service_sink_config_is_checked() {
         bad(json!({"sink": "service", "service": {"url": "https://c.example", "max_retries": 50}}))
             .contains("max_retries")
     );
+}
+
+/// `format = "opa"`: the collector receives OPA's decision events, which it checks field by
+/// field as an OPA decision-log consumer reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opa_format_uploads_opa_decision_events() {
+    let (state, server) = collector(Mode::Accept).await;
+    let service = json!({"url": server.url(""), "path": "v1/logs", "max_delay_ms": 60000});
+    let (ids, a) = tokio::task::spawn_blocking(move || {
+        let a = authorizer_as(service, None, "opa");
+        let ids = decide(&a, 4);
+        a.flush();
+        (ids, a)
+    })
+    .await
+    .unwrap();
+    let records = state.lock().unwrap().records.clone();
+    assert_eq!(records.len(), 4);
+    for (r, id) in records.iter().zip(&ids) {
+        assert_eq!(r["decision_id"], json!(id));
+        assert_eq!(r["path"], json!("zt/authz/decision"));
+        assert_eq!(r["labels"]["app"], json!("zt"));
+        assert_eq!(r["labels"]["service"], json!("orders"));
+        assert!(r["labels"]["version"].is_string());
+        assert!(r["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            r["bundles"]["zt"]["revision"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        assert!(r["metrics"]["timer_rego_query_eval_ns"].as_u64().unwrap() > 0);
+        assert!(r["metrics"]["timer_server_handler_ns"].as_u64().unwrap() > 0);
+        // Masked as in zt's shape, and listed as OPA lists masked paths.
+        assert_eq!(
+            r["input"]["subject"]["claims"]["email"],
+            json!(zt_core::MASKED)
+        );
+        assert_eq!(r["masked"], json!(["/input/subject/claims/email"]));
+        assert!(r["input"]["request"]["method"].is_string());
+        // zt's own decision under `custom.zt`; none of zt's top-level names.
+        assert_eq!(r["custom"]["zt"]["decision_id"], json!(id));
+        assert!(r.get("outcome").is_none() && r.get("entrypoint").is_none());
+    }
+    // The result is the policy's output as zt read it; a failure is OPA's `error`.
+    assert_eq!(records[0]["result"]["allow"], json!(true));
+    assert!(records[0].get("error").is_none());
+    assert!(records[1].get("result").is_none());
+    assert_eq!(records[1]["error"]["code"], json!("policy_undefined"));
+    assert!(records[1]["error"]["message"].is_string());
+    assert_eq!(records[1]["custom"]["zt"]["outcome"], json!("deny"));
+    assert_settled(&a);
+    tokio::task::spawn_blocking(move || drop(a)).await.unwrap();
+    drop(server);
 }

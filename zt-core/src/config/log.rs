@@ -25,6 +25,20 @@ pub enum DecisionLogSink {
     None,
 }
 
+/// The shape of decision-log records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DecisionLogFormat {
+    /// zt's record: the decision's fields, `input`, `result` (docs/observability.md).
+    #[default]
+    Zt,
+    /// OPA's decision event (`decision_id`, `labels`, `path`, `input`, `result`, `bundles`,
+    /// `timestamp`, `metrics`, ...), so that a collector built for OPA takes it unchanged;
+    /// zt's own fields under `custom.zt`.
+    Opa,
+}
+
 /// Decision log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +46,9 @@ pub enum DecisionLogSink {
 pub struct DecisionLogConfig {
     /// Sink (default `stdout`).
     pub sink: DecisionLogSink,
+    /// Record shape (default `zt`; `opa` writes OPA's decision events, which `zt replay`
+    /// does not read).
+    pub format: DecisionLogFormat,
     /// File for the `file` and `hash_chained_file` sinks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
@@ -131,6 +148,7 @@ impl Default for DecisionLogConfig {
     fn default() -> Self {
         Self {
             sink: DecisionLogSink::Stdout,
+            format: DecisionLogFormat::Zt,
             path: None,
             mask: DEFAULT_MASK.iter().map(|p| (*p).to_owned()).collect(),
             queue_capacity: 4096,

@@ -400,7 +400,7 @@ mod policy;
 mod validate;
 
 pub use issuer::{IntrospectionConfig, IssuerConfig, PrivateKeyJwtConfig, Secret};
-pub use log::{DecisionLogConfig, DecisionLogSink, LogServiceConfig};
+pub use log::{DecisionLogConfig, DecisionLogFormat, DecisionLogSink, LogServiceConfig};
 pub use policy::{BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, PolicyConfig};
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub use chain::{GENESIS_HASH, verify_chain};
 use chain::{last_chain_hash, sha256_hex};
 pub use upload::UploadStatus;
 
-use crate::config::{DecisionLogConfig, DecisionLogSink};
+use crate::config::{DecisionLogConfig, DecisionLogFormat, DecisionLogSink};
 use crate::decision::Decision;
 use crate::error::{BuildError, RuntimeError};
 use crate::input::{PolicyInput, RequestInfo};
@@ -139,6 +139,7 @@ struct Formatter {
     service: Option<String>,
     entrypoint: String,
     mask: Vec<String>,
+    format: DecisionLogFormat,
 }
 
 enum Sink {
@@ -237,6 +238,7 @@ impl Logger {
             service,
             entrypoint,
             mask: c.mask.clone(),
+            format: c.format,
         };
         let worker_counters = counters.clone();
         let worker = std::thread::Builder::new()
@@ -618,6 +620,9 @@ impl Formatter {
                 crate::input::request_only(r, &|h| keep.iter().any(|k| k == h), &self.mask)
             }
         };
+        if self.format == DecisionLogFormat::Opa {
+            return self.render_opa_into(e, &input, prev_hash, out);
+        }
         let record = Record {
             timestamp: rfc3339(e.timestamp_ms),
             service: self.service.as_deref(),
@@ -631,6 +636,110 @@ impl Formatter {
             prev_hash,
         };
         serde_json::to_writer(out, &record).map_err(|_| ())
+    }
+
+    /// OPA's decision event (`format = "opa"`): what an OPA decision-log collector reads, zt's
+    /// own decision fields under `custom.zt`.
+    fn render_opa_into(
+        &self,
+        e: &Entry,
+        input: &regorus::Value,
+        prev_hash: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ()> {
+        #[derive(serde::Serialize)]
+        struct Labels<'a> {
+            app: &'static str,
+            version: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            service: Option<&'a str>,
+        }
+        #[derive(serde::Serialize)]
+        struct Revision<'a> {
+            revision: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Metrics {
+            timer_rego_query_eval_ns: u64,
+            timer_server_handler_ns: u64,
+        }
+        #[derive(serde::Serialize)]
+        struct Custom<'a> {
+            zt: &'a Decision,
+        }
+        #[derive(serde::Serialize)]
+        struct OpaError<'a> {
+            code: &'a str,
+            message: String,
+        }
+        #[derive(serde::Serialize)]
+        struct Event<'a> {
+            labels: Labels<'a>,
+            decision_id: &'a str,
+            path: String,
+            input: &'a regorus::Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            result: Option<ResultField<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<OpaError<'a>>,
+            bundles: std::collections::BTreeMap<&'static str, Revision<'a>>,
+            timestamp: String,
+            metrics: Metrics,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            masked: Vec<String>,
+            custom: Custom<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prev_hash: Option<&'a str>,
+        }
+        let d = &e.decision;
+        let (result, error) = match &e.result {
+            Some(Ok(_)) => (
+                Some(ResultField {
+                    result: &e.result,
+                    decision: d,
+                }),
+                None,
+            ),
+            Some(Err(f)) => (
+                None,
+                Some(OpaError {
+                    code: f.reason().as_str(),
+                    message: f.to_string(),
+                }),
+            ),
+            None => (None, None),
+        };
+        let mut bundles = std::collections::BTreeMap::new();
+        if let Some(rev) = &d.policy_revision {
+            bundles.insert("zt", Revision { revision: rev });
+        }
+        let event = Event {
+            labels: Labels {
+                app: "zt",
+                version: env!("CARGO_PKG_VERSION"),
+                service: self.service.as_deref(),
+            },
+            decision_id: &d.id,
+            path: opa_path(&self.entrypoint),
+            input,
+            result,
+            error,
+            bundles,
+            timestamp: rfc3339(e.timestamp_ms),
+            metrics: Metrics {
+                timer_rego_query_eval_ns: d.timings.policy_ns,
+                timer_server_handler_ns: d.timings.total_ns,
+            },
+            masked: self
+                .mask
+                .iter()
+                .filter(|p| is_masked(input, p))
+                .map(|p| format!("/input{p}"))
+                .collect(),
+            custom: Custom { zt: d },
+            prev_hash,
+        };
+        serde_json::to_writer(out, &event).map_err(|_| ())
     }
 
     /// An event record: `timestamp`, `service`, then the event's own fields.
@@ -658,6 +767,32 @@ impl Formatter {
         };
         serde_json::to_writer(out, &record).map_err(|_| ())
     }
+}
+
+/// OPA's `path` of an entrypoint: `data.zt.authz.decision` → `zt/authz/decision`.
+fn opa_path(entrypoint: &str) -> String {
+    entrypoint
+        .strip_prefix("data.")
+        .unwrap_or(entrypoint)
+        .replace('.', "/")
+}
+
+/// Whether the value at the JSON pointer `pointer` is the mask's `"[masked]"`.
+fn is_masked(input: &regorus::Value, pointer: &str) -> bool {
+    let mut v = input;
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let next = match v {
+            regorus::Value::Object(o) => o.get(&regorus::Value::from(seg.as_str())),
+            regorus::Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => v = n,
+            None => return false,
+        }
+    }
+    matches!(v, regorus::Value::String(s) if &**s == "[masked]")
 }
 
 /// Renders one line (no newline) into the buffer, given the chain's previous hash.
