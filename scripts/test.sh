@@ -107,6 +107,14 @@ npm install --prefix zt-node --no-audit --no-fund --loglevel=error
 (cd zt-node && ZT_TESTKIT="$PWD/../target/debug/zt-testkit" node --test --test-concurrency=1 test/*.test.js)
 
 echo "== crates: cargo publish --dry-run (zt-core, zt-tower, zt-cli), cargo install --path zt-cli"
+# `publish --workspace` verifies each crate against the others through a temporary local
+# registry whose crates cargo unpacks under $CARGO_HOME/registry/src/-<hash of its path>/ and
+# never unpacks again for the same version (cargo 1.90): a second run from the same checkout
+# path would verify zt-cli against the zt-core of the first. Remove those copies of zt's own
+# crates first (only from local registries, whose directories start with `-`).
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/; do
+  [ -d "$d" ] && rm -rf "$d"zt-core-* "$d"zt-tower-* "$d"zt-cli-*
+done
 cargo publish --dry-run --locked --allow-dirty --workspace \
   --exclude zt-py --exclude zt-node --exclude zt-testkit --exclude zt-benches
 cargo install --locked --force --quiet --path zt-cli --root target/install --target-dir target
