@@ -306,8 +306,16 @@ fn bundle_enforcement(data: &serde_json::Value) -> Result<u64, PolicyError> {
 pub(super) fn load_engine(b: &Bundle) -> Result<regorus::Engine, PolicyError> {
     guards::check_nesting(b)?;
     guards::check_function_recursion(b)?;
+    engine_with(&b.modules, RegoValue::from(b.data.clone()))
+}
+
+/// A regorus engine holding `modules` (file, text) and `data`.
+fn engine_with(
+    modules: &[(String, String)],
+    data: RegoValue,
+) -> Result<regorus::Engine, PolicyError> {
     let mut engine = regorus::Engine::new();
-    for (file, source) in &b.modules {
+    for (file, source) in modules {
         engine
             .add_policy(file.clone(), source.clone())
             .map_err(|e| PolicyError::Parse {
@@ -315,11 +323,9 @@ pub(super) fn load_engine(b: &Bundle) -> Result<regorus::Engine, PolicyError> {
                 message: one_line(&e.to_string()),
             })?;
     }
-    engine
-        .add_data(RegoValue::from(b.data.clone()))
-        .map_err(|e| PolicyError::Compile {
-            message: one_line(&e.to_string()),
-        })?;
+    engine.add_data(data).map_err(|e| PolicyError::Compile {
+        message: one_line(&e.to_string()),
+    })?;
     Ok(engine)
 }
 
@@ -388,20 +394,7 @@ fn compile_sources(
     data: &RegoValue,
     entrypoint: &str,
 ) -> Result<Arc<Program>, PolicyError> {
-    let mut engine = regorus::Engine::new();
-    for (file, source) in sources {
-        engine
-            .add_policy(file.clone(), source.clone())
-            .map_err(|e| PolicyError::Parse {
-                file: file.clone(),
-                message: one_line(&e.to_string()),
-            })?;
-    }
-    engine
-        .add_data(data.clone())
-        .map_err(|e| PolicyError::Compile {
-            message: one_line(&e.to_string()),
-        })?;
+    let mut engine = engine_with(sources, data.clone())?;
     let compiled = compile_entrypoint(&mut engine, entrypoint)?;
     Compiler::compile_from_policy(&compiled, &[entrypoint]).map_err(|e| PolicyError::Compile {
         message: one_line(&e.to_string()),
