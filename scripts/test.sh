@@ -16,6 +16,9 @@
 # the crates' `cargo publish --dry-run` and `cargo install --path zt-cli` (into target/install),
 # and cargo-fuzz (cargo install) to build the fuzz targets and run each for ZT_FUZZ_SECS
 # seconds (default 30; 0 skips fuzzing).
+# Where `redis-server` is missing, Debian's package redis-server (apt-get, as root or with sudo)
+# for the shared DPoP replay store's tests: each test starts its own server on 127.0.0.1 and
+# stops it by its pid (the package's own service is stopped and disabled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -37,6 +40,18 @@ else
   echo "!!! Node.js/npm not found: zt-tower's oidc-provider end-to-end test will FAIL." >&2
   echo "!!! Install Node.js 20+ with npm, or set ZT_SKIP_NODE_E2E=1 to skip it knowingly." >&2
 fi
+
+echo "== redis-server (the shared DPoP replay store's tests)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" = "0" ] || sudo_cmd="sudo"
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null ||
+    { $sudo_cmd apt-get update -q >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }
+  # Tests start their own servers; the package's service is not needed.
+  if command -v systemctl >/dev/null 2>&1; then $sudo_cmd systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+  if command -v service >/dev/null 2>&1; then $sudo_cmd service redis-server stop >/dev/null 2>&1 || true; fi
+fi
+redis-server --version
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

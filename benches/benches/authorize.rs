@@ -353,11 +353,119 @@ fn bench_introspection(c: &mut Criterion) {
     g.finish();
 }
 
+/// The shared DPoP replay store (issue 28): the same DPoP decision with the instance's cache
+/// only and with `[dpop.replay_store]` on a real redis-server on 127.0.0.1 (sync and async
+/// paths), next to the raw dependency: redis-rs's `SET NX PX` on a multiplexed connection.
+fn bench_dpop_store(c: &mut Criterion) {
+    use base64::Engine as _;
+    use serde_json::json;
+    let redis = zt_testkit::RedisServer::start(std::time::Duration::from_secs(3600))
+        .expect("redis-server (installed by the test command)");
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let make = |store: Option<serde_json::Value>| {
+        let mut cfg = json!({
+            "issuers": [{"issuer": zt_testkit::ISS, "audiences": [zt_testkit::AUD],
+                         "algorithms": ["RS256"], "jwks": {"keys": [zt_testkit::jwk("rsa2048-a")]}}],
+            "policy": {"bundle": zt_testkit::sample_bundle_dir()},
+            "decision_log": {"sink": "none"},
+        });
+        if let Some(s) = store {
+            cfg["dpop"] = json!({"replay_store": s});
+        }
+        let cfg = zt_core::AuthorizerConfig::from_json_str(&cfg.to_string()).expect("config");
+        zt_core::Authorizer::builder(cfg)
+            .clock(Arc::new(zt_core::ManualClock::at_unix(zt_testkit::NOW)))
+            .build()
+            .expect("authorizer")
+    };
+    let local = make(None);
+    let shared = make(Some(json!({"url": redis.url(), "prefix": "bench:"})));
+    let jwk = zt_testkit::try_dpop_jwk("ec-p256").expect("jwk");
+    let jkt = zt_core::jwk_thumbprint(jwk.as_object().expect("object")).expect("thumbprint");
+    let mut claims = zt_benches::claims(1);
+    claims["cnf"] = json!({"jkt": jkt});
+    let bound = zt_testkit::mint("rsa2048-a", "RS256", &claims);
+    let ath = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bound.as_bytes()).as_ref());
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string();
+    let counter = std::cell::Cell::new(0u64);
+    let request = || {
+        counter.set(counter.get() + 1);
+        let body = json!({"jti": format!("store-{}", counter.get()), "htm": "GET",
+                          "htu": "https://api.example.com/orders/42", "iat": zt_testkit::NOW,
+                          "ath": ath});
+        Request::new("GET", "/orders/42")
+            .host("api.example.com")
+            .dpop(bound.clone())
+            .dpop_proof(zt_testkit::sign_raw(
+                &header,
+                &body.to_string(),
+                "ec-p256",
+                "ES256",
+            ))
+    };
+    for a in [&local, &shared] {
+        let d = a.authorize_sync(&request());
+        assert!(d.is_allowed(), "{:?}", d.reasons);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut raw = rt
+        .block_on(
+            redis::Client::open(redis.url().as_str())
+                .expect("client")
+                .get_multiplexed_async_connection(),
+        )
+        .expect("connection");
+    let keys = std::cell::Cell::new(0u64);
+
+    let mut g = c.benchmark_group("authorize_dpop_store");
+    g.bench_function("dpop_local_cache_only", |b| {
+        b.iter_batched(
+            request,
+            |r| local.authorize_sync(&r),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("dpop_redis_store_sync", |b| {
+        b.iter_batched(
+            request,
+            |r| shared.authorize_sync(&r),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("dpop_redis_store_async", |b| {
+        b.iter_batched(
+            request,
+            |r| rt.block_on(shared.authorize(&r)),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("raw_redis_set_nx_px", |b| {
+        b.iter(|| {
+            keys.set(keys.get() + 1);
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(format!("raw:{}", keys.get()))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(67_000);
+            rt.block_on(cmd.query_async::<Option<String>>(&mut raw))
+                .expect("SET")
+        })
+    });
+    g.finish();
+    let s = shared.status().dpop_replay_store.expect("store");
+    assert_eq!(s.errors, 0, "{s:?}");
+}
+
 criterion_group!(
     benches,
     bench,
     bench_threads,
     bench_dpop,
+    bench_dpop_store,
     bench_introspection
 );
 criterion_main!(benches);

@@ -223,6 +223,10 @@ codes! {
         /// `[dpop]` requires server nonces and the proof carries none, or one that is not current
         /// (RFC 9449 §9): answered with `error="use_dpop_nonce"` and a fresh `DPoP-Nonce`.
         DpopNonceRequired = "dpop_nonce_required",
+        /// `[dpop.replay_store]` with `on_error = "deny"`: the shared store of spent proof ids
+        /// failed or timed out, so a replay on another instance cannot be ruled out. The proof
+        /// is spent; a client retries with a new one.
+        DpopReplayStoreUnavailable = "dpop_replay_store_unavailable",
     }
 }
 
@@ -281,6 +285,7 @@ impl Reason {
                 | Reason::DpopBindingMismatch
                 | Reason::DpopReplayed
                 | Reason::DpopNonceRequired
+                | Reason::DpopReplayStoreUnavailable
         )
     }
 }

@@ -81,14 +81,14 @@ pub use config::{
     AuthorizerConfig, BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, ConfigFormat,
     DecisionLogConfig, DecisionLogFormat, DecisionLogSink, DpopConfig, EnforcementConfig,
     IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding,
-    PostureConfig, PostureSource, PrivateKeyJwtConfig, RequestConfig, RolloutConfig, Secret,
-    TokenConfig,
+    PostureConfig, PostureSource, PrivateKeyJwtConfig, ReplayStoreConfig, ReplayStoreOnError,
+    RequestConfig, RolloutConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
 pub use codes::{EnforcementMode, Outcome, Reason, UnknownCode, UnknownMode};
 pub use decision::{Decision, ShadowResult, Timings};
-pub use dpop::jwk_thumbprint;
+pub use dpop::{ReplayStoreStats, jwk_thumbprint};
 pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus, canary_bucket};
 pub use log::UploadStatus;
 pub use observe::status::{AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus};

@@ -298,7 +298,7 @@ impl Authorizer {
             (dpop_proof, client_certificate),
         )?;
         Ok(Decision {
-            inner: self.inner.authorize_sync(&request),
+            inner: decide_sync(method.py(), &self.inner, &request),
         })
     }
 
@@ -366,7 +366,7 @@ impl Authorizer {
             client_certificate,
         )?;
         Ok(Decision {
-            inner: self.inner.authorize_sync(&request),
+            inner: decide_sync(method.py(), &self.inner, &request),
         })
     }
 
@@ -599,4 +599,18 @@ pub(crate) fn replay<'py>(
         .detach(|| zt_core::replay_file(&config, &log, &candidate, examples))
         .map_err(|e| raise(py, "PolicyError", &e))?;
     to_py(py, &report)
+}
+
+/// `authorize_sync`, with the GIL released when it may wait for I/O (a DPoP proof with
+/// `[dpop.replay_store]`: at most `timeout_ms`), so other Python threads run meanwhile.
+fn decide_sync(
+    py: Python<'_>,
+    authz: &zt_core::Authorizer,
+    request: &zt_core::Request,
+) -> zt_core::Decision {
+    if authz.may_block(request) {
+        py.detach(|| authz.authorize_sync(request))
+    } else {
+        authz.authorize_sync(request)
+    }
 }

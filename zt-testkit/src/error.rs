@@ -29,4 +29,7 @@ pub enum Error {
     /// Binding the loopback listener failed.
     #[error("cannot listen on 127.0.0.1: {0}")]
     Listen(#[from] std::io::Error),
+    /// The test Redis server could not be started.
+    #[error("redis-server: {0}")]
+    Redis(String),
 }

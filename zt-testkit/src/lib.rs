@@ -35,6 +35,7 @@ mod dpop;
 mod error;
 mod keys;
 mod personas;
+mod redis;
 mod samples;
 mod server;
 mod token;
@@ -50,6 +51,7 @@ pub use personas::{
     Persona, PersonaToken, healthy_developers, healthy_device, persona_claims, quickstart_personas,
     tamper,
 };
+pub use redis::RedisServer;
 pub use samples::{AUD, ISS, data_dir, keys_dir, sample_bundle_dir, workspace_dir};
 pub use server::{DEFAULT_LIFETIME, JwksServer, Served, serve, serve_for};
 pub use token::{

@@ -196,6 +196,7 @@ impl Authorizer {
             override_file_errors: inner.enforcement.file_errors.load(Ordering::Relaxed),
             revocations: self.revocation_stats(),
             revocation_feed: inner.revocations.feed_status(),
+            replay_store: inner.dpop.store.as_ref().map(|s| s.stats()),
         }
     }
 

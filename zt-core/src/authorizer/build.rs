@@ -120,14 +120,10 @@ impl AuthorizerBuilder {
                 )?),
                 None => None,
             };
-        let dpop = crate::dpop::DpopChecker::new(&c.dpop).map_err(|message| {
+        let dpop = crate::dpop::DpopChecker::new(&c.dpop).map_err(|(key, message)| {
             crate::error::ConfigError::Invalid {
                 file: None,
-                key: if c.dpop.nonce_secret_file.is_some() {
-                    "dpop.nonce_secret_file".to_owned()
-                } else {
-                    "dpop.nonce_secret_env".to_owned()
-                },
+                key: key.to_owned(),
                 message,
             }
         })?;

@@ -18,17 +18,29 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// The verification results a decision starts from.
+/// The verification results a decision starts from (besides the token's).
 struct Verified {
-    token: Result<VerifiedClaims, Reason>,
     assertion: Option<Result<VerifiedClaims, Reason>>,
     token_ns: u64,
     assertion_ns: u64,
 }
 
+/// A decision up to the proof of possession: the admitted claims with the DPoP nonce to hand
+/// out, or why the request is refused, and a proof id still to record in the shared replay
+/// store.
+struct Gated {
+    now_ms: u64,
+    claims: Result<(VerifiedClaims, Option<String>), Reason>,
+    pending: Option<crate::dpop::store::Pending>,
+}
+
 impl Authorizer {
     /// Decide from cached keys only: no I/O, never blocks. An unknown `kid` is a deny
     /// (`unknown_key`) and schedules a key refresh in the background.
+    ///
+    /// The one exception: with `[dpop.replay_store]`, a request carrying a DPoP proof waits
+    /// for the shared store, at most `timeout_ms` ([`Authorizer::may_block`] tells which
+    /// requests do).
     pub fn authorize_sync(&self, request: &Request) -> Decision {
         let t0 = Instant::now();
         let run = std::panic::AssertUnwindSafe(|| {
@@ -41,12 +53,17 @@ impl Authorizer {
                 .assertion_jwt(request)
                 .map(|jwt| posture::verify_assertion(&inner.verifier, jwt));
             let verified = Verified {
-                token,
                 assertion,
                 token_ns,
                 assertion_ns: elapsed(t1),
             };
-            self.decide(request, verified, t0)
+            let mut gated = self.gate(request, token);
+            if let (Some(p), Some(store)) = (gated.pending.take(), &inner.dpop.store)
+                && let Err(reason) = store.spend_blocking(p)
+            {
+                gated.claims = Err(reason);
+            }
+            self.decide(request, gated, verified, t0)
         });
         std::panic::catch_unwind(run).unwrap_or_else(|_| self.panicked(request, t0))
     }
@@ -76,12 +93,17 @@ impl Authorizer {
                 None => None,
             };
             let verified = Verified {
-                token,
                 assertion,
                 token_ns,
                 assertion_ns: elapsed(t1),
             };
-            self.decide(request, verified, t0)
+            let mut gated = self.gate(request, token);
+            if let (Some(p), Some(store)) = (gated.pending.take(), &inner.dpop.store)
+                && let Err(reason) = store.spend(p).await
+            {
+                gated.claims = Err(reason);
+            }
+            self.decide(request, gated, verified, t0)
         });
         match run.catch_unwind().await {
             Ok(d) => d,
@@ -94,6 +116,34 @@ impl Authorizer {
     /// on an async runtime's worker thread; services use `authorize` or `authorize_sync`.
     pub fn authorize_blocking(&self, request: &Request) -> Decision {
         futures::executor::block_on(self.authorize(request))
+    }
+
+    /// Whether [`Authorizer::authorize_sync`] may wait on I/O for `request`: only with
+    /// `[dpop.replay_store]`, for a request carrying a DPoP proof (it waits for the store, at
+    /// most `timeout_ms`). Bindings release their interpreter's lock for these.
+    ///
+    /// ```
+    /// # use zt_core::{Authorizer, AuthorizerConfig, Request};
+    /// # let config = AuthorizerConfig::from_toml_str(r#"
+    /// #     [[issuers]]
+    /// #     issuer = "https://idp.example.com"
+    /// #     audiences = ["api"]
+    /// #     algorithms = ["ES256"]
+    /// #     jwks = { keys = [{ kty = "EC", kid = "k1", crv = "P-256",
+    /// #              x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    /// #              y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+    /// #     [decision_log]
+    /// #     sink = "none"
+    /// # "#)?;
+    /// let authz = Authorizer::builder(config)
+    ///     .policy_files(vec![("a.rego".into(), b"package zt.authz\ndecision := true".to_vec())])
+    ///     .build()?;
+    /// // No replay store configured: never.
+    /// assert!(!authz.may_block(&Request::new("GET", "/")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn may_block(&self, request: &Request) -> bool {
+        self.inner.dpop.store.is_some() && request.dpop_proof.is_some()
     }
 
     fn assertion_jwt<'r>(&self, request: &'r Request) -> Option<&'r str> {
@@ -172,19 +222,37 @@ impl Authorizer {
         }
     }
 
-    fn decide(&self, request: &Request, v: Verified, t0: Instant) -> Decision {
+    /// The checks on the token before the policy: revocation, then proof of possession
+    /// (the shared replay store's part is left to the caller, which may await it).
+    fn gate(&self, request: &Request, token: Result<VerifiedClaims, Reason>) -> Gated {
+        let now_ms = self.inner.clock.now_unix_ms();
+        let mut pending = None;
+        let claims = token
+            .and_then(|c| self.admit(c))
+            .and_then(|c| self.confirm(c, request, now_ms / 1000))
+            .map(|(c, checked)| match checked {
+                Some(checked) => {
+                    pending = checked.pending;
+                    (c, checked.next_nonce)
+                }
+                None => (c, None),
+            });
+        Gated {
+            now_ms,
+            claims,
+            pending,
+        }
+    }
+
+    fn decide(&self, request: &Request, g: Gated, v: Verified, t0: Instant) -> Decision {
         let inner = &*self.inner;
-        let now_ms = inner.clock.now_unix_ms();
+        let now_ms = g.now_ms;
         let now = now_ms / 1000;
         let mut timings = Timings {
             token_ns: v.token_ns,
             ..Timings::default()
         };
-        let claims = v
-            .token
-            .and_then(|c| self.admit(c))
-            .and_then(|c| self.confirm(c, request, now));
-        let (claims, next_nonce) = match claims {
+        let (claims, next_nonce) = match g.claims {
             Ok(c) => c,
             Err(reason) => return self.refused(request, reason, timings, t0, now_ms),
         };
@@ -369,16 +437,16 @@ impl Authorizer {
     /// Proof of possession for sender-constrained tokens: a DPoP proof for a token bound with
     /// `cnf.jkt` (or any token of a `require_dpop` issuer, or one sent with the `DPoP` scheme),
     /// and the client certificate for a token bound with `cnf["x5t#S256"]`.
-    /// With it, the DPoP nonce to hand out on the response, when the proof's is about to age
-    /// out.
+    /// With it, the DPoP proof's outcome (the nonce to hand out, the id still to record in the
+    /// shared store).
     fn confirm(
         &self,
         claims: VerifiedClaims,
         request: &Request,
         now: u64,
-    ) -> Result<(VerifiedClaims, Option<String>), Reason> {
+    ) -> Result<(VerifiedClaims, Option<crate::dpop::Checked>), Reason> {
         let inner = &*self.inner;
-        let mut next_nonce = None;
+        let mut checked = None;
         let (jkt, x5t) = match claims.confirmation() {
             None => (None, None),
             Some(cnf) => confirmation(cnf)?,
@@ -415,7 +483,7 @@ impl Authorizer {
                 jkt,
                 now,
             };
-            next_nonce = inner.dpop.check(proof, &cx)?;
+            checked = Some(inner.dpop.check(proof, &cx)?);
         }
         if let Some(x5t) = x5t {
             let presented = request.client_cert_x5t.as_deref().unwrap_or_default();
@@ -429,7 +497,7 @@ impl Authorizer {
                 return Err(Reason::CertificateBindingMismatch);
             }
         }
-        Ok((claims, next_nonce))
+        Ok((claims, checked))
     }
 
     fn finish(

@@ -112,6 +112,60 @@ pub struct DpopConfig {
     /// How long a nonce is current, seconds (10..=3600, default 300); the previous one is
     /// accepted too, so a nonce lives between one and two lifetimes.
     pub nonce_lifetime_s: u64,
+    /// Share spent proof ids between instances (RFC 9449 §11.1): each `jti` (per key
+    /// thumbprint) is also recorded in Redis, so a proof used on any instance is refused by
+    /// all. Unset: each instance remembers its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_store: Option<ReplayStoreConfig>,
+}
+
+/// `[dpop.replay_store]`: the Redis server that records spent DPoP proof ids for every
+/// instance, with `SET key NX PX window`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ReplayStoreConfig {
+    /// `redis://host:port/db` (or `redis+unix:///path?db=N` for a local socket). No password in
+    /// the URL: use `password_env`.
+    pub url: String,
+    /// Prepended to every key (1..=64 printable ASCII characters, default `zt:dpop:`).
+    #[serde(default = "default_replay_store_prefix")]
+    pub prefix: String,
+    /// How long a decision waits for Redis, milliseconds (1..=10000, default 100). Past it the
+    /// store counts as failed for that request.
+    #[serde(default = "default_replay_store_timeout_ms")]
+    pub timeout_ms: u64,
+    /// What a request gets when Redis fails or times out: `deny` (default,
+    /// `dpop_replay_store_unavailable`) or `local` (this instance's own replay cache decides).
+    #[serde(default)]
+    pub on_error: ReplayStoreOnError,
+    /// The ACL user (Redis 6+), with `password_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The environment variable holding the password (`AUTH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+}
+
+/// `dpop.replay_store.on_error`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReplayStoreOnError {
+    /// Refuse the proof (`dpop_replay_store_unavailable`, 401): a replay on another instance
+    /// cannot be ruled out.
+    #[default]
+    Deny,
+    /// Accept what this instance's own cache accepts, and count it.
+    Local,
+}
+
+fn default_replay_store_prefix() -> String {
+    "zt:dpop:".to_owned()
+}
+
+fn default_replay_store_timeout_ms() -> u64 {
+    100
 }
 
 impl Default for DpopConfig {
@@ -131,6 +185,7 @@ impl Default for DpopConfig {
             nonce_secret_env: None,
             nonce_secret_file: None,
             nonce_lifetime_s: 300,
+            replay_store: None,
         }
     }
 }

@@ -313,6 +313,9 @@ impl AuthorizerConfig {
                 ));
             }
         }
+        if let Some(rs) = &dp.replay_store {
+            validate_replay_store(rs)?;
+        }
         if let Some(r) = &self.revocation {
             service_url("revocation.url", &r.url)?;
             range("revocation.polling_min_s", r.polling_min_s, 1, 86_400)?;
@@ -545,5 +548,60 @@ fn validate_introspection(
         1024,
         1_048_576,
     )?;
+    Ok(())
+}
+
+/// `[dpop.replay_store]`.
+fn validate_replay_store(rs: &ReplayStoreConfig) -> Result<(), ConfigError> {
+    let url = url::Url::parse(&rs.url).map_err(|_| {
+        invalid(
+            "dpop.replay_store.url",
+            "must be a URL such as `redis://127.0.0.1:6379/0`",
+        )
+    })?;
+    match url.scheme() {
+        "redis" if url.host().is_some() => {}
+        "redis+unix" | "unix" => {}
+        "rediss" => {
+            return Err(invalid(
+                "dpop.replay_store.url",
+                "TLS to Redis (`rediss://`) is not built in: use `redis://` on a private network or a local socket",
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                "dpop.replay_store.url",
+                "must be `redis://host:port/db` or `redis+unix:///path`",
+            ));
+        }
+    }
+    if url.password().is_some() || !url.username().is_empty() {
+        return Err(invalid(
+            "dpop.replay_store.url",
+            "must not carry a user or password: use `username` and `password_env`",
+        ));
+    }
+    if url.query_pairs().any(|(k, _)| k == "pass" || k == "user") {
+        return Err(invalid(
+            "dpop.replay_store.url",
+            "must not carry a user or password: use `username` and `password_env`",
+        ));
+    }
+    if rs.prefix.is_empty()
+        || rs.prefix.len() > 64
+        || !rs.prefix.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(invalid(
+            "dpop.replay_store.prefix",
+            "must be 1 to 64 printable ASCII characters without spaces",
+        ));
+    }
+    range("dpop.replay_store.timeout_ms", rs.timeout_ms, 1, 10_000)?;
+    if rs.username.is_some() && rs.password_env.is_none() {
+        return Err(invalid(
+            "dpop.replay_store.username",
+            "needs `password_env`",
+        ));
+    }
     Ok(())
 }

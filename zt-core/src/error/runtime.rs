@@ -15,8 +15,8 @@ pub enum RuntimeError {
         /// The I/O error kind.
         kind: String,
     },
-    /// The private runtime that runs key fetches could not be built.
-    #[error("cannot start the key fetch runtime")]
+    /// A private runtime (key fetches, the DPoP replay store) could not be built.
+    #[error("cannot start zt's background runtime")]
     AsyncRuntime,
     /// The HTTP client for key fetches could not be built.
     #[error("cannot build the HTTP client for key fetches")]
@@ -39,6 +39,18 @@ impl RuntimeError {
 }
 
 serialize_error!(RuntimeError);
+
+impl From<crate::util::worker::StartError> for RuntimeError {
+    fn from(e: crate::util::worker::StartError) -> Self {
+        match e {
+            crate::util::worker::StartError::Thread { name, kind } => RuntimeError::Thread {
+                name,
+                kind: kind.to_string(),
+            },
+            crate::util::worker::StartError::Runtime => RuntimeError::AsyncRuntime,
+        }
+    }
+}
 
 /// A request document that cannot be turned into a [`Request`] (a caller bug, not a decision).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

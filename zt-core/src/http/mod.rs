@@ -14,6 +14,7 @@
 //! | `jwks_unavailable`, `introspection_unavailable` | 503 | — (no challenge) |
 //! | `introspection_pending` | 503 with `Retry-After: 1` | — (no challenge) |
 //! | `dpop_nonce_required` | 401 with `DPoP-Nonce` | `use_dpop_nonce` (a `DPoP` challenge) |
+//! | `dpop_replay_store_unavailable` and the other DPoP proof reasons | 401 | `invalid_dpop_proof` (a `DPoP` challenge) |
 //! | `internal_error` | 500 | — (no challenge) |
 //!
 //! ```

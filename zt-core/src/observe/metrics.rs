@@ -363,6 +363,8 @@ pub struct MetricsSnapshot {
     pub revocations: crate::revocation::RevocationStats,
     /// Token introspection, with an issuer's `introspection`.
     pub introspection: Option<crate::token::IntrospectionStats>,
+    /// The DPoP replay store shared between instances, with `[dpop.replay_store]`.
+    pub dpop_replay_store: Option<crate::dpop::ReplayStoreStats>,
     /// The rule index of the active bundle and of the shadow candidate, by `"active"` /
     /// `"shadow"`.
     pub policy_index: BTreeMap<&'static str, crate::policy::PolicyIndex>,

@@ -376,6 +376,39 @@ fn introspection_and_latency(
             [(vec![], i64::from(i.circuit_open))],
         )?;
     }
+    if let Some(r) = &s.dpop_replay_store {
+        counter_family(
+            encoder,
+            "zt_dpop_replay_store_calls",
+            "Calls to the shared DPoP replay store by result",
+            [
+                (vec![("result", "fresh")], r.fresh),
+                (vec![("result", "replayed")], r.replayed),
+                (vec![("result", "error")], r.errors),
+            ],
+        )?;
+        counter_family(
+            encoder,
+            "zt_dpop_replay_store_unavailable",
+            "DPoP requests decided without the store (it failed, or failed moments before), by what on_error did",
+            [
+                (vec![("action", "deny")], r.denied),
+                (vec![("action", "local")], r.local_fallbacks),
+            ],
+        )?;
+        counter_family(
+            encoder,
+            "zt_dpop_replay_store_skipped",
+            "DPoP requests that did not call the store because it failed moments before",
+            [(vec![], r.skipped)],
+        )?;
+        gauge_family(
+            encoder,
+            "zt_dpop_replay_store_up",
+            "1 while the last call to the shared DPoP replay store succeeded",
+            [(vec![], i64::from(r.up))],
+        )?;
+    }
     counter_family(
         encoder,
         "zt_enforcement_override_file_errors",

@@ -28,6 +28,7 @@ pub(crate) struct Sources<'a> {
     pub(crate) override_file_errors: u64,
     pub(crate) revocations: RevocationStats,
     pub(crate) revocation_feed: Option<RevocationFeedStatus>,
+    pub(crate) replay_store: Option<crate::dpop::ReplayStoreStats>,
 }
 
 impl Sources<'_> {
@@ -69,6 +70,7 @@ impl Sources<'_> {
             decision_log_upload: self.logger.upload_status(),
             revocations: self.revocations,
             introspection: v.introspection_stats(),
+            dpop_replay_store: self.replay_store,
             policy_index: self.policy.indexes().into_iter().collect(),
             now_ms: self.now_ms,
             buckets: r.buckets,
@@ -133,6 +135,7 @@ impl Sources<'_> {
             revocations: self.revocations,
             revocation_feed: self.revocation_feed,
             introspection: v.introspection_stats(),
+            dpop_replay_store: self.replay_store,
         }
     }
 }

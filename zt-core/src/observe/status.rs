@@ -49,6 +49,9 @@ pub struct AuthorizerStatus {
     pub revocation_feed: Option<crate::revocation::RevocationFeedStatus>,
     /// Token introspection, with an issuer's `introspection`.
     pub introspection: Option<crate::token::IntrospectionStats>,
+    /// The DPoP replay store shared between instances, with `[dpop.replay_store]` (`up`
+    /// false while it fails; it does not change `ready`: `on_error` decides what requests get).
+    pub dpop_replay_store: Option<crate::dpop::ReplayStoreStats>,
 }
 
 /// The policy part of [`AuthorizerStatus`].

@@ -7,3 +7,4 @@ pub(crate) mod json;
 pub(crate) mod poll;
 pub(crate) mod text;
 pub(crate) mod time;
+pub(crate) mod worker;

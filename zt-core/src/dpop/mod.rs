@@ -12,7 +12,8 @@
 //! 5. the key's RFC 7638 thumbprint is the token's `cnf.jkt`;
 //! 6. with `[dpop] nonce_secret_env`/`nonce_secret_file`, its `nonce` is current (RFC 9449
 //!    §9: minted by an instance sharing the secret, in this lifetime or the previous one);
-//! 7. its `jti` was not seen with this key within the window (a bounded cache).
+//! 7. its `jti` was not seen with this key within the window (a bounded cache, and with
+//!    `[dpop.replay_store]` the store every instance shares: [`store`]).
 //!
 //! This is the one place zt uses a key embedded in a JWS: it is the proof's own key, and it is
 //! trusted only through the thumbprint the verified access token carries.
@@ -24,6 +25,18 @@ use crate::token::Jws;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
+
+pub(crate) mod store;
+pub use store::ReplayStoreStats;
+
+/// A proof that passed every check of this instance.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    /// The nonce to hand out on the response, when the proof's is about to age out.
+    pub(crate) next_nonce: Option<String>,
+    /// With a shared store: the proof id still to record there before the proof counts.
+    pub(crate) pending: Option<store::Pending>,
+}
 
 /// What a proof is checked against.
 pub(crate) struct ProofContext<'a> {
@@ -153,20 +166,37 @@ pub(crate) struct DpopChecker {
     leeway_s: u64,
     pub(crate) base_url: Option<String>,
     seen: ReplayCache,
+    /// The store shared between instances (`[dpop.replay_store]`).
+    pub(crate) store: Option<store::ReplayStore>,
 }
 
 impl DpopChecker {
-    /// The checker for `[dpop]`; an error names the nonce secret that cannot be read.
-    pub(crate) fn new(c: &DpopConfig) -> Result<Self, String> {
+    /// The checker for `[dpop]`; an error names the config key (the nonce secret, or the
+    /// replay store's password) and what is wrong with it.
+    pub(crate) fn new(c: &DpopConfig) -> Result<Self, (&'static str, String)> {
+        let secret_key = if c.nonce_secret_file.is_some() {
+            "dpop.nonce_secret_file"
+        } else {
+            "dpop.nonce_secret_env"
+        };
         let secret = if let Some(var) = &c.nonce_secret_env {
             Some(
                 std::env::var_os(var)
-                    .ok_or_else(|| format!("environment variable `{var}` is not set"))?
+                    .ok_or_else(|| {
+                        (
+                            secret_key,
+                            format!("environment variable `{var}` is not set"),
+                        )
+                    })?
                     .into_encoded_bytes(),
             )
         } else if let Some(path) = &c.nonce_secret_file {
-            let mut bytes = std::fs::read(path)
-                .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.kind()))?;
+            let mut bytes = std::fs::read(path).map_err(|e| {
+                (
+                    secret_key,
+                    format!("cannot read `{}`: {}", path.display(), e.kind()),
+                )
+            })?;
             if bytes.ends_with(b"\n") {
                 bytes.pop();
                 if bytes.ends_with(b"\r") {
@@ -178,7 +208,10 @@ impl DpopChecker {
             None
         };
         if secret.as_ref().is_some_and(|s| s.len() < 32) {
-            return Err("the nonce secret must be at least 32 bytes".to_owned());
+            return Err((
+                secret_key,
+                "the nonce secret must be at least 32 bytes".to_owned(),
+            ));
         }
         Ok(Self {
             nonces: secret.map(|s| Nonces::new(&s, c.nonce_lifetime_s)),
@@ -200,6 +233,12 @@ impl DpopChecker {
                 inner: std::sync::Mutex::default(),
                 capacity: usize::try_from(c.replay_cache_entries).unwrap_or(100_000),
             },
+            store: c
+                .replay_store
+                .as_ref()
+                .map(store::ReplayStore::new)
+                .transpose()
+                .map_err(|m| ("dpop.replay_store", m))?,
         })
     }
 
@@ -213,14 +252,11 @@ impl DpopChecker {
         self.algs_text.clone()
     }
 
-    /// Check `proof` for a request; `Ok` when every rule holds (and its `jti` is then spent),
-    /// with the next nonce when the proof's is from the previous window (RFC 9449 §8.2: the
-    /// server may hand out a new nonce on any response).
-    pub(crate) fn check(
-        &self,
-        proof: &str,
-        cx: &ProofContext<'_>,
-    ) -> Result<Option<String>, Reason> {
+    /// Check `proof` for a request; `Ok` when every rule holds (and its `jti` is then spent
+    /// here, and pending in the shared store if there is one), with the next nonce when the
+    /// proof's is from the previous window (RFC 9449 §8.2: the server may hand out a new nonce
+    /// on any response).
+    pub(crate) fn check(&self, proof: &str, cx: &ProofContext<'_>) -> Result<Checked, Reason> {
         let invalid = Reason::DpopProofInvalid;
         if proof.len() > MAX_PROOF_BYTES {
             return Err(invalid);
@@ -300,7 +336,13 @@ impl DpopChecker {
             .saturating_add(self.leeway_s)
             .saturating_add(2);
         match self.seen.spend(key, cx.now, expires_at) {
-            Spent::Fresh => Ok(next_nonce),
+            Spent::Fresh => Ok(Checked {
+                next_nonce,
+                pending: self.store.as_ref().map(|_| store::Pending {
+                    id: key,
+                    ttl_ms: expires_at.saturating_sub(cx.now).saturating_mul(1000),
+                }),
+            }),
             Spent::Seen | Spent::Full => Err(Reason::DpopReplayed),
         }
     }
@@ -411,23 +453,29 @@ mod tests {
         let checker = DpopChecker::new(&DpopConfig::default()).unwrap();
         // The resource request of §7.1 at its own time: accepted once, then a replay.
         assert_eq!(
-            checker.check(RFC_PROOF, &rfc_context(1_562_262_618)),
+            checker
+                .check(RFC_PROOF, &rfc_context(1_562_262_618))
+                .map(|c| c.next_nonce),
             Ok(None)
         );
         assert_eq!(
-            checker.check(RFC_PROOF, &rfc_context(1_562_262_618)),
+            checker
+                .check(RFC_PROOF, &rfc_context(1_562_262_618))
+                .map(|c| c.next_nonce),
             Err(Reason::DpopReplayed)
         );
         // Two minutes later it is stale; bound to another key it is a mismatch.
         let fresh = DpopChecker::new(&DpopConfig::default()).unwrap();
         assert_eq!(
-            fresh.check(RFC_PROOF, &rfc_context(1_562_262_738)),
+            fresh
+                .check(RFC_PROOF, &rfc_context(1_562_262_738))
+                .map(|c| c.next_nonce),
             Err(Reason::DpopProofInvalid)
         );
         let mut other = rfc_context(1_562_262_618);
         other.jkt = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         assert_eq!(
-            fresh.check(RFC_PROOF, &other),
+            fresh.check(RFC_PROOF, &other).map(|c| c.next_nonce),
             Err(Reason::DpopBindingMismatch)
         );
         // The token-request proof of §4.1 has no `ath`: not a proof for a resource request.
@@ -437,7 +485,9 @@ mod tests {
             ..rfc_context(1_562_262_616)
         };
         assert_eq!(
-            fresh.check(RFC_TOKEN_REQUEST_PROOF, &token_request),
+            fresh
+                .check(RFC_TOKEN_REQUEST_PROOF, &token_request)
+                .map(|c| c.next_nonce),
             Err(Reason::DpopProofInvalid)
         );
         // The proof's key has the RFC's thumbprint.
