@@ -26,7 +26,7 @@ FLOORS = {
         ["util/"],
         ["codes.rs", "error/", "algorithm.rs"],
         ["config/"],
-        ["token/", "jwks/", "dpop/"],
+        ["token/", "jwks/", "dpop/", "credentials/"],
         ["posture.rs", "input/", "enforcement.rs", "policy/", "revocation/"],
         ["decision.rs", "request.rs", "http/"],
         ["log/", "replay.rs", "report.rs"],

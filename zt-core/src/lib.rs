@@ -54,6 +54,7 @@ mod algorithm;
 mod authorizer;
 mod codes;
 mod config;
+mod credentials;
 mod decision;
 mod dpop;
 mod enforcement;
@@ -80,9 +81,9 @@ pub mod internal;
 pub use config::{
     AuthorizerConfig, BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, ConfigFormat,
     DecisionLogConfig, DecisionLogFormat, DecisionLogSink, DpopConfig, EnforcementConfig,
-    IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, PolicyConfig, PostureBinding,
-    PostureConfig, PostureSource, PrivateKeyJwtConfig, ReplayStoreConfig, ReplayStoreOnError,
-    RequestConfig, RolloutConfig, Secret, TokenConfig,
+    IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, OAuth2Config, PolicyConfig,
+    PostureBinding, PostureConfig, PostureSource, PrivateKeyJwtConfig, ReplayStoreConfig,
+    ReplayStoreOnError, RequestConfig, RolloutConfig, Secret, TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};

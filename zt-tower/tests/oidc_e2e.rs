@@ -504,3 +504,221 @@ async fn opaque_tokens_through_the_real_providers_introspection() {
         (503, serde_json::json!(["introspection_unavailable"]))
     );
 }
+
+/// What the fleet server saw: per path, the answers it gave and the client ids of the tokens
+/// it accepted (verified with the provider's keys, found through discovery).
+#[derive(Default)]
+struct FleetSeen {
+    refused_once: std::sync::Mutex<std::collections::HashSet<String>>,
+    accepted: std::sync::Mutex<Vec<(String, String)>>,
+    refused: std::sync::Mutex<Vec<String>>,
+    log_records: std::sync::atomic::AtomicUsize,
+}
+
+/// A bundle server, a revocation feed and a decision-log collector in one axum app on
+/// 127.0.0.1. Each refuses the first request on its path with 401 (an expired token, as far as
+/// zt can tell), then accepts a token only when it verifies: a JWT access token (RFC 9068) of
+/// the provider, for `orders-api`.
+async fn fleet_server(idp_port: u16, bundle: Vec<u8>, seen: std::sync::Arc<FleetSeen>) -> Served {
+    let verifier = {
+        let cfg = serde_json::json!({
+            "issuers": [{"issuer": format!("http://127.0.0.1:{idp_port}"), "audiences": [AUD],
+                         "algorithms": ["RS256"], "discovery": true, "token_type": "at+jwt"}],
+            "decision_log": {"sink": "none"},
+        });
+        let cfg = AuthorizerConfig::from_json_str(&cfg.to_string()).unwrap();
+        std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || zt_core::TokenVerifier::new(&cfg).unwrap())
+                .await
+                .unwrap(),
+        )
+    };
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let handler = move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let seen = seen.clone();
+        let bundle = bundle.clone();
+        let verifier = verifier.clone();
+        async move {
+            let path = uri.path().to_owned();
+            let token = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned);
+            let Some(token) = token else {
+                seen.refused.lock().unwrap().push(path);
+                return StatusCode::UNAUTHORIZED.into_response();
+            };
+            if seen.refused_once.lock().unwrap().insert(path.clone()) {
+                seen.refused.lock().unwrap().push(path);
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            let Ok(claims) = verifier.verify_async(&token).await else {
+                seen.refused.lock().unwrap().push(path);
+                return StatusCode::UNAUTHORIZED.into_response();
+            };
+            let client = claims
+                .get("client_id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            seen.accepted.lock().unwrap().push((path.clone(), client));
+            match path.as_str() {
+                "/bundles/zt/authz.tar.gz" => bundle.into_response(),
+                "/revoked.json" => {
+                    r#"{"token_ids": ["revoked-jti"], "subjects": []}"#.into_response()
+                }
+                "/v1/logs" => {
+                    let mut gz = flate2::read::GzDecoder::new(&body[..]);
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut gz, &mut text).unwrap();
+                    let records: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+                    seen.log_records
+                        .fetch_add(records.len(), std::sync::atomic::Ordering::Relaxed);
+                    StatusCode::NO_CONTENT.into_response()
+                }
+                _ => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    };
+    serve(axum::Router::new().fallback(handler)).await
+}
+
+/// Token requests the provider has seen (`GET /__zt/stats`).
+async fn token_requests(port: u16) -> u64 {
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{port}/__zt/stats"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["tokens"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_services_with_oauth2_client_credentials_from_the_real_provider() {
+    use zt_core::Request;
+    if !node_ready() {
+        return;
+    }
+    let idp = start_idp(0);
+    let port = idp.port;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let bundle = zt_core::build_bundle(
+        &zt_testkit::sample_bundle_dir(),
+        &zt_core::PolicyConfig::default(),
+        Some("fleet-r1"),
+        None,
+    )
+    .unwrap();
+    let seen = std::sync::Arc::new(FleetSeen::default());
+    let fleet = fleet_server(port, bundle, seen.clone()).await;
+    let key_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../zt-core/tests/data/keys/ec-p256.pem");
+    let basic = |scopes: serde_json::Value| {
+        serde_json::json!({"token_url": format!("{issuer}/token"), "client_id": "zt-fleet-basic",
+                           "client_secret_env": "PATH", "scopes": scopes})
+    };
+    let cfg = serde_json::json!({
+        "issuers": [{"issuer": issuer, "audiences": [AUD], "algorithms": ["RS256", "ES256"],
+                     "discovery": true, "token_type": "at+jwt"}],
+        "policy": {"service": {"url": fleet.url(""), "path": "bundles/zt/authz.tar.gz",
+                               "oauth2": basic(serde_json::json!(["orders:read"]))}},
+        "revocation": {"url": fleet.url("/revoked.json"),
+                       "oauth2": {"token_url": format!("{issuer}/token"), "client_id": "zt-fleet-jwt",
+                                  "private_key_jwt": {"key_file": key_file, "algorithm": "ES256",
+                                                      "kid": "ec-p256"}}},
+        "decision_log": {"sink": "service",
+                         "service": {"url": fleet.url(""), "path": "v1/logs", "max_delay_ms": 50,
+                                     "oauth2": basic(serde_json::json!([]))}},
+    });
+    let authz = tokio::task::spawn_blocking(move || {
+        Authorizer::builder(AuthorizerConfig::from_json_str(&cfg.to_string()).unwrap())
+            .build()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    // The bundle and the revocation list came with tokens the provider issued, each after one
+    // 401 and one new token.
+    let status = authz.status();
+    assert_eq!(status.policy.revision, "fleet-r1");
+    let feed = status.revocation_feed.unwrap();
+    assert_eq!((feed.token_ids, feed.last_error), (1, None));
+    assert_eq!(status.policy.service.unwrap().last_error, None);
+
+    // A decision is logged and uploaded: refused once, then accepted with a new token.
+    let token = client_credentials(port, "urn:zt:orders").await;
+    let _ = authz
+        .authorize(&Request::new("GET", "/orders/1").bearer(token))
+        .await;
+    let flushing = authz.clone();
+    tokio::task::spawn_blocking(move || flushing.flush())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.log_records.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let mut accepted = seen.accepted.lock().unwrap().clone();
+    accepted.sort();
+    assert_eq!(
+        accepted,
+        [
+            (
+                "/bundles/zt/authz.tar.gz".to_owned(),
+                "zt-fleet-basic".to_owned()
+            ),
+            ("/revoked.json".to_owned(), "zt-fleet-jwt".to_owned()),
+            ("/v1/logs".to_owned(), "zt-fleet-basic".to_owned()),
+        ]
+    );
+    assert_eq!(seen.refused.lock().unwrap().len(), 3);
+    // Two tokens per service (the first refused), and the test's own one.
+    assert_eq!(token_requests(port).await, 7);
+
+    // A second upload reuses the cached token: no token request.
+    let token = client_credentials(port, "urn:zt:orders").await;
+    let _ = authz
+        .authorize(&Request::new("GET", "/orders/2").bearer(token))
+        .await;
+    let flushing = authz.clone();
+    tokio::task::spawn_blocking(move || flushing.flush())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.log_records.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(token_requests(port).await, 8);
+
+    // A wrong secret: the feed reports the token endpoint's refusal, without the secret.
+    let bad = serde_json::json!({
+        "issuers": [{"issuer": issuer, "audiences": [AUD], "algorithms": ["RS256"],
+                     "discovery": true}],
+        "revocation": {"url": fleet.url("/revoked.json"),
+                       "oauth2": {"token_url": format!("{issuer}/token"),
+                                  "client_id": "zt-fleet-basic", "client_secret_env": "HOME"}},
+        "decision_log": {"sink": "none"},
+    });
+    let bad = tokio::task::spawn_blocking(move || {
+        Authorizer::builder(AuthorizerConfig::from_json_str(&bad.to_string()).unwrap())
+            .policy_files(vec![("p.rego".into(), CLIENT_POLICY.as_bytes().to_vec())])
+            .build()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let error = bad.status().revocation_feed.unwrap().last_error.unwrap();
+    assert_eq!(error, "token endpoint: HTTP status 401 (invalid_client)");
+    drop(idp);
+}

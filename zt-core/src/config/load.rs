@@ -133,6 +133,19 @@ impl AuthorizerConfig {
                 fix(&mut pk.key_file);
             }
         }
+        let services = [
+            self.policy.service.as_mut().and_then(|s| s.oauth2.as_mut()),
+            self.revocation.as_mut().and_then(|r| r.oauth2.as_mut()),
+            self.decision_log
+                .service
+                .as_mut()
+                .and_then(|s| s.oauth2.as_mut()),
+        ];
+        for oauth2 in services.into_iter().flatten() {
+            if let Some(pk) = oauth2.private_key_jwt.as_mut() {
+                fix(&mut pk.key_file);
+            }
+        }
         self.policy.bundle.as_mut().map(fix);
         self.dpop.nonce_secret_file.as_mut().map(fix);
         self.policy.persist_dir.as_mut().map(fix);

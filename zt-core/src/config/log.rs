@@ -1,6 +1,7 @@
 //! `[decision_log]`: the sink, the mask (personal claims by default) and the upload to a
 //! collector.
 
+use super::OAuth2Config;
 use super::policy::default_service_timeout_ms;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ pub struct LogServiceConfig {
     /// A bearer token for the collector, from this environment variable (never inline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_env: Option<String>,
+    /// OAuth2 client credentials instead of `bearer_token_env` (docs/fleet.md, "Credentials").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Config>,
 }
 
 fn default_log_path() -> String {

@@ -213,6 +213,9 @@ pub struct RevocationConfig {
     /// A bearer token, from this environment variable (never inline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_env: Option<String>,
+    /// OAuth2 client credentials instead of `bearer_token_env` (docs/fleet.md, "Credentials").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Config>,
 }
 
 const fn default_revocation_min_s() -> u64 {
@@ -448,12 +451,14 @@ pub enum ConfigFormat {
     Json,
 }
 
+mod credentials;
 mod issuer;
 mod load;
 mod log;
 mod policy;
 mod validate;
 
+pub use credentials::OAuth2Config;
 pub use issuer::{IntrospectionConfig, IssuerConfig, PrivateKeyJwtConfig, Secret};
 pub use log::{DecisionLogConfig, DecisionLogFormat, DecisionLogSink, LogServiceConfig};
 pub use policy::{BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, PolicyConfig};

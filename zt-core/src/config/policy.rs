@@ -1,6 +1,7 @@
 //! `[policy]`: where bundles come from (a directory, an archive, a bundle server), how they are
 //! checked (signatures, tests at load, limits) and kept.
 
+use super::OAuth2Config;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -190,6 +191,9 @@ pub struct BundleServiceConfig {
     /// A bearer token for the server, from this environment variable (never inline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token_env: Option<String>,
+    /// OAuth2 client credentials instead of `bearer_token_env` (docs/fleet.md, "Credentials").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Config>,
 }
 
 fn default_polling_min_s() -> u64 {

@@ -159,3 +159,49 @@ fn secret_is_redacted() {
     let dbg = format!("{i:?}");
     assert!(!dbg.contains("super-secret"), "{dbg}");
 }
+
+#[test]
+fn oauth2_credentials_are_checked_where_they_are_set() {
+    let err = |extra: &str| {
+        AuthorizerConfig::from_toml_str(&format!("{BASE}{extra}"))
+            .unwrap_err()
+            .to_string()
+    };
+    let feed = "[revocation]\nurl = \"https://r.example.com/revoked.json\"\n";
+    let good = format!(
+        "{feed}oauth2 = {{ token_url = \"https://idp.example.com/token\", client_id = \"zt\", client_secret_env = \"S\", scopes = [\"a:read\"] }}\n"
+    );
+    let c = AuthorizerConfig::from_toml_str(&format!("{BASE}{good}")).unwrap();
+    let o = c.revocation.unwrap().oauth2.unwrap();
+    assert_eq!((o.timeout_ms, o.scopes), (5000, vec!["a:read".to_owned()]));
+    let e = err(&format!(
+        "{feed}bearer_token_env = \"T\"\noauth2 = {{ token_url = \"https://idp.example.com/token\", client_id = \"zt\", client_secret_env = \"S\" }}\n"
+    ));
+    assert!(
+        e.contains("`revocation.oauth2`") && e.contains("only one"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{feed}oauth2 = {{ token_url = \"http://idp.example.com/token\", client_id = \"zt\", client_secret_env = \"S\" }}\n"
+    ));
+    assert!(e.contains("`revocation.oauth2.token_url`"), "{e}");
+    let e = err(&format!(
+        "{feed}oauth2 = {{ token_url = \"https://idp.example.com/token\", client_id = \"zt\" }}\n"
+    ));
+    assert!(e.contains("`revocation.oauth2.client_secret_env`"), "{e}");
+    let e = err(&format!(
+        "{feed}oauth2 = {{ token_url = \"https://idp.example.com/token\", client_id = \"zt\", client_secret_env = \"S\", scopes = [\"a b\"] }}\n"
+    ));
+    assert!(e.contains("`revocation.oauth2.scopes`"), "{e}");
+    let e = err(
+        "[decision_log]\nsink = \"service\"\nservice = { url = \"https://logs.example.com\", oauth2 = { token_url = \"https://idp.example.com/token\", client_id = \"\", client_secret_env = \"S\" } }\n",
+    );
+    assert!(e.contains("`decision_log.service.oauth2.client_id`"), "{e}");
+    let e = err(
+        "[policy]\nservice = { url = \"https://b.example.com\", path = \"b.tar.gz\", oauth2 = { token_url = \"https://idp.example.com/token\", client_id = \"zt\", private_key_jwt = { key_file = \"k.pem\", algorithm = \"HS256\" } } }\n",
+    );
+    assert!(
+        e.contains("`policy.service.oauth2.private_key_jwt.algorithm`"),
+        "{e}"
+    );
+}

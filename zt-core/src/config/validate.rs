@@ -242,6 +242,11 @@ impl AuthorizerConfig {
                 86_400,
             )?;
             range("policy.service.timeout_ms", s.timeout_ms, 100, 60_000)?;
+            validate_credentials(
+                "policy.service",
+                s.bearer_token_env.as_ref(),
+                s.oauth2.as_ref(),
+            )?;
         } else if pc.persist_dir.is_some() {
             return Err(invalid(
                 "policy.persist_dir",
@@ -318,6 +323,7 @@ impl AuthorizerConfig {
         }
         if let Some(r) = &self.revocation {
             service_url("revocation.url", &r.url)?;
+            validate_credentials("revocation", r.bearer_token_env.as_ref(), r.oauth2.as_ref())?;
             range("revocation.polling_min_s", r.polling_min_s, 1, 86_400)?;
             range(
                 "revocation.polling_max_s",
@@ -373,6 +379,11 @@ impl AuthorizerConfig {
                 )?;
                 range("decision_log.service.max_retries", s.max_retries, 0, 20)?;
                 range("decision_log.service.timeout_ms", s.timeout_ms, 100, 60_000)?;
+                validate_credentials(
+                    "decision_log.service",
+                    s.bearer_token_env.as_ref(),
+                    s.oauth2.as_ref(),
+                )?;
             }
             (None, DecisionLogSink::Service) => {
                 return Err(invalid(
@@ -604,4 +615,55 @@ fn validate_replay_store(rs: &ReplayStoreConfig) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// `{section}.oauth2`, and that it is not set together with `{section}.bearer_token_env`.
+pub(super) fn validate_credentials(
+    section: &str,
+    bearer_token_env: Option<&String>,
+    oauth2: Option<&OAuth2Config>,
+) -> Result<(), ConfigError> {
+    let Some(o) = oauth2 else {
+        return Ok(());
+    };
+    let key = |name: &str| format!("{section}.oauth2.{name}");
+    if bearer_token_env.is_some() {
+        return Err(invalid(
+            &format!("{section}.oauth2"),
+            "set only one of `bearer_token_env`, `oauth2`",
+        ));
+    }
+    service_url(&key("token_url"), &o.token_url)?;
+    if o.client_id.is_empty() {
+        return Err(invalid(&key("client_id"), "must not be empty"));
+    }
+    match (&o.client_secret_env, &o.private_key_jwt) {
+        (Some(_), None) | (None, Some(_)) => {}
+        _ => {
+            return Err(invalid(
+                &key("client_secret_env"),
+                "set one of `client_secret_env` and `private_key_jwt`",
+            ));
+        }
+    }
+    if let Some(pk) = &o.private_key_jwt
+        && pk.algorithm.is_hmac()
+    {
+        return Err(invalid(
+            &key("private_key_jwt.algorithm"),
+            "must be asymmetric (RS256, PS256, ES256, ES384, EdDSA, ...)",
+        ));
+    }
+    if o.scopes.iter().any(|s| {
+        s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    }) {
+        return Err(invalid(
+            &key("scopes"),
+            "each scope must be printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)",
+        ));
+    }
+    range(&key("timeout_ms"), o.timeout_ms, 100, 60_000)
 }

@@ -12,6 +12,7 @@
 //! `dropped` (queue full, or abandoned by a timed-out shutdown).
 
 use crate::config::LogServiceConfig;
+use crate::credentials::Credentials;
 use crate::util::time::unix_ms;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,22 +85,11 @@ impl Batcher {
             c.url.trim_end_matches('/'),
             c.path.trim_start_matches('/')
         );
-        let token = match &c.bearer_token_env {
-            Some(var) => {
-                let t = std::env::var(var).map_err(|_| {
-                    format!("`decision_log.service.bearer_token_env`: `{var}` is not set")
-                })?;
-                // A token read from a file often ends in a newline: refuse it here, not as a
-                // request error retried for every batch.
-                if http::HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
-                    return Err(format!(
-                        "`decision_log.service.bearer_token_env`: `{var}` holds characters a header cannot carry"
-                    ));
-                }
-                Some(t)
-            }
-            None => None,
-        };
+        let credentials = Credentials::from_config(
+            "decision_log.service",
+            c.bearer_token_env.as_deref(),
+            c.oauth2.as_ref(),
+        )?;
         let client = crate::util::poll::post_client(c.timeout_ms)
             .map_err(|_| "the HTTP client cannot be built".to_owned())?;
         let capacity = usize::try_from(c.buffer_batches).unwrap_or(64);
@@ -108,7 +98,7 @@ impl Batcher {
         let up = Uploader {
             client,
             url: url.clone(),
-            token,
+            credentials,
             max_retries: u32::try_from(c.max_retries).unwrap_or(5),
             outcome: outcome.clone(),
             stats: stats.clone(),
@@ -123,8 +113,14 @@ impl Batcher {
             first_at: None,
             limit: usize::try_from(c.upload_size_limit_bytes).unwrap_or(1 << 20),
             max_delay: Duration::from_millis(c.max_delay_ms),
-            // One request and its first retry, whatever `max_retries` says.
-            flush_wait: Duration::from_millis(c.timeout_ms.saturating_mul(2).saturating_add(2_000)),
+            // One request and its first retry (each perhaps after a token request), whatever
+            // `max_retries` says.
+            flush_wait: Duration::from_millis(
+                (c.timeout_ms
+                    .saturating_add(c.oauth2.as_ref().map_or(0, |o| o.timeout_ms)))
+                .saturating_mul(2)
+                .saturating_add(2_000),
+            ),
             tx: Some(tx),
             thread: Some(thread),
             outcome,
@@ -268,7 +264,7 @@ impl Drop for Batcher {
 struct Uploader {
     client: reqwest::Client,
     url: String,
-    token: Option<String>,
+    credentials: Credentials,
     max_retries: u32,
     outcome: Arc<Counters>,
     stats: Arc<Stats>,
@@ -391,14 +387,34 @@ impl Uploader {
         !self.outcome.abandon.load(Ordering::Acquire)
     }
 
+    /// Send one batch; a 401 fetches a new OAuth2 token and sends it once more at once.
     async fn post(&self, body: &[u8]) -> Attempt {
+        let token = match self.credentials.token().await {
+            Ok(t) => t,
+            Err(why) => return Attempt::Retry(why),
+        };
+        match self.post_with(body, token.as_deref()).await {
+            Attempt::Refused(why)
+                if why == crate::util::poll::UNAUTHORIZED
+                    && self.credentials.refused(token.as_deref()).await =>
+            {
+                match self.credentials.token().await {
+                    Ok(t) => self.post_with(body, t.as_deref()).await,
+                    Err(why) => Attempt::Retry(why),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn post_with(&self, body: &[u8], token: Option<&str>) -> Attempt {
         let mut req = self
             .client
             .post(&self.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
             .body(body.to_vec());
-        if let Some(t) = &self.token {
+        if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         match req.send().await {

@@ -14,6 +14,7 @@
 use super::bundle;
 use super::store::PolicyStore;
 use crate::config::{BundleServiceConfig, PolicyConfig};
+use crate::credentials::Credentials;
 use crate::error::PolicyError;
 use crate::util::poll::{self, Fetched};
 use crate::util::time::unix_ms;
@@ -150,19 +151,19 @@ impl PolicyStore {
             url: url.clone(),
             ..State::default()
         });
-        let token = match &cfg.bearer_token_env {
-            Some(name) => Some(std::env::var(name).map_err(|_| PolicyError::Bundle {
-                detail: format!("`policy.service.bearer_token_env`: `{name}` is not set"),
-            })?),
-            None => None,
-        };
+        let credentials = Credentials::from_config(
+            "policy.service",
+            cfg.bearer_token_env.as_deref(),
+            cfg.oauth2.as_ref(),
+        )
+        .map_err(|detail| PolicyError::Bundle { detail })?;
         let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<First>(1);
         let (store_tx, store_rx) = std::sync::mpsc::sync_channel::<Weak<PolicyStore>>(1);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let poller = Poller {
             cfg: cfg.clone(),
             url,
-            token,
+            credentials,
             limit: opts.max_bundle_bytes,
             opts: opts.clone(),
             state: state.clone(),
@@ -179,7 +180,13 @@ impl PolicyStore {
             thread: Mutex::new(Some(thread)),
             store_tx: Mutex::new(Some(store_tx)),
         };
-        let wait = Duration::from_millis(cfg.timeout_ms.saturating_mul(2).saturating_add(1000));
+        // A first poll may fetch a token, be refused, fetch another and poll again.
+        let token_ms = cfg.oauth2.as_ref().map_or(0, |o| o.timeout_ms);
+        let wait = Duration::from_millis(
+            (cfg.timeout_ms.saturating_add(token_ms))
+                .saturating_mul(2)
+                .saturating_add(1000),
+        );
         let first = first_rx
             .recv_timeout(wait)
             .unwrap_or_else(|_| Err("no answer in time".to_owned()));
@@ -235,7 +242,7 @@ impl PolicyStore {
 struct Poller {
     cfg: BundleServiceConfig,
     url: String,
-    token: Option<String>,
+    credentials: Credentials,
     limit: u64,
     opts: PolicyConfig,
     state: Arc<State>,
@@ -381,15 +388,15 @@ impl Poller {
     }
 
     async fn fetch(&self, client: &reqwest::Client, etag: Option<&str>) -> Result<Fetched, String> {
-        poll::get(
-            client,
-            &self.url,
-            etag,
-            self.token.as_deref(),
-            self.limit,
-            "policy.max_bundle_bytes",
-        )
-        .await
+        self.credentials
+            .get(
+                client,
+                &self.url,
+                etag,
+                self.limit,
+                "policy.max_bundle_bytes",
+            )
+            .await
     }
 }
 

@@ -12,6 +12,7 @@
 use super::RevocationList;
 use crate::codes::Reason;
 use crate::config::RevocationConfig;
+use crate::credentials::Credentials;
 use crate::util::poll::{self, Fetched};
 use crate::util::time::unix_ms;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -108,13 +109,11 @@ pub(crate) struct RevocationFeed {
 impl RevocationFeed {
     /// Start polling; returns after the first poll (or twice `timeout_ms` and a second).
     pub(crate) fn start(cfg: &RevocationConfig) -> Result<Self, String> {
-        let token = match &cfg.bearer_token_env {
-            Some(name) => Some(
-                std::env::var(name)
-                    .map_err(|_| format!("`revocation.bearer_token_env`: `{name}` is not set"))?,
-            ),
-            None => None,
-        };
+        let credentials = Credentials::from_config(
+            "revocation",
+            cfg.bearer_token_env.as_deref(),
+            cfg.oauth2.as_ref(),
+        )?;
         let state = Arc::new(State {
             url: cfg.url.clone(),
             ..State::default()
@@ -123,14 +122,20 @@ impl RevocationFeed {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let poller = Poller {
             cfg: cfg.clone(),
-            token,
+            credentials,
             state: state.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("zt-revocation-feed".to_owned())
             .spawn(move || poller.run(&first_tx, stop_rx))
             .map_err(|e| format!("cannot start the revocation poller: {}", e.kind()))?;
-        let wait = Duration::from_millis(cfg.timeout_ms.saturating_mul(2).saturating_add(1000));
+        // A first poll may fetch a token, be refused, fetch another and poll again.
+        let token_ms = cfg.oauth2.as_ref().map_or(0, |o| o.timeout_ms);
+        let wait = Duration::from_millis(
+            (cfg.timeout_ms.saturating_add(token_ms))
+                .saturating_mul(2)
+                .saturating_add(1000),
+        );
         if first_rx.recv_timeout(wait).is_err() {
             state.failed("no answer in time".to_owned());
         }
@@ -200,7 +205,7 @@ impl Drop for RevocationFeed {
 
 struct Poller {
     cfg: RevocationConfig,
-    token: Option<String>,
+    credentials: Credentials,
     state: Arc<State>,
 }
 
@@ -224,9 +229,8 @@ impl Poller {
             loop {
                 let etag = self.state.etag();
                 let fetched = tokio::select! {
-                    f = poll::get(&client, &self.cfg.url, etag.as_deref(),
-                                  self.token.as_deref(), self.cfg.max_bytes,
-                                  "revocation.max_bytes") => f,
+                    f = self.credentials.get(&client, &self.cfg.url, etag.as_deref(),
+                                             self.cfg.max_bytes, "revocation.max_bytes") => f,
                     _ = &mut stop => return,
                 };
                 let errors = self.state.errors.load(Ordering::Relaxed);

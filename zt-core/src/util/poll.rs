@@ -46,6 +46,9 @@ pub(crate) fn post_client(timeout_ms: u64) -> Result<reqwest::Client, ()> {
         .map_err(|_| ())
 }
 
+/// The error of [`get`] for a 401 answer (the credentials were refused).
+pub(crate) const UNAUTHORIZED: &str = "HTTP status 401";
+
 /// `GET url` with `If-None-Match: etag` and a bearer token; bodies over `limit` bytes are
 /// refused (`limit_name` names the setting in the message).
 pub(crate) async fn get(

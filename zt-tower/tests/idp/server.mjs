@@ -7,7 +7,11 @@
 // revocation (/token/revocation) are on. Two resource-server clients may introspect:
 // `zt-introspect-basic` (client_secret_basic, secret from $ZT_IDP_INTROSPECT_SECRET) and
 // `zt-introspect-jwt` (private_key_jwt, public keys from $ZT_IDP_INTROSPECT_JWKS).
-// GET /__zt/stats answers {"introspections": n}, the introspection requests seen so far.
+// Two more clients get client_credentials tokens the way zt's fleet services do (the bundle
+// server, the revocation feed, the decision-log collector): `zt-fleet-basic` (client_secret_basic,
+// the same secret) and `zt-fleet-jwt` (private_key_jwt, the same public keys).
+// GET /__zt/stats answers {"introspections": n, "tokens": n}, the introspection and token
+// requests seen so far.
 import http from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -33,6 +37,14 @@ if (process.env.ZT_IDP_INTROSPECT_SECRET) {
     response_types: [],
     token_endpoint_auth_method: 'client_secret_basic',
   });
+  resourceServers.push({
+    client_id: 'zt-fleet-basic',
+    client_secret: process.env.ZT_IDP_INTROSPECT_SECRET,
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
 }
 if (process.env.ZT_IDP_INTROSPECT_JWKS) {
   resourceServers.push({
@@ -43,8 +55,18 @@ if (process.env.ZT_IDP_INTROSPECT_JWKS) {
     token_endpoint_auth_method: 'private_key_jwt',
     jwks: JSON.parse(process.env.ZT_IDP_INTROSPECT_JWKS),
   });
+  resourceServers.push({
+    client_id: 'zt-fleet-jwt',
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    jwks: JSON.parse(process.env.ZT_IDP_INTROSPECT_JWKS),
+  });
 }
 let introspections = 0;
+let tokens = 0;
 
 const server = http.createServer();
 // A restart on the previous port can find it briefly taken (the old process's socket, or another
@@ -95,10 +117,11 @@ server.once('listening', () => {
   server.on('request', (req, res) => {
     if (req.url === '/__zt/stats') {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ introspections }));
+      res.end(JSON.stringify({ introspections, tokens }));
       return;
     }
     if (req.url.startsWith('/token/introspection')) introspections += 1;
+    else if (req.url === '/token') tokens += 1;
     callback(req, res);
   });
   console.log(`listening ${port} ${keys.map((k) => k.kid).join(' ')}`);

@@ -27,6 +27,7 @@ mod gate;
 use super::VerifiedClaims;
 use super::claims::{ClaimRules, Registered, Source, validate_with};
 use crate::config::{IntrospectionConfig, IssuerConfig};
+use crate::credentials::client_auth::{ClientAuth, form};
 use crate::error::{ConfigError, IntrospectionProblem, TokenError};
 use crate::util::clock::Clock;
 use crate::util::json;
@@ -78,18 +79,6 @@ pub struct IntrospectionStats {
     pub circuit_refused: u64,
     /// Whether the circuit breaker is open now.
     pub circuit_open: bool,
-}
-
-/// How zt authenticates to the endpoint.
-enum ClientAuth {
-    /// `client_secret_basic`: the ready `Authorization` header value (marked sensitive).
-    Basic(reqwest::header::HeaderValue),
-    /// `private_key_jwt`: a fresh signed assertion per call.
-    PrivateKeyJwt {
-        key: jsonwebtoken::EncodingKey,
-        header: Box<jsonwebtoken::Header>,
-        audience: String,
-    },
 }
 
 pub(crate) struct Introspector {
@@ -166,68 +155,13 @@ impl Introspector {
             key: key(name),
             message,
         };
-        let auth = match (&config.client_secret_env, &config.private_key_jwt) {
-            (Some(var), _) => {
-                let secret = std::env::var(var).map_err(|_| {
-                    invalid(
-                        "client_secret_env",
-                        format!("environment variable `{var}` is not set or not UTF-8"),
-                    )
-                })?;
-                if secret.is_empty() {
-                    return Err(invalid(
-                        "client_secret_env",
-                        format!("environment variable `{var}` is empty"),
-                    ));
-                }
-                // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-                let pair = format!("{}:{}", form(&config.client_id), form(&secret));
-                let value = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                );
-                let mut header = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-                    invalid(
-                        "client_secret_env",
-                        "the client credentials do not form a header".to_owned(),
-                    )
-                })?;
-                header.set_sensitive(true);
-                ClientAuth::Basic(header)
-            }
-            (None, Some(pk)) => {
-                let pem = std::fs::read(&pk.key_file).map_err(|e| {
-                    invalid(
-                        "private_key_jwt.key_file",
-                        format!("cannot read `{}`: {}", pk.key_file.display(), e.kind()),
-                    )
-                })?;
-                let encoding =
-                    crate::algorithm::encoding_key(pk.algorithm, &pem).ok_or_else(|| {
-                        invalid(
-                            "private_key_jwt.key_file",
-                            format!(
-                                "`{}` is not a PKCS#8 PEM private key for {}",
-                                pk.key_file.display(),
-                                pk.algorithm.as_str()
-                            ),
-                        )
-                    })?;
-                let mut header = jsonwebtoken::Header::new(pk.algorithm.to_jwt());
-                header.kid = pk.kid.clone();
-                ClientAuth::PrivateKeyJwt {
-                    key: encoding,
-                    header: Box::new(header),
-                    audience: pk.audience.clone().unwrap_or_else(|| issuer.issuer.clone()),
-                }
-            }
-            (None, None) => {
-                return Err(invalid(
-                    "client_secret_env",
-                    "set one of `client_secret_env` and `private_key_jwt`".to_owned(),
-                ));
-            }
-        };
+        let auth = ClientAuth::from_config(
+            &config.client_id,
+            config.client_secret_env.as_deref(),
+            config.private_key_jwt.as_ref(),
+            &issuer.issuer,
+        )
+        .map_err(|(member, message)| invalid(member, message))?;
         Self::with_auth(issuer, config, clock, auth).map_err(|message| invalid("endpoint", message))
     }
 
@@ -532,7 +466,7 @@ impl Inner {
     async fn call(&self, token: &str) -> Result<Map<String, Value>, IntrospectionProblem> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut body = format!("token={}&token_type_hint=access_token", form(token));
-        let mut request = self
+        let request = self
             .client
             .post(&self.endpoint)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -540,24 +474,11 @@ impl Inner {
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             );
-        match &self.auth {
-            ClientAuth::Basic(value) => {
-                request = request.header(reqwest::header::AUTHORIZATION, value.clone());
-            }
-            ClientAuth::PrivateKeyJwt {
-                key,
-                header,
-                audience,
-            } => {
-                let assertion = self
-                    .assertion(key, header, audience)
-                    .ok_or(IntrospectionProblem::ClientAuth)?;
-                body.push_str("&client_id=");
-                body.push_str(&form(&self.client_id));
-                body.push_str("&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=");
-                body.push_str(&assertion);
-            }
-        }
+        let now = self.clock.now_unix_ms() / 1000;
+        let request = self
+            .auth
+            .apply(request, &mut body, &self.client_id, now)
+            .ok_or(IntrospectionProblem::ClientAuth)?;
         let send = async {
             let mut resp = request.body(body).send().await.map_err(|e| {
                 if e.is_timeout() {
@@ -595,24 +516,6 @@ impl Inner {
             Ok(r) => r,
             Err(_) => Err(IntrospectionProblem::Timeout),
         }
-    }
-
-    /// A `private_key_jwt` client assertion (RFC 7523 §3): good for 60 s, unique `jti`.
-    fn assertion(
-        &self,
-        key: &jsonwebtoken::EncodingKey,
-        header: &jsonwebtoken::Header,
-        audience: &str,
-    ) -> Option<String> {
-        let now = self.clock.now_unix_ms() / 1000;
-        let mut id = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut id).ok()?;
-        let jti: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        let claims = serde_json::json!({
-            "iss": self.client_id, "sub": self.client_id, "aud": audience,
-            "iat": now, "exp": now + 60, "jti": jti,
-        });
-        jsonwebtoken::encode(header, &claims, key).ok()
     }
 
     /// Whether an active answer is about an access token. A refresh token is active too but
@@ -763,9 +666,5 @@ pub(crate) fn judge_answer_for_fuzzing(bytes: &[u8]) {
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
-fn form(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 #[cfg(test)]
 mod tests;
