@@ -83,7 +83,8 @@ pub use config::{
     DecisionLogConfig, DecisionLogFormat, DecisionLogSink, DpopConfig, EnforcementConfig,
     IntrospectionConfig, IssuerConfig, JwksConfig, LogServiceConfig, OAuth2Config, PolicyConfig,
     PostureBinding, PostureConfig, PostureSource, PrivateKeyJwtConfig, ReplayStoreConfig,
-    ReplayStoreOnError, RequestConfig, RolloutConfig, Secret, TokenConfig,
+    ReplayStoreOnError, RequestConfig, RolloutConfig, Secret, StatusConfig, StatusServiceConfig,
+    TokenConfig,
 };
 // The authorizer: requests in, decisions out.
 pub use authorizer::{Authorizer, AuthorizerBuilder, ShutdownReport};
@@ -93,6 +94,7 @@ pub use dpop::{ReplayStoreStats, jwk_thumbprint};
 pub use enforcement::{EnforcementOverride, EnforcementSource, EnforcementStatus, canary_bucket};
 pub use log::UploadStatus;
 pub use observe::status::{AuthorizerStatus, DecisionLogStatus, IssuerStatus, PolicyStatus};
+pub use observe::status_upload::StatusUploadStatus;
 pub use request::Request;
 pub use revocation::{RevocationFeedStatus, RevocationStats};
 // HTTP: the same status, challenge and problem body on every surface (module `http`).

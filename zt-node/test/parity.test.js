@@ -38,6 +38,9 @@ const EXCEPTIONS = {
   // Blocks the calling thread on a key fetch, for one-shot tools (the CLI's `zt decide`).
   // Blocking the JS thread is what Node must never do; `authorize` covers the refetch.
   authorize_blocking: { wrapper: [] },
+  // Whether `authorize_sync` may wait (a DPoP proof with `[dpop.replay_store]`). Node's
+  // middleware needs no flag: `authorize` returns a promise exactly when the core waits.
+  may_block: { wrapper: [] },
   // Returns the `TokenVerifier` by reference (a Rust handle); its one operator use, verifying a
   // token alone, is `verifySync`.
   verifier: { wrapper: ['verifySync'] },

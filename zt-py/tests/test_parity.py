@@ -30,6 +30,9 @@ EXCEPTIONS = {
     # Python has `authorize_async` for the refetch (off the event loop, GIL released);
     # blocking a Python thread inside a call is what the binding avoids.
     "authorize_blocking": (),
+    # Whether `authorize_sync` may wait (a DPoP proof with `[dpop.replay_store]`): the binding
+    # asks it itself, to release the GIL for those calls; nothing for a caller to decide.
+    "may_block": (),
     # Returns the `TokenVerifier` by reference (a Rust handle); its one operator use,
     # verifying a token alone, is `verify`.
     "verifier": ("verify",),

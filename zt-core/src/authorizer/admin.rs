@@ -158,6 +158,9 @@ impl Authorizer {
         if let Some(s) = &inner.bundle_service {
             s.stop();
         }
+        if let Some(s) = &inner.status_uploader {
+            s.stop();
+        }
         inner.revocations.stop();
         let completed = inner.logger.shutdown(timeout);
         inner.verifier.shutdown();
@@ -197,6 +200,7 @@ impl Authorizer {
             revocations: self.revocation_stats(),
             revocation_feed: inner.revocations.feed_status(),
             replay_store: inner.dpop.store.as_ref().map(|s| s.stats()),
+            status_service: inner.status_uploader.as_ref().map(|s| s.status()),
         }
     }
 

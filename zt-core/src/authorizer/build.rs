@@ -6,6 +6,7 @@ use crate::enforcement::{OverrideWatcher, RuntimeEnforcement};
 use crate::error::{BuildError, RuntimeError};
 use crate::log::{LogCallback, Logger};
 use crate::observe::metrics::Metrics;
+use crate::observe::status_upload::{Labels, StatusUploader};
 use crate::policy::PolicyStore;
 use crate::posture::PostureAssessor;
 use crate::revocation::Revocations;
@@ -127,9 +128,19 @@ impl AuthorizerBuilder {
                 message,
             }
         })?;
+        let status_uploader = match &c.status.service {
+            Some(s) => Some(StatusUploader::new(s).map_err(|message| {
+                crate::error::ConfigError::Invalid {
+                    file: None,
+                    key: "status.service".to_owned(),
+                    message,
+                }
+            })?),
+            None => None,
+        };
         let mut prefix = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut prefix);
-        Ok(Authorizer {
+        let authz = Authorizer {
             inner: Arc::new(Inner {
                 verifier,
                 policy,
@@ -152,10 +163,28 @@ impl AuthorizerBuilder {
                     .filter(|i| i.require_dpop)
                     .map(|i| i.issuer.clone())
                     .collect(),
+                status_uploader,
                 clock,
                 id_prefix: u64::from_le_bytes(prefix),
                 id_counter: AtomicU64::new(0),
             }),
-        })
+        };
+        if let Some(s) = &authz.inner.status_uploader {
+            // The reporter holds the authorizer weakly: it ends when the authorizer goes.
+            let weak = Arc::downgrade(&authz.inner);
+            let labels = Labels {
+                id: format!("{:016x}", authz.inner.id_prefix),
+                service: c.service.clone(),
+            };
+            s.start(
+                labels,
+                Box::new(move || weak.upgrade().map(|inner| Authorizer { inner }.status())),
+            )
+            .map_err(|_| RuntimeError::Thread {
+                name: "zt-status",
+                kind: "spawn failed".to_owned(),
+            })?;
+        }
+        Ok(authz)
     }
 }

@@ -91,6 +91,8 @@ struct Inner {
     dpop: crate::dpop::DpopChecker,
     /// Issuers whose tokens must all be DPoP-bound (`require_dpop`).
     require_dpop: Vec<String>,
+    /// Status reports to a control plane, with `[status] service`.
+    status_uploader: Option<crate::observe::status_upload::StatusUploader>,
     clock: Arc<dyn Clock>,
     id_prefix: u64,
     id_counter: AtomicU64,

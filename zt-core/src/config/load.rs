@@ -140,6 +140,7 @@ impl AuthorizerConfig {
                 .service
                 .as_mut()
                 .and_then(|s| s.oauth2.as_mut()),
+            self.status.service.as_mut().and_then(|s| s.oauth2.as_mut()),
         ];
         for oauth2 in services.into_iter().flatten() {
             if let Some(pk) = oauth2.private_key_jwt.as_mut() {

@@ -80,6 +80,9 @@ pub struct AuthorizerConfig {
     /// How DPoP proofs (RFC 9449) are checked.
     #[serde(default)]
     pub dpop: DpopConfig,
+    /// Status reports to a control plane (`[status] service`, OPA's status API).
+    #[serde(default)]
+    pub status: StatusConfig,
 }
 
 /// `[dpop]`: how DPoP proofs are checked, for tokens bound with `cnf.jkt` and issuers with
@@ -456,12 +459,14 @@ mod issuer;
 mod load;
 mod log;
 mod policy;
+mod status;
 mod validate;
 
 pub use credentials::OAuth2Config;
 pub use issuer::{IntrospectionConfig, IssuerConfig, PrivateKeyJwtConfig, Secret};
 pub use log::{DecisionLogConfig, DecisionLogFormat, DecisionLogSink, LogServiceConfig};
 pub use policy::{BundleKeyConfig, BundleServiceConfig, BundleSigningConfig, PolicyConfig};
+pub use status::{StatusConfig, StatusServiceConfig};
 
 #[cfg(test)]
 mod tests;

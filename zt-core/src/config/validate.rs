@@ -14,6 +14,16 @@ impl AuthorizerConfig {
         self.validate_policy_and_enforcement()?;
         self.validate_dpop_and_revocation()?;
         self.validate_decision_log()?;
+        if let Some(s) = &self.status.service {
+            service_url("status.service.url", &s.url)?;
+            range("status.service.interval_s", s.interval_s, 1, 86_400)?;
+            range("status.service.timeout_ms", s.timeout_ms, 100, 60_000)?;
+            validate_credentials(
+                "status.service",
+                s.bearer_token_env.as_ref(),
+                s.oauth2.as_ref(),
+            )?;
+        }
         Ok(())
     }
 

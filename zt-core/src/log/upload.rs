@@ -362,7 +362,7 @@ impl Uploader {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner()) = Some(why);
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    if !self.sleep(backoff(attempt)) {
+                    if !self.sleep(crate::util::poll::backoff(attempt)) {
                         self.outcome.dropped.fetch_add(records, Ordering::Relaxed);
                         return;
                     }
@@ -431,30 +431,5 @@ impl Uploader {
             Err(e) if e.is_connect() => Attempt::Retry("cannot connect".to_owned()),
             Err(_) => Attempt::Retry("request failed".to_owned()),
         }
-    }
-}
-
-/// 200 ms × 2^attempt, at most 30 s, plus up to half of that at random (instances that lost
-/// the collector together do not retry in step).
-fn backoff(attempt: u32) -> Duration {
-    let base = 200u64.saturating_mul(1 << attempt.min(8)).min(30_000);
-    let mut r = [0u8; 8];
-    let _ = aws_lc_rs::rand::fill(&mut r);
-    let jitter = u64::from_le_bytes(r) % (base / 2 + 1);
-    Duration::from_millis(base + jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::backoff;
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(
-            backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(300)
-        );
-        assert!(backoff(3) >= Duration::from_millis(1600));
-        assert!(backoff(20) <= Duration::from_millis(45_000));
     }
 }

@@ -29,6 +29,7 @@ pub(crate) struct Sources<'a> {
     pub(crate) revocations: RevocationStats,
     pub(crate) revocation_feed: Option<RevocationFeedStatus>,
     pub(crate) replay_store: Option<crate::dpop::ReplayStoreStats>,
+    pub(crate) status_service: Option<super::status_upload::StatusUploadStatus>,
 }
 
 impl Sources<'_> {
@@ -136,6 +137,7 @@ impl Sources<'_> {
             revocation_feed: self.revocation_feed,
             introspection: v.introspection_stats(),
             dpop_replay_store: self.replay_store,
+            status_service: self.status_service,
         }
     }
 }

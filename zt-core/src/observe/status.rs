@@ -52,6 +52,8 @@ pub struct AuthorizerStatus {
     /// The DPoP replay store shared between instances, with `[dpop.replay_store]` (`up`
     /// false while it fails; it does not change `ready`: `on_error` decides what requests get).
     pub dpop_replay_store: Option<crate::dpop::ReplayStoreStats>,
+    /// The status reports to a control plane, with `[status] service`.
+    pub status_service: Option<super::status_upload::StatusUploadStatus>,
 }
 
 /// The policy part of [`AuthorizerStatus`].

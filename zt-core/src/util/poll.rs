@@ -147,6 +147,16 @@ pub(crate) fn url_allowed(url: &str) -> bool {
     }
 }
 
+/// 200 ms × 2^attempt, at most 30 s, plus up to half of that at random (instances that lost
+/// the collector together do not retry in step).
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let base = 200u64.saturating_mul(1 << attempt.min(8)).min(30_000);
+    let mut r = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    let jitter = u64::from_le_bytes(r) % (base / 2 + 1);
+    Duration::from_millis(base + jitter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +175,14 @@ mod tests {
             shown_url("https://u:p@b.example/x?sig=secret"),
             "https://b.example/x"
         );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(
+            backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(300)
+        );
+        assert!(backoff(3) >= Duration::from_millis(1600));
+        assert!(backoff(20) <= Duration::from_millis(45_000));
     }
 }
