@@ -570,6 +570,11 @@ async fn fleet_server(idp_port: u16, bundle: Vec<u8>, seen: std::sync::Arc<Fleet
                 "/revoked.json" => {
                     r#"{"token_ids": ["revoked-jti"], "subjects": []}"#.into_response()
                 }
+                "/v1/status" => {
+                    let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(report["labels"]["app"], "zt");
+                    StatusCode::NO_CONTENT.into_response()
+                }
                 "/v1/logs" => {
                     let mut gz = flate2::read::GzDecoder::new(&body[..]);
                     let mut text = String::new();
@@ -639,6 +644,8 @@ async fn fleet_services_with_oauth2_client_credentials_from_the_real_provider() 
         "decision_log": {"sink": "service",
                          "service": {"url": fleet.url(""), "path": "v1/logs", "max_delay_ms": 50,
                                      "oauth2": basic(serde_json::json!([]))}},
+        "status": {"service": {"url": fleet.url(""), "path": "v1/status", "interval_s": 3600,
+                               "oauth2": basic(serde_json::json!([]))}},
     });
     let authz = tokio::task::spawn_blocking(move || {
         Authorizer::builder(AuthorizerConfig::from_json_str(&cfg.to_string()).unwrap())
@@ -656,6 +663,19 @@ async fn fleet_services_with_oauth2_client_credentials_from_the_real_provider() 
     assert_eq!((feed.token_ids, feed.last_error), (1, None));
     assert_eq!(status.policy.service.unwrap().last_error, None);
 
+    // The status report came too, after its own 401 and new token.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !seen
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(p, _)| p == "/v1/status")
+    {
+        assert!(std::time::Instant::now() < deadline, "no status report");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // A decision is logged and uploaded: refused once, then accepted with a new token.
     let token = client_credentials(port, "urn:zt:orders").await;
     let _ = authz
@@ -671,6 +691,8 @@ async fn fleet_services_with_oauth2_client_credentials_from_the_real_provider() 
     );
     let mut accepted = seen.accepted.lock().unwrap().clone();
     accepted.sort();
+    // A status report may go out again when the issuer's keys load (a change it reports).
+    accepted.dedup();
     assert_eq!(
         accepted,
         [
@@ -680,11 +702,12 @@ async fn fleet_services_with_oauth2_client_credentials_from_the_real_provider() 
             ),
             ("/revoked.json".to_owned(), "zt-fleet-jwt".to_owned()),
             ("/v1/logs".to_owned(), "zt-fleet-basic".to_owned()),
+            ("/v1/status".to_owned(), "zt-fleet-basic".to_owned()),
         ]
     );
-    assert_eq!(seen.refused.lock().unwrap().len(), 3);
+    assert_eq!(seen.refused.lock().unwrap().len(), 4);
     // Two tokens per service (the first refused), and the test's own one.
-    assert_eq!(token_requests(port).await, 7);
+    assert_eq!(token_requests(port).await, 9);
 
     // A second upload reuses the cached token: no token request.
     let token = client_credentials(port, "urn:zt:orders").await;
@@ -699,7 +722,7 @@ async fn fleet_services_with_oauth2_client_credentials_from_the_real_provider() 
         seen.log_records.load(std::sync::atomic::Ordering::Relaxed),
         2
     );
-    assert_eq!(token_requests(port).await, 8);
+    assert_eq!(token_requests(port).await, 10);
 
     // A wrong secret: the feed reports the token endpoint's refusal, without the secret.
     let bad = serde_json::json!({
