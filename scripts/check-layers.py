@@ -29,7 +29,7 @@ FLOORS = {
         ["token/", "jwks/", "dpop/", "credentials/"],
         ["posture.rs", "input/", "enforcement.rs", "policy/", "revocation/"],
         ["decision.rs", "request.rs", "http/"],
-        ["log/", "replay.rs", "report.rs"],
+        ["log/", "replay.rs", "report/"],
         ["observe/"],
         ["authorizer/"],
         ["lib.rs", "internal.rs", "doctests.rs"],

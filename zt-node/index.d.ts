@@ -163,3 +163,9 @@ export declare function loadToml(text: string, policyFiles?: Record<string, stri
  * report as JSON text (`lib/index.js` parses it).
  */
 export declare function replay(configPath: string, logPath: string, candidatePath: string, examples?: number | undefined | null): Promise<string>
+
+/**
+ * The KPIs and least-privilege review of decision logs, as `zt report` does: a promise of the
+ * report as JSON text (`lib/index.js` parses it). `since`/`until`: RFC 3339 times or dates.
+ */
+export declare function report(logs: Array<string>, since?: string | undefined | null, until?: string | undefined | null, bundle?: string | undefined | null, config?: string | undefined | null): Promise<string>

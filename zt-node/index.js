@@ -841,3 +841,4 @@ module.exports.loadConfig = nativeBinding.loadConfig
 module.exports.loadFile = nativeBinding.loadFile
 module.exports.loadToml = nativeBinding.loadToml
 module.exports.replay = nativeBinding.replay
+module.exports.report = nativeBinding.report

@@ -16,8 +16,13 @@
 //! - `zt replay --config FILE --log DECISIONS.jsonl --candidate BUNDLE [--format table|json]
 //!   [--max-flips N]` reports the logged decisions the candidate would flip; exits 0 when the
 //!   flips are at most `--max-flips` (default 0), 1 otherwise.
+//! - `zt report --log PATH... [--since T] [--until T] [--bundle B] [--format json|md] [-o FILE]`
+//!   reports the KPIs and the least-privilege review of decision logs; exits 0, 1 when a hash
+//!   chain is broken.
 //!
 //! Usage and configuration errors exit 2 with `error: …` on stderr.
+
+mod report;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -59,6 +64,8 @@ enum Command {
     },
     /// Replay a decision log against a candidate bundle: which decisions would flip.
     Replay(ReplayArgs),
+    /// The KPIs and the least-privilege review from decision logs, as JSON or Markdown.
+    Report(report::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -296,7 +303,7 @@ impl SigningArgs {
 }
 
 /// A usage or configuration error: exit 2.
-struct Usage(String);
+pub(crate) struct Usage(pub(crate) String);
 
 impl<E: std::fmt::Display> From<E> for Usage {
     fn from(e: E) -> Self {
@@ -349,6 +356,7 @@ fn main() -> ExitCode {
                 },
         } => policy_build(&dir, &output, revision.as_deref(), &key),
         Command::Replay(args) => replay(&args),
+        Command::Report(args) => report::run(&args),
     };
     result.unwrap_or_else(|Usage(message)| {
         eprintln!("error: {message}");

@@ -844,3 +844,85 @@ fn policy_build_and_sign_write_bundles_that_verify() {
     assert!(!err.contains("BEGIN"), "{err}");
     std::fs::remove_file(&out_path).ok();
 }
+
+#[test]
+fn report_prints_json_and_markdown_and_exits_by_the_chain() {
+    let dir = config_dir("report");
+    let log = dir.join("chained.jsonl");
+    let full = std::fs::read_to_string(dir.join("full.toml")).unwrap();
+    let cfg = dir.join("log.toml");
+    std::fs::write(
+        &cfg,
+        format!("{full}\n[decision_log]\nsink = \"hash_chained_file\"\npath = \"chained.jsonl\"\n"),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let device = format!(
+        r#"{{"managed": true, "disk_encrypted": true, "jailbroken": false, "patch_age_days": 1, "assessed_at": {}}}"#,
+        now()
+    );
+    for (groups, method, path) in [
+        (&["admin"][..], "GET", "/orders/1"),
+        (&["viewer"][..], "GET", "/orders/2"),
+        (&["viewer"][..], "POST", "/orders"),
+    ] {
+        let token = persona(groups, serde_json::json!({}));
+        let (code, out, err) = zt(&[
+            "decide",
+            "--config",
+            cfg,
+            "--token",
+            &token,
+            "--method",
+            method,
+            "--path",
+            path,
+            "--device-json",
+            &device,
+        ]);
+        assert!(code == 0 || code == 1, "{out}{err}");
+    }
+    let log_s = log.to_str().unwrap();
+    let bundle = zt_testkit::sample_bundle_dir();
+    let bundle = bundle.to_str().unwrap();
+    let (code, out, err) = zt(&["report", "--log", log_s, "--bundle", bundle]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decisions"], 3);
+    assert_eq!(v["outcomes"]["deny"], 1);
+    assert_eq!(v["chain"]["verified"], true);
+    assert_eq!(
+        v["least_privilege"]["subjects"], 1,
+        "one persona subject: {out}"
+    );
+    let md_file = dir.join("report.md");
+    let (code, out, err) = zt(&[
+        "report",
+        "--log",
+        log_s,
+        "--format",
+        "md",
+        "-o",
+        md_file.to_str().unwrap(),
+    ]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    let md = std::fs::read_to_string(&md_file).unwrap();
+    assert!(
+        md.starts_with("# zt report") && md.contains("| POST | /orders | 1 |"),
+        "{md}"
+    );
+    // Usage errors and unreadable logs exit 2; a broken chain exits 1.
+    let (code, _, err) = zt(&["report", "--log", log_s, "--since", "last tuesday"]);
+    assert_eq!(code, 2, "{err}");
+    let missing = dir.join("missing.jsonl");
+    let (code, _, err) = zt(&["report", "--log", missing.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, text.replacen("\"GET\"", "\"PUT\"", 1)).unwrap();
+    let (code, out, err) = zt(&["report", "--log", log_s]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["chain"]["verified"], false);
+    assert!(err.contains("hash chain is broken"), "{err}");
+}

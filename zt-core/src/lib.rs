@@ -67,6 +67,7 @@ mod observe;
 mod policy;
 mod posture;
 mod replay;
+pub mod report;
 mod request;
 mod revocation;
 mod token;
@@ -100,7 +101,7 @@ pub use revocation::{RevocationFeedStatus, RevocationStats};
 // HTTP: the same status, challenge and problem body on every surface (module `http`).
 pub use http::{HttpAnswer, Problem};
 // Decision logs and metrics.
-pub use log::{DecisionLogStats, GENESIS_HASH, verify_chain};
+pub use log::{DecisionLogStats, GENESIS_HASH, open_log, verify_chain};
 pub use observe::metrics::{IssuerKeyStats, LatencySummary, MetricsSnapshot, ShadowStats};
 // Token verification and its proof type.
 pub use algorithm::{Algorithm, UnknownAlgorithm};
@@ -119,6 +120,8 @@ pub use replay::{
     BaselineCheck, DamagedLine, FlipGroup, MaskedReads, ReplayOptions, ReplayReport, replay,
     replay_file,
 };
+// Reports over decision logs (`zt report`; the parts of a report are in module `report`).
+pub use report::{Report, ReportError, ReportOptions, parse_report_time, report_files};
 // Time.
 pub use util::clock::{Clock, ManualClock, SystemClock};
 // Errors and reason codes.

@@ -175,7 +175,8 @@ pub fn replay_file(
         },
         None => (None, None),
     };
-    let file = std::fs::File::open(log).map_err(|e| crate::PolicyError::Io {
+    // Plain or gzip (a rotated log): the reader `zt report` uses too.
+    let file = crate::log::open_log(log).map_err(|e| crate::PolicyError::Io {
         path: log.display().to_string(),
         kind: e.kind().to_string(),
     })?;
@@ -184,7 +185,7 @@ pub fn replay_file(
         baseline: baseline.as_deref(),
         examples,
     };
-    let mut report = replay(std::io::BufReader::new(file), &cand, &opts);
+    let mut report = replay(file, &cand, &opts);
     report.baseline_error = baseline_error;
     Ok(report)
 }

@@ -106,8 +106,8 @@ export interface AuthorizerOptions {
 }
 
 export class ZtError extends Error {
-  /** `ZT_CONFIG`, `ZT_POLICY`, `ZT_TOKEN` or `ZT_RUNTIME`. */
-  code: 'ZT_CONFIG' | 'ZT_POLICY' | 'ZT_TOKEN' | 'ZT_RUNTIME'
+  /** `ZT_CONFIG`, `ZT_POLICY`, `ZT_TOKEN`, `ZT_RUNTIME` or `ZT_REPORT`. */
+  code: 'ZT_CONFIG' | 'ZT_POLICY' | 'ZT_TOKEN' | 'ZT_RUNTIME' | 'ZT_REPORT'
   /** The core's stable error or reason code (`config_out_of_range`, `audience_mismatch`, ...). */
   reason: string
   details: Record<string, unknown>
@@ -202,6 +202,13 @@ export interface EnforcementStatus {
   override_file: string | null
   override_file_error: string | null
 }
+
+/** The KPIs and least-privilege review of decision logs, as `zt report` does (snake_case
+ * report: `decisions`, `deny_rate`, `latency_us`, `routes`, `least_privilege`, ...). */
+export function report(
+  logs: string[],
+  options?: { since?: string; until?: string; bundle?: string; config?: string },
+): Promise<Record<string, unknown>>
 
 /** Replay a decision log against a candidate bundle, as `zt replay` does (snake_case report). */
 export function replay(

@@ -6,7 +6,7 @@
 const native = require('../index.js')
 const { canonicalTarget, validObligationHeaders, checkMode, skipper } = require('./http.js')
 
-/** A zt error: `code` is `ZT_CONFIG`, `ZT_POLICY`, `ZT_TOKEN` or `ZT_RUNTIME`; `reason` the core's
+/** A zt error: `code` is `ZT_CONFIG`, `ZT_POLICY`, `ZT_TOKEN`, `ZT_RUNTIME` or `ZT_REPORT`; `reason` the core's
  * stable error or reason code; `details` its structured parts (`key`, `file`, ...). */
 class ZtError extends Error {
   constructor(message, code, details = {}) {
@@ -324,6 +324,18 @@ class Authorizer {
   }
 }
 
+/** The KPIs and least-privilege review of decision logs, as `zt report` does (off the JS
+ * thread): `report(['decisions.log'], {since, until, bundle, config})`. */
+async function report(logs, options = {}) {
+  const { since = null, until = null, bundle = null, config = null } = options
+  if (!Array.isArray(logs)) throw new TypeError('logs must be an array of paths')
+  try {
+    return parse(await native.report(logs.map(String), since, until, bundle, config))
+  } catch (e) {
+    throw toZtError(e)
+  }
+}
+
 /** Replay a decision log against a candidate bundle, as `zt replay` does (off the JS thread). */
 async function replay(configPath, logPath, candidatePath, options = {}) {
   const { examples = 3 } = options
@@ -465,6 +477,7 @@ fastify[Symbol.for('fastify.display-name')] = 'zt'
 module.exports = {
   Authorizer,
   replay,
+  report,
   ZtError,
   ZtDeniedError,
   express,

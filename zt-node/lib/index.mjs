@@ -2,5 +2,5 @@
 // the addon and its state whichever way a program loads it), as named exports and as default.
 import zt from './index.js'
 
-export const { Authorizer, replay, ZtError, ZtDeniedError, express, fastify, canonicalTarget } = zt
+export const { Authorizer, replay, report, ZtError, ZtDeniedError, express, fastify, canonicalTarget } = zt
 export default zt

@@ -216,3 +216,60 @@ pub fn replay(
         examples: examples.map_or(3, |n| n as usize),
     })
 }
+
+/// A report on libuv's thread pool (it reads whole logs: never on the JS thread).
+pub struct ReportTask {
+    logs: Vec<PathBuf>,
+    opts: Option<zt_core::ReportOptions>,
+    config: Option<String>,
+}
+
+impl Task for ReportTask {
+    type Output = zt_core::Report;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let mut opts = self.opts.take().unwrap_or_default();
+        if let Some(c) = &self.config {
+            opts.policy = AuthorizerConfig::from_path(c)
+                .map_err(|e| zt_error("ZT_CONFIG", &e))?
+                .policy;
+        }
+        zt_core::report_files(&self.logs, &opts).map_err(|e| zt_error("ZT_REPORT", &e))
+    }
+
+    fn resolve(&mut self, _env: Env, report: Self::Output) -> Result<Self::JsValue> {
+        serde_json::to_string(&report).map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+}
+
+/// The KPIs and least-privilege review of decision logs, as `zt report` does: a promise of the
+/// report as JSON text (`lib/index.js` parses it). `since`/`until`: RFC 3339 times or dates.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn report(
+    logs: Vec<String>,
+    since: Option<String>,
+    until: Option<String>,
+    bundle: Option<String>,
+    config: Option<String>,
+) -> Result<AsyncTask<ReportTask>> {
+    let time = |name: &str, t: Option<String>| match t {
+        None => Ok(None),
+        Some(t) => zt_core::parse_report_time(&t).map(Some).ok_or_else(|| {
+            napi::Error::new(
+                Status::InvalidArg,
+                format!("{name}: `{t}` is not an RFC 3339 time or a date"),
+            )
+        }),
+    };
+    let opts = zt_core::ReportOptions::new(
+        time("since", since)?,
+        time("until", until)?,
+        bundle.map(PathBuf::from),
+    );
+    Ok(AsyncTask::new(ReportTask {
+        logs: logs.into_iter().map(PathBuf::from).collect(),
+        opts: Some(opts),
+        config,
+    }))
+}

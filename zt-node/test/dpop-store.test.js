@@ -79,10 +79,10 @@ test('Express and Fastify share one store with another authorizer: a proof passe
   const { t: token, proof } = boundToken()
   const get = (base, p) => fetch(`${base}/orders/1`, { headers: { authorization: `DPoP ${token}`, host: 'api.example.com', dpop: p } })
 
-  // With a store, the middleware's decision for a DPoP request is a promise (the async path).
+  // With a store, the middleware's call for a DPoP request waits for Redis off the event loop:
+  // a promise, unless Redis answered before the first poll (loopback can be that fast).
   const p0 = proof()
   const pending = a.authorizeHttp('GET', '/orders/1', ['Authorization', `DPoP ${token}`, 'Host', 'api.example.com', 'DPoP', p0])
-  assert.equal(typeof pending.then, 'function')
   assert.equal((await pending).decision.allowed, true)
 
   const p1 = proof()

@@ -601,6 +601,40 @@ pub(crate) fn replay<'py>(
     to_py(py, &report)
 }
 
+/// The KPIs and least-privilege review of decision logs, as `zt report` does; returns the
+/// report as a dict (`decisions`, `deny_rate`, `latency_us`, `routes`, `least_privilege`, ...).
+/// `since`/`until` are RFC 3339 times or dates.
+#[pyfunction]
+#[pyo3(signature = (logs, *, since=None, until=None, bundle=None, config=None))]
+pub(crate) fn report<'py>(
+    py: Python<'py>,
+    logs: Vec<PathBuf>,
+    since: Option<String>,
+    until: Option<String>,
+    bundle: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let time = |name: &str, t: Option<String>| match t {
+        None => Ok(None),
+        Some(t) => zt_core::parse_report_time(&t).map(Some).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "{name}: `{t}` is not an RFC 3339 time or a date"
+            ))
+        }),
+    };
+    let mut opts =
+        zt_core::ReportOptions::new(time("since", since)?, time("until", until)?, bundle);
+    if let Some(c) = config {
+        opts.policy = AuthorizerConfig::from_path(&c)
+            .map_err(|e| raise(py, "ConfigError", &e))?
+            .policy;
+    }
+    let report = py
+        .detach(|| zt_core::report_files(&logs, &opts))
+        .map_err(|e| raise(py, "ZtError", &e))?;
+    to_py(py, &report)
+}
+
 /// `authorize_sync`, with the GIL released when it may wait for I/O (a DPoP proof with
 /// `[dpop.replay_store]`: at most `timeout_ms`), so other Python threads run meanwhile.
 fn decide_sync(

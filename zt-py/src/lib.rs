@@ -43,6 +43,7 @@ fn _zt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<decision::Decision>()?;
     m.add_class::<decision::Pending>()?;
     m.add_function(wrap_pyfunction!(authorizer::replay, m)?)?;
+    m.add_function(wrap_pyfunction!(authorizer::report, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

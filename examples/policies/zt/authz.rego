@@ -20,7 +20,12 @@ decision := {"allow": true, "reasons": ["public_endpoint"]} if {
 	admin_path
 	rbac_allowed
 	not recent_mfa
-} else := {"allow": true, "reasons": ["rbac_granted"], "obligations": {"log_level": "info"}} if {
+} else := {
+	"allow": true,
+	"reasons": ["rbac_granted"],
+	"obligations": {"log_level": "info"},
+	"grants": granted,
+} if {
 	rbac_allowed
 } else := {"allow": false, "reasons": ["rbac_not_permitted"]}
 
@@ -43,12 +48,26 @@ posture_violations contains "patches_outdated" if {
 
 posture_reasons := sort([v | some v in posture_violations])
 
-rbac_allowed if {
+rbac_allowed if count(granted) > 0
+
+# The permissions that allowed the request: logged with the decision (`grants`), so that
+# `zt report --bundle` can list what each subject holds but never used.
+granted contains grant.name if {
 	some group in input.subject.groups
 	some grant in cfg.grants[group]
 	method_matches(grant.methods)
 	startswith(input.request.path, grant.prefix)
 }
+
+# Every permission a subject holds, from `input.subject` alone (the report evaluates it once
+# per subject it saw in the log).
+entitlements contains grant.name if {
+	some group in input.subject.groups
+	some grant in cfg.grants[group]
+}
+
+# The permissions that count as privileged in the least-privilege review.
+privileged := {name | some name in cfg.privileged}
 
 method_matches(methods) if "*" in methods
 

@@ -55,3 +55,26 @@ test_admin_with_recent_mfa_allowed if {
 	r := mfa_req("POST", "/admin/deploy", ["admin"], healthy, ["pwd", "mfa"], now - 60)
 	authz.decision.allow with input as r
 }
+
+test_an_allow_names_the_permission_that_allowed_it if {
+	d := authz.decision with input as req("GET", "/orders/42", ["viewer", "dev"], healthy)
+	d.grants == {"orders:read", "orders:write"}
+	d2 := authz.decision with input as req("POST", "/orders", ["dev"], healthy)
+	d2.grants == {"orders:write"}
+}
+
+test_a_deny_names_no_permission if {
+	d := authz.decision with input as req("POST", "/orders", ["viewer"], healthy)
+	not d.grants
+}
+
+test_entitlements_come_from_the_subject_alone if {
+	e := authz.entitlements with input as {"subject": {"groups": ["admin", "viewer"]}}
+	e == {"admin:all", "orders:read"}
+	count(authz.entitlements) == 0 with input as {"subject": {"groups": []}}
+}
+
+test_admin_is_privileged if {
+	authz.privileged == {"admin:all"}
+}
+

@@ -37,12 +37,14 @@ macro_rules! serialize_error {
 mod config;
 mod jwks;
 mod policy;
+mod report;
 mod runtime;
 mod token;
 
 pub use config::{BuildError, ConfigError};
 pub use jwks::{JwksError, KeyProblem};
 pub use policy::{BundleSignatureError, PolicyError};
+pub use report::ReportError;
 pub use runtime::{ChainError, RequestError, RuntimeError};
 pub use token::{IntrospectionProblem, Malformed, TokenError};
 
@@ -164,6 +166,13 @@ pub(crate) fn all_error_codes() -> Vec<&'static str> {
             message: s(),
         }
         .code(),
+        ReportError::Io {
+            path: s(),
+            kind: s(),
+        }
+        .code(),
+        ReportError::Bundle(PolicyError::Bundle { detail: s() }).code(),
+        ReportError::Memory.code(),
     ];
     codes.extend(
         [

@@ -2,7 +2,6 @@
 //! (SHA-256 of its bytes without the `,"hash":…` suffix); [`verify_chain`] checks a file.
 
 use crate::error::ChainError;
-use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -64,27 +63,57 @@ pub(crate) fn last_chain_hash(path: &Path) -> Result<String, String> {
 pub fn verify_chain(path: impl AsRef<Path>) -> Result<(usize, String), ChainError> {
     let file =
         std::fs::File::open(path.as_ref()).map_err(|e| ChainError::Io(e.kind().to_string()))?;
-    let mut prev = GENESIS_HASH.to_owned();
-    let mut count = 0;
+    let mut chain = ChainCheck::default();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line_no = i + 1;
         let line = line.map_err(|e| ChainError::Io(e.kind().to_string()))?;
-        if line.trim().is_empty() {
-            continue;
+        chain.line(i + 1, &line)?;
+    }
+    Ok((chain.records, chain.last))
+}
+
+/// A hash chain checked line by line, for readers that also do other work with each line
+/// (`zt report`).
+#[derive(Debug, Clone)]
+pub(crate) struct ChainCheck {
+    /// Records checked.
+    pub(crate) records: usize,
+    /// The last record's hash (the genesis hash before the first).
+    pub(crate) last: String,
+}
+
+impl Default for ChainCheck {
+    fn default() -> Self {
+        Self {
+            records: 0,
+            last: GENESIS_HASH.to_owned(),
         }
-        let (body, stated) = split_chained(&line).ok_or(ChainError::Malformed { line: line_no })?;
+    }
+}
+
+impl ChainCheck {
+    /// Check the next line (blank lines are skipped): its hash covers its bytes, and its
+    /// `prev_hash` (the record's last member, as zt writes it) is the previous record's hash.
+    pub(crate) fn line(&mut self, line_no: usize, line: &str) -> Result<(), ChainError> {
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        let (body, stated) = split_chained(line).ok_or(ChainError::Malformed { line: line_no })?;
         if sha256_hex(body.as_bytes()) != stated {
             return Err(ChainError::HashMismatch { line: line_no });
         }
-        let parsed: Value =
-            serde_json::from_str(&body).map_err(|_| ChainError::Malformed { line: line_no })?;
-        if parsed.get("prev_hash").and_then(Value::as_str) != Some(prev.as_str()) {
+        const MARK: &str = ",\"prev_hash\":\"";
+        let prev = body
+            .rfind(MARK)
+            .and_then(|at| body.get(at + MARK.len()..))
+            .and_then(|rest| rest.strip_suffix("\"}"))
+            .ok_or(ChainError::Malformed { line: line_no })?;
+        if prev != self.last {
             return Err(ChainError::BrokenLink { line: line_no });
         }
-        prev = stated.to_owned();
-        count += 1;
+        self.last = stated.to_owned();
+        self.records += 1;
+        Ok(())
     }
-    Ok((count, prev))
 }
 
 #[cfg(test)]

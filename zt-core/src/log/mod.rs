@@ -26,9 +26,13 @@
 
 mod chain;
 mod opa;
+mod reader;
 mod upload;
+pub(crate) use chain::ChainCheck;
 pub use chain::{GENESIS_HASH, verify_chain};
 use chain::{last_chain_hash, sha256_hex};
+pub(crate) use reader::next_line;
+pub use reader::open_log;
 pub use upload::UploadStatus;
 
 use crate::config::{DecisionLogConfig, DecisionLogFormat, DecisionLogSink};
@@ -62,6 +66,7 @@ pub(crate) enum LogInput {
 pub(crate) struct LoggedOutput {
     pub(crate) allow: bool,
     pub(crate) step_up: Option<crate::policy::StepUp>,
+    pub(crate) grants: Vec<String>,
 }
 
 impl LoggedOutput {
@@ -69,6 +74,7 @@ impl LoggedOutput {
         Self {
             allow: out.allow,
             step_up: out.step_up.clone(),
+            grants: out.grants.clone(),
         }
     }
 }
@@ -582,7 +588,8 @@ struct Record<'a> {
 }
 
 /// The policy's raw result as the record shows it: `null`, the output (`allow`, `reasons`,
-/// `step_up`, `obligations`, as [`PolicyOutput`] serialises), or the failure.
+/// `step_up`, `obligations`, and `grants` when the policy names any, as [`PolicyOutput`]
+/// serialises), or the failure.
 pub(super) struct ResultField<'a> {
     pub(super) result: &'a Option<Result<LoggedOutput, PolicyFailure>>,
     pub(super) decision: &'a Decision,
@@ -594,11 +601,14 @@ impl serde::Serialize for ResultField<'_> {
         match self.result {
             None => s.serialize_none(),
             Some(Ok(out)) => {
-                let mut m = s.serialize_map(Some(4))?;
+                let mut m = s.serialize_map(None)?;
                 m.serialize_entry("allow", &out.allow)?;
                 m.serialize_entry("reasons", &self.decision.policy_reasons)?;
                 m.serialize_entry("step_up", &out.step_up)?;
                 m.serialize_entry("obligations", &self.decision.obligations)?;
+                if !out.grants.is_empty() {
+                    m.serialize_entry("grants", &out.grants)?;
+                }
                 m.end()
             }
             Some(Err(f)) => {

@@ -1,4 +1,4 @@
-//! The policy output contract: a boolean, or `{allow, reasons, step_up, obligations}`.
+//! The policy output contract: a boolean, or `{allow, reasons, step_up, obligations, grants}`.
 
 use crate::codes::Reason;
 use regorus::Value as RegoValue;
@@ -26,6 +26,10 @@ pub struct PolicyOutput {
     pub step_up: Option<StepUp>,
     /// Obligations for the caller.
     pub obligations: Map<String, Value>,
+    /// The permissions that allowed the request (`["orders:read"]`), for the least-privilege
+    /// review of `zt report`; logged with the decision, not used to decide.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
 }
 
 /// Why a policy produced no usable result; each is a deny.
@@ -63,6 +67,7 @@ impl PolicyOutput {
             reasons: Vec::new(),
             step_up: None,
             obligations: Map::new(),
+            grants: Vec::new(),
         };
         let o = match v {
             RegoValue::Undefined => return Err(PolicyFailure::Undefined),
@@ -74,7 +79,7 @@ impl PolicyOutput {
                 ));
             }
         };
-        let [k_allow, k_reasons, k_step_up, k_obligations] = KEYS.with(Clone::clone);
+        let [k_allow, k_reasons, k_step_up, k_obligations, k_grants] = KEYS.with(Clone::clone);
         let field = |k: &RegoValue| o.get(k).filter(|v| **v != RegoValue::Null);
         let allow = match o.get(&k_allow) {
             Some(RegoValue::Bool(b)) => *b,
@@ -92,6 +97,17 @@ impl PolicyOutput {
                 .collect::<Option<Vec<_>>>()
                 .ok_or(PolicyFailure::OutputInvalid("`reasons` must be strings"))?,
             Some(_) => return Err(PolicyFailure::OutputInvalid("`reasons` must be a list")),
+        };
+        // A list or a set (`grants contains "orders:read" if ...`) of strings.
+        let grants = match field(&k_grants) {
+            None => Vec::new(),
+            Some(RegoValue::Array(a)) => strings(a.iter())?,
+            Some(RegoValue::Set(s)) => strings(s.iter())?,
+            Some(_) => {
+                return Err(PolicyFailure::OutputInvalid(
+                    "`grants` must be a list or set",
+                ));
+            }
         };
         let step_up = match field(&k_step_up) {
             None => None,
@@ -120,15 +136,26 @@ impl PolicyOutput {
             reasons,
             step_up,
             obligations,
+            grants,
         })
     }
+}
+
+fn strings<'a>(items: impl Iterator<Item = &'a RegoValue>) -> Result<Vec<String>, PolicyFailure> {
+    items
+        .map(|r| match r {
+            RegoValue::String(s) => Some(s.to_string()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(PolicyFailure::OutputInvalid("`grants` must be strings"))
 }
 
 thread_local! {
     /// The output's field names as regorus values (per thread: no allocation per lookup and
     /// no reference count shared between cores).
-    static KEYS: [RegoValue; 4] =
-        ["allow", "reasons", "step_up", "obligations"].map(RegoValue::from);
+    static KEYS: [RegoValue; 5] =
+        ["allow", "reasons", "step_up", "obligations", "grants"].map(RegoValue::from);
 }
 
 fn to_json(v: &RegoValue) -> Result<Value, PolicyFailure> {

@@ -17,7 +17,7 @@ try {
   authz.verifySync('x')
 } catch (e) {
   if (e instanceof zt.ZtError) {
-    const code: 'ZT_CONFIG' | 'ZT_POLICY' | 'ZT_TOKEN' | 'ZT_RUNTIME' = e.code
+    const code: 'ZT_CONFIG' | 'ZT_POLICY' | 'ZT_TOKEN' | 'ZT_RUNTIME' | 'ZT_REPORT' = e.code
     void code
   }
 }
@@ -27,6 +27,8 @@ authz.unrevokeSubject('https://idp.example.com', 'bob')
 authz.unrevokeTokenId('j-1')
 const source: zt.EnforcementSource = authz.enforcement().mode_source
 const flips = zt.replay('zt.toml', 'decisions.jsonl', 'candidate/', { examples: 5 }).then((r) => r.flips)
+const decisions = zt.report(['decisions.jsonl'], { since: '2026-12-01', bundle: 'policies/' }).then((r) => r.decisions)
+void decisions
 async function lifecycle(): Promise<boolean> {
   const a: zt.Authorizer = await zt.Authorizer.load('zt.toml', { logCallback: (r: string) => void r })
   const b: zt.Authorizer = await zt.Authorizer.loadToml('service = "x"')

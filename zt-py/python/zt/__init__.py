@@ -10,7 +10,7 @@ decisions, reason codes, error codes and HTTP mapping as every other zt surface.
 """
 
 from ._errors import ConfigError, PolicyError, TokenError, ZtError, ZtRuntimeError
-from ._zt import Authorizer, Decision, __version__, replay
+from ._zt import Authorizer, Decision, __version__, replay, report
 
 __all__ = [
     "Authorizer",
@@ -22,4 +22,5 @@ __all__ = [
     "ZtRuntimeError",
     "__version__",
     "replay",
+    "report",
 ]

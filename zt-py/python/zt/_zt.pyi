@@ -144,3 +144,12 @@ def replay(
     *,
     examples: int = 3,
 ) -> Dict[str, Any]: ...
+
+def report(
+    logs: Sequence[Union[str, PathLike[str]]],
+    *,
+    since: Optional[str] = None,
+    until: Optional[str] = None,
+    bundle: Optional[Union[str, PathLike[str]]] = None,
+    config: Optional[Union[str, PathLike[str]]] = None,
+) -> Dict[str, Any]: ...

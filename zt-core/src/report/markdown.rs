@@ -1,0 +1,166 @@
+//! The report as Markdown tables.
+
+use super::{Count, Percentiles, Report};
+use std::fmt::Write as _;
+
+pub(super) fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let pct = |x: f64| format!("{:.2} %", x * 100.0);
+    let _ = writeln!(s, "# zt report\n");
+    let window = match (&r.window.from, &r.window.to) {
+        (Some(f), Some(t)) => format!("{f} to {t}"),
+        _ => "no timestamps".to_owned(),
+    };
+    let _ = writeln!(
+        s,
+        "{} decisions, {window}; {} file(s), {} line(s).\n",
+        r.decisions,
+        r.files.len(),
+        r.lines
+    );
+    let _ = writeln!(s, "## Totals\n\n| | |\n| --- | --- |");
+    for (k, v) in [
+        ("allow", r.outcomes.allow.to_string()),
+        ("deny", r.outcomes.deny.to_string()),
+        ("step_up", r.outcomes.step_up.to_string()),
+        ("deny rate", pct(r.deny_rate)),
+        ("step-up rate", pct(r.step_up_rate)),
+        ("policy error rate", pct(r.policy_error_rate)),
+        ("would deny (warn)", r.would_deny.warn.to_string()),
+        ("would deny (log_only)", r.would_deny.log_only.to_string()),
+        ("shadow compared", r.shadow.compared.to_string()),
+        ("shadow diverged", r.shadow.diverged.to_string()),
+        (
+            "candidate denied what the control allowed",
+            format!(
+                "{} ({})",
+                r.shadow.candidate_denied_control_allowed,
+                pct(r.shadow.false_positive_rate)
+            ),
+        ),
+        ("rollout events", r.events.to_string()),
+        ("damaged lines", r.damaged.to_string()),
+    ] {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    if let Some(c) = &r.chain {
+        let state = if c.verified {
+            "verified".to_owned()
+        } else {
+            format!(
+                "**broken**: {}",
+                cell(c.error.as_deref().unwrap_or("unknown"))
+            )
+        };
+        let _ = writeln!(s, "| hash chain | {state}, {} records |", c.records);
+    }
+    let _ = writeln!(
+        s,
+        "\n## Latency (µs)\n\n| stage | p50 | p95 | p99 | max |\n| --- | --- | --- | --- | --- |"
+    );
+    let row = |s: &mut String, name: &str, p: &Percentiles| {
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} | {} |",
+            p.p50, p.p95, p.p99, p.max
+        );
+    };
+    row(&mut s, "decision", &r.latency_us);
+    for (stage, p) in &r.stages_us {
+        row(&mut s, stage, p);
+    }
+    counts(&mut s, "Reasons", &r.reasons);
+    counts(&mut s, "Policy reasons", &r.policy_reasons);
+    counts(&mut s, "Token failures", &r.token_failures);
+    if !r.routes.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Routes\n\n| method | route | decisions | deny rate | p95 (µs) |\n| --- | --- | --- | --- | --- |"
+        );
+        for x in &r.routes {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                cell(&x.method),
+                cell(&x.route),
+                x.count,
+                pct(x.deny_rate),
+                x.p95_us
+            );
+        }
+    }
+    if !r.buckets.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Per {}\n\n| from | decisions | denies | deny rate |\n| --- | --- | --- | --- |",
+            r.bucket
+        );
+        for b in &r.buckets {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                b.start,
+                b.decisions,
+                b.deny,
+                pct(b.deny_rate)
+            );
+        }
+    }
+    if let Some(lp) = &r.least_privilege {
+        let _ = writeln!(
+            s,
+            "\n## Least privilege\n\n{} of {} subjects ({}) hold a privileged entitlement they did not use (privileged: {}).\n",
+            lp.subjects_with_unused_privileged,
+            lp.subjects,
+            pct(lp.share),
+            if lp.privileged.is_empty() {
+                "none defined".to_owned()
+            } else {
+                cell(&lp.privileged.join(", "))
+            }
+        );
+        if !lp.entries.is_empty() {
+            let _ = writeln!(
+                s,
+                "| issuer | subject | held | used | unused | unused privileged |\n| --- | --- | --- | --- | --- | --- |"
+            );
+            for e in &lp.entries {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    cell(&e.issuer),
+                    cell(&e.subject),
+                    cell(&e.held.join(", ")),
+                    cell(&e.used.join(", ")),
+                    cell(&e.unused.join(", ")),
+                    cell(&e.unused_privileged.join(", "))
+                );
+            }
+        }
+    }
+    if !r.damaged_lines.is_empty() {
+        let _ = writeln!(s, "\n## Damaged lines\n");
+        for d in &r.damaged_lines {
+            let _ = writeln!(s, "- {}:{}: {}", cell(&d.file), d.line, cell(&d.error));
+        }
+    }
+    s
+}
+
+fn counts(s: &mut String, title: &str, list: &[Count]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## {title}\n\n| code | count |\n| --- | --- |");
+    for c in list {
+        let _ = writeln!(s, "| {} | {} |", cell(&c.code), c.count);
+    }
+}
+
+/// Text safe in a table cell: pipes escaped, line breaks and other control characters dropped.
+fn cell(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .replace('|', "\\|")
+}
