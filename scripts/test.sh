@@ -18,7 +18,8 @@
 # seconds (default 30; 0 skips fuzzing).
 # Where `redis-server` is missing, Debian's package redis-server (apt-get, as root or with sudo)
 # for the shared DPoP replay store's tests: each test starts its own server on 127.0.0.1 and
-# stops it by its pid (the package's own service is stopped and disabled).
+# stops it by its pid (the package's own service is stopped and disabled). Where Chromium is
+# missing, Debian's package chromium, for the headless-browser test of `zt report --format html`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -52,6 +53,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
   if command -v service >/dev/null 2>&1; then $sudo_cmd service redis-server stop >/dev/null 2>&1 || true; fi
 fi
 redis-server --version
+
+echo "== chromium (the headless-browser test of the HTML report)"
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${ZT_CHROMIUM:-}" ]; then
+  sudo_cmd=""
+  [ "$(id -u)" = "0" ] || sudo_cmd="sudo"
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null ||
+    { $sudo_cmd apt-get update -q >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+fi
+"${ZT_CHROMIUM:-chromium}" --version
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -16,7 +16,7 @@
 //! - `zt replay --config FILE --log DECISIONS.jsonl --candidate BUNDLE [--format table|json]
 //!   [--max-flips N]` reports the logged decisions the candidate would flip; exits 0 when the
 //!   flips are at most `--max-flips` (default 0), 1 otherwise.
-//! - `zt report --log PATH... [--since T] [--until T] [--bundle B] [--format json|md] [-o FILE]`
+//! - `zt report --log PATH... [--since T] [--until T] [--bundle B] [--format json|md|html] [-o FILE]`
 //!   reports the KPIs and the least-privilege review of decision logs; exits 0, 1 when a hash
 //!   chain is broken.
 //!

@@ -22,8 +22,8 @@ pub(crate) struct ReportArgs {
     /// The configuration file whose `[policy]` loads `--bundle` (entrypoint, limits).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// `json` (default) or `md`.
-    #[arg(long, default_value = "json", value_parser = ["json", "md"])]
+    /// `json` (default), `md`, or `html` (one self-contained page with charts).
+    #[arg(long, default_value = "json", value_parser = ["json", "md", "html"])]
     format: String,
     /// Write the report here instead of standard output.
     #[arg(short = 'o', long)]
@@ -50,6 +50,8 @@ pub(crate) fn run(a: &ReportArgs) -> Result<ExitCode, Usage> {
     let report = zt_core::report_files(&a.log, &opts)?;
     let text = if a.format == "md" {
         report.to_markdown()
+    } else if a.format == "html" {
+        report.to_html()
     } else {
         let mut t = serde_json::to_string_pretty(&report)?;
         t.push('\n');

@@ -845,9 +845,9 @@ fn policy_build_and_sign_write_bundles_that_verify() {
     std::fs::remove_file(&out_path).ok();
 }
 
-#[test]
-fn report_prints_json_and_markdown_and_exits_by_the_chain() {
-    let dir = config_dir("report");
+/// A hash-chained log of three decisions (`zt decide` with the sample bundle) in a config dir.
+fn chained_log(name: &str) -> (PathBuf, PathBuf) {
+    let dir = config_dir(name);
     let log = dir.join("chained.jsonl");
     let full = std::fs::read_to_string(dir.join("full.toml")).unwrap();
     let cfg = dir.join("log.toml");
@@ -861,12 +861,14 @@ fn report_prints_json_and_markdown_and_exits_by_the_chain() {
         r#"{{"managed": true, "disk_encrypted": true, "jailbroken": false, "patch_age_days": 1, "assessed_at": {}}}"#,
         now()
     );
-    for (groups, method, path) in [
-        (&["admin"][..], "GET", "/orders/1"),
-        (&["viewer"][..], "GET", "/orders/2"),
-        (&["viewer"][..], "POST", "/orders"),
+    // bob holds admin rights and only ever reads a public endpoint: unused.
+    for (sub, groups, method, path) in [
+        ("alice", &["admin"][..], "GET", "/orders/1"),
+        ("carol", &["viewer"][..], "GET", "/orders/2"),
+        ("carol", &["viewer"][..], "POST", "/orders"),
+        ("bob", &["admin", "viewer"][..], "GET", "/healthz"),
     ] {
-        let token = persona(groups, serde_json::json!({}));
+        let token = persona(groups, serde_json::json!({ "sub": sub }));
         let (code, out, err) = zt(&[
             "decide",
             "--config",
@@ -882,18 +884,29 @@ fn report_prints_json_and_markdown_and_exits_by_the_chain() {
         ]);
         assert!(code == 0 || code == 1, "{out}{err}");
     }
+    (dir, log)
+}
+
+#[test]
+fn report_prints_json_and_markdown_and_exits_by_the_chain() {
+    let (dir, log) = chained_log("report");
     let log_s = log.to_str().unwrap();
     let bundle = zt_testkit::sample_bundle_dir();
     let bundle = bundle.to_str().unwrap();
     let (code, out, err) = zt(&["report", "--log", log_s, "--bundle", bundle]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["decisions"], 3);
+    assert_eq!(v["decisions"], 4);
     assert_eq!(v["outcomes"]["deny"], 1);
     assert_eq!(v["chain"]["verified"], true);
+    assert_eq!(v["least_privilege"]["subjects"], 3, "{out}");
     assert_eq!(
-        v["least_privilege"]["subjects"], 1,
-        "one persona subject: {out}"
+        v["least_privilege"]["subjects_with_unused_privileged"], 1,
+        "{out}"
+    );
+    assert_eq!(
+        v["least_privilege"]["entries"][0]["subject"], "bob",
+        "{out}"
     );
     let md_file = dir.join("report.md");
     let (code, out, err) = zt(&[
@@ -925,4 +938,126 @@ fn report_prints_json_and_markdown_and_exits_by_the_chain() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["chain"]["verified"], false);
     assert!(err.contains("hash chain is broken"), "{err}");
+}
+
+/// The browser for the HTML report's test: `ZT_CHROMIUM`, else Chromium on PATH (the test
+/// command installs Debian's `chromium` where it is missing).
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ZT_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(name))
+                    .find(|p| p.is_file())
+            })
+        })
+}
+
+#[test]
+fn report_html_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        if std::env::var_os("ZT_SKIP_BROWSER").is_some() {
+            eprintln!("SKIPPED: no Chromium and ZT_SKIP_BROWSER is set");
+            return;
+        }
+        panic!(
+            "Chromium not found: run the README's test command (it installs Debian's chromium), set ZT_CHROMIUM, or ZT_SKIP_BROWSER=1 to skip knowingly"
+        );
+    };
+    let (dir, log) = chained_log("report-html");
+    let page = dir.join("report.html");
+    let bundle = zt_testkit::sample_bundle_dir();
+    let (code, _, err) = zt(&[
+        "report",
+        "--log",
+        log.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: no script, nothing loaded from anywhere (issuer URLs are only text).
+    assert!(!html.contains("<script"), "no script");
+    for attr in ["src=", "href=", "url(", "@import"] {
+        assert!(!html.contains(attr), "{attr} in the page");
+    }
+    let url = format!("file://{}", page.display());
+    let run = |extra: &[String]| {
+        let profile = dir.join(format!("profile-{}", extra.len()));
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1000,3000",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(extra.iter().cloned());
+        args.push(url.clone());
+        let out = Command::new("timeout")
+            .arg("90")
+            .arg(&browser)
+            .args(&args)
+            .output()
+            .expect("run chromium");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The page as the browser built it: every chart is there.
+    let (code, dom, log_text) = run(&["--dump-dom".to_owned()]);
+    assert_eq!(code, Some(0), "{log_text}");
+    for id in [
+        "chart-timeline",
+        "chart-latency",
+        "chart-reasons",
+        "chart-least-privilege",
+    ] {
+        let at = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no {id}: {dom}"));
+        assert!(
+            dom[at..]
+                .trim_start_matches(|c| c != '>')
+                .get(1..20)
+                .unwrap_or_default()
+                .contains("<svg"),
+            "{id} holds no SVG"
+        );
+    }
+    assert_eq!(dom.matches("<svg").count(), 4);
+    assert!(dom.contains("least-privilege-kpi"));
+    // Loaded without errors: nothing refused by the page's policy, no console error.
+    for bad in ["Refused to", "CONSOLE", "ERR_FILE_NOT_FOUND"] {
+        assert!(!log_text.contains(bad), "{bad}: {log_text}");
+    }
+    // A screenshot of it.
+    let shot = dir.join("report.png");
+    let (code, _, log_text) = run(&[format!("--screenshot={}", shot.display())]);
+    assert_eq!(code, Some(0), "{log_text}");
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
 }

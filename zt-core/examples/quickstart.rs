@@ -9,6 +9,8 @@
 //! 4. Prints latency percentiles of `authorize` over a short loop, and verifies the log chain.
 //! 5. Replays the log against a candidate policy without the developers' grants (`zt replay`)
 //!    and prints which decisions would flip.
+//! 6. Reports on the log (`zt report`): prints the KPIs and the least-privilege review, and
+//!    writes the HTML page next to the log.
 //!
 //! Run: `cargo run --release --example quickstart`
 
@@ -99,7 +101,7 @@ async fn main() -> Result<(), BoxError> {
     );
     // Replay must know which fields of the log hold `"[masked]"`: the default mask here.
     replay_candidate(&bundle, &log, zt_core::DecisionLogConfig::default().mask)?;
-    let _ = std::fs::remove_file(&log);
+    report_summary(&bundle, &log)?;
     let _ = idp.stop.send(());
     idp.server.await??;
     Ok(())
@@ -339,5 +341,54 @@ fn replay_candidate(
         };
         println!("  by {dim:<8} {}{more}", top.join(" · "));
     }
+    Ok(())
+}
+
+/// 6. The report (`zt report`) of that log: its KPIs and least-privilege review, and the HTML
+///    page written next to the log.
+fn report_summary(bundle: &std::path::Path, log: &std::path::Path) -> Result<(), BoxError> {
+    let opts = zt_core::ReportOptions::new(None, None, Some(bundle.to_owned()));
+    let r = zt_core::report_files(&[log.to_owned()], &opts)?;
+    let reasons: Vec<String> = r
+        .reasons
+        .iter()
+        .take(3)
+        .map(|c| format!("{} ×{}", c.code, c.count))
+        .collect();
+    println!(
+        "
+report (`zt report`) of that log: {} decisions, deny rate {:.1} %, latency p50 {} µs, p99 {} µs; top reasons: {}",
+        r.decisions,
+        r.deny_rate * 100.0,
+        r.latency_us.p50,
+        r.latency_us.p99,
+        reasons.join(" · ")
+    );
+    if let Some(lp) = &r.least_privilege {
+        let who: Vec<String> = lp
+            .entries
+            .iter()
+            .filter(|e| !e.unused_privileged.is_empty())
+            .map(|e| format!("{} ({})", e.subject, e.unused_privileged.join(", ")))
+            .collect();
+        println!(
+            "  least privilege: {} of {} subjects hold a privileged entitlement they did not use{}",
+            lp.subjects_with_unused_privileged,
+            lp.subjects,
+            if who.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", who.join(", "))
+            }
+        );
+    }
+    let page = log.with_extension("html");
+    std::fs::write(&page, r.to_html())?;
+    println!(
+        "  the log is {} and its report {} (open it in a browser; `zt report --log {} --bundle examples/policies --format html` makes the same)",
+        log.display(),
+        page.display(),
+        log.display()
+    );
     Ok(())
 }

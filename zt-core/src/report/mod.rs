@@ -24,6 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod html;
 mod markdown;
 mod privilege;
 mod tally;
@@ -87,6 +88,8 @@ pub struct Report {
     pub latency_us: Percentiles,
     /// Latency per stage (`token`, `posture`, `input`, `policy`, `shadow`), microseconds.
     pub stages_us: BTreeMap<String, Percentiles>,
+    /// How whole-decision latencies spread: decisions per bucket, up to each bound.
+    pub latency_distribution: Vec<LatencyBucket>,
     /// zt's reason codes, most frequent first.
     pub reasons: Vec<Count>,
     /// The policy's own reasons, most frequent first.
@@ -178,6 +181,16 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+/// One bucket of `latency_distribution`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct LatencyBucket {
+    /// The bucket's upper bound, microseconds (`null`: no bound, the rest).
+    pub le_us: Option<f64>,
+    /// Decisions in the bucket (above the previous bound, up to this one).
+    pub count: u64,
+}
+
 /// A code and how often it was seen.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -247,6 +260,13 @@ impl Report {
     /// The report as Markdown: the numbers above as tables.
     pub fn to_markdown(&self) -> String {
         markdown::render(self)
+    }
+
+    /// The report as one self-contained HTML page: the tables, and charts as inline SVG
+    /// (decisions and deny rate over time, the latency distribution, top reasons, least
+    /// privilege). No script, no external resource (a Content-Security-Policy forbids both).
+    pub fn to_html(&self) -> String {
+        html::render(self)
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::privilege::Subjects;
 use super::{
-    Bucket, ChainSummary, Count, DamagedLine, Outcomes, Percentiles, Report, ReportOptions,
-    RouteStats, ShadowSummary, Window, WouldDeny,
+    Bucket, ChainSummary, Count, DamagedLine, LatencyBucket, Outcomes, Percentiles, Report,
+    ReportOptions, RouteStats, ShadowSummary, Window, WouldDeny,
 };
 use crate::codes::Reason;
 use crate::log::ChainCheck;
@@ -400,6 +400,7 @@ impl Tally {
             would_deny: self.would_deny,
             shadow,
             latency_us: percentiles(&self.total),
+            latency_distribution: distribution(&self.total),
             stages_us: STAGES
                 .iter()
                 .zip(&self.stages)
@@ -470,6 +471,33 @@ fn buckets(hours: &BTreeMap<u64, (u64, u64)>, hours_per: u64) -> Vec<Bucket> {
             }
         })
         .collect()
+}
+
+/// Bounds of `latency_distribution`, microseconds.
+const DISTRIBUTION_US: [u64; 13] = [
+    2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 100_000,
+];
+
+/// Decisions per latency bucket (an empty histogram gives no buckets).
+fn distribution(h: &Histogram<u64>) -> Vec<LatencyBucket> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(DISTRIBUTION_US.len() + 1);
+    let mut below = 0u64;
+    for le in DISTRIBUTION_US {
+        let upto = h.count_between(0, le.saturating_mul(1000));
+        out.push(LatencyBucket {
+            le_us: Some(le as f64),
+            count: upto.saturating_sub(below),
+        });
+        below = upto;
+    }
+    out.push(LatencyBucket {
+        le_us: None,
+        count: h.len().saturating_sub(below),
+    });
+    out
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
