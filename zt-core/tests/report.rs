@@ -215,3 +215,56 @@ fn rotated_gzip_files_a_window_and_a_broken_chain() {
     assert_eq!(e.code(), "report_io");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_generated_month_in_json_markdown_and_html() {
+    let dir = temp_dir("month");
+    let log = dir.join("month.log");
+    let mut text = String::new();
+    // 30 days, a record every two hours, one in four denied, two subjects.
+    for i in 0..360u64 {
+        let at = format!("2026-12-{:02}T{:02}:00:00.000Z", 1 + i / 12, (i % 12) * 2);
+        let deny = i % 4 == 0;
+        let sub = if i % 2 == 0 { "ann" } else { "ben" };
+        let rec = json!({
+            "timestamp": at,
+            "decision_id": format!("d{i}"),
+            "outcome": if deny { "deny" } else { "allow" },
+            "evaluated": if deny { "deny" } else { "allow" },
+            "mode": "enforce",
+            "reasons": if deny { json!(["policy_denied"]) } else { json!([]) },
+            "timings_ns": {"token": 2000, "policy": 5000, "total": 9000 + i * 10},
+            "input": {"request": {"method": "GET", "path": format!("/orders/{i}")},
+                      "subject": {"id": sub, "issuer": IDP, "groups": ["admin", "viewer"]}},
+            "result": {"allow": !deny, "grants": if deny { json!([]) } else { json!(["orders:read"]) }},
+        });
+        text.push_str(&rec.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&log, text).unwrap();
+    let opts = ReportOptions::new(None, None, Some(sample_bundle_dir()));
+    let r = zt_core::report_files(std::slice::from_ref(&log), &opts).unwrap();
+    assert_eq!(r.decisions, 360);
+    assert_eq!(r.bucket, "day");
+    assert_eq!(r.buckets.len(), 30);
+    assert!(r.buckets.iter().all(|b| b.decisions == 12 && b.deny == 3));
+    assert_eq!(r.window.from.as_deref(), Some("2026-12-01T00:00:00.000Z"));
+    assert_eq!(
+        r.latency_distribution.iter().map(|b| b.count).sum::<u64>(),
+        360
+    );
+    // Both hold admin rights they never used (they only read orders).
+    let lp = r.least_privilege.clone().unwrap();
+    assert_eq!((lp.subjects, lp.subjects_with_unused_privileged), (2, 2));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["bucket"], "day");
+    let md = r.to_markdown();
+    assert!(
+        md.contains("## Per day") && md.contains("| 2026-12-01T00:00:00.000Z | 12 | 3 | 25.00 % |"),
+        "{md}"
+    );
+    let html = r.to_html();
+    assert_eq!(html.matches("<svg").count(), 4);
+    assert!(html.contains("Decisions per day"));
+    std::fs::remove_dir_all(&dir).ok();
+}
