@@ -200,6 +200,33 @@ fn rotated_gzip_files_a_window_and_a_broken_chain() {
     assert!(chain.error.unwrap().contains("decisions-today.log"));
     assert_eq!(r.decisions, 9);
 
+    // A second file whose hashes were stripped is not vouched for by the others' chains.
+    let stripped = dir.join("stripped.log");
+    let plain: String = std::fs::read_to_string(&old)
+        .unwrap()
+        .lines()
+        .map(|l| format!("{}}}\n", &l[..l.rfind(",\"hash\":").unwrap()]))
+        .collect();
+    std::fs::write(&stripped, plain).unwrap();
+    let r =
+        zt_core::report_files(&[gz.clone(), stripped.clone()], &ReportOptions::default()).unwrap();
+    let chain = r.chain.unwrap();
+    assert!(!chain.verified);
+    assert!(chain.error.unwrap().contains("stripped.log"));
+    assert_eq!(r.decisions, 18);
+    // Alone it is simply an unchained log.
+    let r =
+        zt_core::report_files(std::slice::from_ref(&stripped), &ReportOptions::default()).unwrap();
+    assert!(r.chain.is_none());
+    // A junk line inside a chained file breaks its chain.
+    let mut junk_inside = std::fs::read_to_string(&old).unwrap();
+    junk_inside.push_str("\u{1}not a record\n");
+    let inside = dir.join("junk-inside.log");
+    std::fs::write(&inside, junk_inside).unwrap();
+    let r =
+        zt_core::report_files(std::slice::from_ref(&inside), &ReportOptions::default()).unwrap();
+    assert!(!r.chain.unwrap().verified);
+
     // Damaged lines are counted and named; an unreadable file is an error.
     let junk = dir.join("junk.log");
     std::fs::write(
@@ -210,6 +237,13 @@ fn rotated_gzip_files_a_window_and_a_broken_chain() {
     let r = zt_core::report_files(std::slice::from_ref(&junk), &ReportOptions::default()).unwrap();
     assert_eq!((r.decisions, r.damaged), (1, 2));
     assert_eq!(r.damaged_lines[0].line, 1);
+    // With a window, a record without a usable time is not counted in it.
+    let r = zt_core::report_files(
+        std::slice::from_ref(&junk),
+        &ReportOptions::new(Some(0), Some(u64::MAX - 1), None),
+    )
+    .unwrap();
+    assert_eq!((r.decisions, r.damaged), (0, 3));
     let e =
         zt_core::report_files(&[dir.join("missing.log")], &ReportOptions::default()).unwrap_err();
     assert_eq!(e.code(), "report_io");

@@ -31,6 +31,11 @@ fn split_chained(line: &str) -> Option<(String, &str)> {
     Some((body, hash))
 }
 
+/// Whether `line` is a hash-chained record (it ends in a `hash` member zt wrote).
+pub(crate) fn is_chained(line: &str) -> bool {
+    split_chained(line).is_some()
+}
+
 /// The hash to continue a chain from: the last line's, or the genesis hash for an empty file.
 pub(crate) fn last_chain_hash(path: &Path) -> Result<String, String> {
     let file = std::fs::File::open(path).map_err(|e| e.kind().to_string())?;

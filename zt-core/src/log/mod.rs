@@ -28,7 +28,7 @@ mod chain;
 mod opa;
 mod reader;
 mod upload;
-pub(crate) use chain::ChainCheck;
+pub(crate) use chain::{ChainCheck, is_chained};
 pub use chain::{GENESIS_HASH, verify_chain};
 use chain::{last_chain_hash, sha256_hex};
 pub(crate) use reader::next_line;

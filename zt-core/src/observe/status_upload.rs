@@ -4,7 +4,7 @@
 //!
 //! A thread of its own looks at [`AuthorizerStatus`] four times a second and compares a few
 //! stable fields (revision, activation time, errors, usable key sets, rollout stage); a change
-//! sends a report at once. A failed report is tried again after 200 ms × 2^n (at most 30 s,
+//! sends a report at once (at most one a second). A failed report is tried again after 200 ms × 2^n (at most 30 s,
 //! with jitter), and always with the newest state. The thread holds the authorizer weakly, and
 //! ends with it.
 
@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// How often the state is looked at.
 const TICK: Duration = Duration::from_millis(250);
+/// The shortest gap between two reports a change triggers (a flapping part must not make every
+/// instance report four times a second).
+const MIN_GAP: Duration = Duration::from_secs(1);
 
 /// The status reports' counters (`status().status_service`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -172,7 +175,8 @@ impl Reporter {
                 let now = Instant::now();
                 let sig = signature(&status);
                 let changed = sent.as_ref().is_none_or(|(s, at)| {
-                    *s != sig || now.saturating_duration_since(*at) >= self.interval
+                    let age = now.saturating_duration_since(*at);
+                    (*s != sig && age >= MIN_GAP) || age >= self.interval
                 });
                 if changed && retry_at.is_none_or(|t| now >= t) {
                     let body = payload(&status, &self.labels, unix_ms());

@@ -157,10 +157,36 @@ fn counts(s: &mut String, title: &str, list: &[Count]) {
     }
 }
 
-/// Text safe in a table cell: pipes escaped, line breaks and other control characters dropped.
+/// Text safe in a table cell of any renderer: HTML's `& < >` as entities, Markdown's `\ | [ ]
+/// * _ `` ` ``` backslash-escaped, line breaks and other control characters dropped.
 fn cell(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .replace('|', "\\|")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '|' | '[' | ']' | '*' | '_' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_escape_markdown_and_html() {
+        assert_eq!(cell("a|b"), "a\\|b");
+        assert_eq!(cell("a\\|b"), "a\\\\\\|b");
+        assert_eq!(cell("<img onerror=x>"), "&lt;img onerror=x&gt;");
+        assert_eq!(cell("[x](javascript:y)"), "\\[x\\](javascript:y)");
+        assert_eq!(cell("a\nb"), "ab");
+    }
 }

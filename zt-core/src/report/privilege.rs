@@ -12,6 +12,11 @@ use std::sync::Arc;
 const MAX_SUBJECTS: usize = 100_000;
 /// Entries listed in the report.
 const MAX_ENTRIES: usize = 1000;
+/// Longest logged subject kept for the evaluation, and longest issuer, subject and grant name.
+const MAX_SUBJECT_JSON: usize = 16 * 1024;
+const MAX_NAME: usize = 256;
+/// Grants remembered per subject.
+const MAX_USED: usize = 1000;
 
 /// `least_privilege`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -67,7 +72,15 @@ pub(super) struct Subjects {
 
 impl Subjects {
     pub(super) fn seen(&mut self, issuer: &str, subject: &str, raw: &str, grants: &[&str]) {
-        let key = (issuer.to_owned(), subject.to_owned());
+        let clip = |s: &str| super::tally::clip(s, MAX_NAME);
+        let key = (clip(issuer), clip(subject));
+        // A subject too large to keep is evaluated as `{}` (it then holds what the bundle
+        // grants to nobody in particular, usually nothing).
+        let raw = if raw.len() <= MAX_SUBJECT_JSON {
+            raw
+        } else {
+            "{}"
+        };
         let len = self.map.len();
         let seen = match self.map.get_mut(&key) {
             Some(s) => s,
@@ -81,8 +94,11 @@ impl Subjects {
             }
         };
         for g in grants {
+            if seen.used.len() >= MAX_USED {
+                break;
+            }
             if !seen.used.contains(*g) {
-                seen.used.insert((*g).to_owned());
+                seen.used.insert(clip(g));
             }
         }
     }

@@ -120,12 +120,16 @@ pub(super) struct Tally {
     chain: Option<ChainSummary>,
     subjects: Option<Subjects>,
     files: Vec<String>,
+    /// Files read that carry no hash chain.
+    unchained: Vec<String>,
     lines: u64,
 }
 
+/// The histograms' top: an hour (a longer decision counts as an hour).
+const MAX_NS: u64 = 3_600_000_000_000;
+
 fn histogram(sigfig: u8) -> Option<Histogram<u64>> {
-    // 1 ns to an hour: any decision fits.
-    Histogram::new_with_bounds(1, 3_600_000_000_000, sigfig).ok()
+    Histogram::new_with_bounds(1, MAX_NS, sigfig).ok()
 }
 
 impl Tally {
@@ -157,6 +161,7 @@ impl Tally {
             chain: None,
             subjects: review.then(Subjects::default),
             files: Vec::new(),
+            unchained: Vec::new(),
             lines: 0,
         })
     }
@@ -166,34 +171,50 @@ impl Tally {
         let name = path.display().to_string();
         let mut r = crate::log::open_log(path)?;
         let mut buf = Vec::new();
+        // Chained or not is decided by the file's first non-blank line; from then on every
+        // line of a chained file is checked, damaged ones included.
         let mut chain: Option<ChainCheck> = None;
+        let mut decided = false;
         let mut chain_error: Option<String> = None;
         let mut line_no: u64 = 0;
         while let Some(whole) = crate::log::next_line(&mut *r, &mut buf, MAX_LINE)? {
             line_no += 1;
             self.lines += 1;
-            if !whole {
-                self.damage(&name, line_no, "longer than 16 MiB");
-                continue;
-            }
+            let at = usize::try_from(line_no).unwrap_or(usize::MAX);
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let Ok(text) = std::str::from_utf8(&buf) else {
-                self.damage(&name, line_no, "not UTF-8");
+            let text = if whole {
+                std::str::from_utf8(&buf).ok()
+            } else {
+                None
+            };
+            if !decided {
+                decided = true;
+                if text.is_some_and(crate::log::is_chained) {
+                    chain = Some(ChainCheck::default());
+                }
+            }
+            if let (Some(c), None) = (chain.as_mut(), chain_error.as_ref()) {
+                let checked = match text {
+                    Some(t) => c.line(at, t).map_err(|e| e.to_string()),
+                    None => Err(format!("line {at} is not a chained record")),
+                };
+                if let Err(e) = checked {
+                    chain_error = Some(format!("{name}: {e}"));
+                }
+            }
+            let Some(text) = text else {
+                let why = if whole {
+                    "not UTF-8"
+                } else {
+                    "longer than 16 MiB"
+                };
+                self.damage(&name, line_no, why);
                 continue;
             };
-            // A file whose first record carries a hash is chained: check every line of it.
-            if line_no == 1 && text.contains(",\"hash\":\"") {
-                chain = Some(ChainCheck::default());
-            }
-            if let (Some(c), None) = (chain.as_mut(), chain_error.as_ref())
-                && let Err(e) = c.line(usize::try_from(line_no).unwrap_or(usize::MAX), text)
-            {
-                chain_error = Some(format!("{name}: {e}"));
-            }
             match serde_json::from_str::<Record<'_>>(text) {
-                Ok(rec) => self.record(&rec),
+                Ok(rec) => self.record(&rec, &name, line_no),
                 Err(e) => {
                     let why = match e.classify() {
                         serde_json::error::Category::Syntax => "not JSON",
@@ -204,17 +225,20 @@ impl Tally {
                 }
             }
         }
-        if let Some(c) = chain {
-            let s = self.chain.get_or_insert(ChainSummary {
-                verified: true,
-                records: 0,
-                error: None,
-            });
-            s.records += u64::try_from(c.records).unwrap_or(u64::MAX);
-            if let Some(e) = chain_error {
-                s.verified = false;
-                s.error.get_or_insert(e);
+        match chain {
+            Some(c) => {
+                let s = self.chain.get_or_insert(ChainSummary {
+                    verified: true,
+                    records: 0,
+                    error: None,
+                });
+                s.records += u64::try_from(c.records).unwrap_or(u64::MAX);
+                if let Some(e) = chain_error {
+                    s.verified = false;
+                    s.error.get_or_insert(e);
+                }
             }
+            None => self.unchained.push(name.clone()),
         }
         self.files.push(name);
         Ok(())
@@ -231,19 +255,23 @@ impl Tally {
         }
     }
 
-    fn record(&mut self, rec: &Record<'_>) {
+    fn record(&mut self, rec: &Record<'_>, file: &str, line: u64) {
         let at = rec.timestamp.as_deref().and_then(parse_rfc3339);
-        if let Some(t) = at
-            && (t < self.since || t >= self.until)
-        {
-            return;
+        match at {
+            Some(t) if t < self.since || t >= self.until => return,
+            // With a window, a record that cannot be placed in time is not counted in it.
+            None if self.since > 0 || self.until < u64::MAX => {
+                self.damage(file, line, "no usable timestamp for --since/--until");
+                return;
+            }
+            _ => {}
         }
         if rec.event.is_some() {
             self.events += 1;
             return;
         }
         let Some(outcome) = rec.outcome.as_deref() else {
-            self.damaged += 1;
+            self.damage(file, line, "not a decision record");
             return;
         };
         self.decisions += 1;
@@ -292,19 +320,22 @@ impl Tally {
                 if let (Some(v), Some(h)) = (t.get(*stage), self.stages.get_mut(i))
                     && *v > 0
                 {
-                    let _ = h.record(*v);
+                    let _ = h.record((*v).min(MAX_NS));
                 }
             }
         }
         if let Some(v) = total {
-            let _ = self.total.record(v.max(1));
+            let _ = self.total.record(v.clamp(1, MAX_NS));
         }
         if let Some(t) = at {
             self.from_ms = Some(self.from_ms.map_or(t, |f| f.min(t)));
             self.to_ms = Some(self.to_ms.map_or(t, |f| f.max(t)));
-            let hour = self.hours.entry(t / 3_600_000).or_default();
-            hour.0 += 1;
-            hour.1 += u64::from(denied);
+            let key = t / 3_600_000;
+            if self.hours.len() < MAX_HOURS || self.hours.contains_key(&key) {
+                let hour = self.hours.entry(key).or_default();
+                hour.0 += 1;
+                hour.1 += u64::from(denied);
+            }
         }
         let input = rec.input.as_ref();
         if let Some(req) = input.and_then(|i| i.request.as_ref()) {
@@ -323,7 +354,7 @@ impl Tally {
     }
 
     fn route(&mut self, method: &str, path: &str, denied: bool, total_ns: Option<u64>) {
-        let key = (method.to_owned(), fold_path(path));
+        let key = (clip(method, 16), clip(&fold_path(path), MAX_KEY));
         let key = if self.routes.len() >= MAX_ROUTES && !self.routes.contains_key(&key) {
             ("*".to_owned(), "(other)".to_owned())
         } else {
@@ -337,12 +368,19 @@ impl Tally {
         r.count += 1;
         r.deny += u64::from(denied);
         if let (Some(v), Some(h)) = (total_ns, r.latency.as_mut()) {
-            let _ = h.record(v.max(1));
+            let _ = h.record(v.clamp(1, MAX_NS));
         }
     }
 
     /// The report, and the subjects for the least-privilege review when there is one.
-    pub(super) fn finish(self) -> (Report, Option<Subjects>) {
+    pub(super) fn finish(mut self) -> (Report, Option<Subjects>) {
+        // Where some files are chained, every file must be: a file without its chain (its
+        // hashes stripped) is not vouched for.
+        if let (Some(c), Some(first)) = (self.chain.as_mut(), self.unchained.first()) {
+            c.verified = false;
+            c.error
+                .get_or_insert_with(|| format!("{first}: not hash-chained, unlike the other logs"));
+        }
         let n = self.decisions;
         let rate = |x: u64| if n == 0 { 0.0 } else { x as f64 / n as f64 };
         let mut shadow = self.shadow;
@@ -426,11 +464,24 @@ impl Tally {
     }
 }
 
+/// Longest route or code kept (longer ones are cut: a log line may be 16 MiB).
+const MAX_KEY: usize = 256;
+
+/// `s` cut to at most `max` bytes (at a character boundary).
+pub(super) fn clip(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_owned()
+}
+
 fn bump(map: &mut HashMap<String, u64>, code: &str) {
+    let code = &clip(code, MAX_KEY);
     if let Some(n) = map.get_mut(code) {
         *n += 1;
     } else if map.len() < MAX_CODES {
-        map.insert(code.to_owned(), 1);
+        map.insert(code.clone(), 1);
     } else {
         *map.entry("(other)".to_owned()).or_default() += 1;
     }
@@ -445,8 +496,13 @@ fn top(mut v: Vec<(String, u64)>) -> Vec<Count> {
         .collect()
 }
 
+/// Distinct hours tallied (ten years); records in later new hours are left out of `buckets`.
+const MAX_HOURS: usize = 87_840;
+/// Buckets filled in between the first and the last; beyond, only those with records.
+const MAX_FILLED: u64 = 3660;
+
 /// Hours rolled up into buckets of `hours` hours, empty ones included between the first and
-/// the last.
+/// the last (when there are at most `MAX_FILLED`).
 fn buckets(hours: &BTreeMap<u64, (u64, u64)>, hours_per: u64) -> Vec<Bucket> {
     let mut rolled: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for (h, (d, x)) in hours {
@@ -460,7 +516,12 @@ fn buckets(hours: &BTreeMap<u64, (u64, u64)>, hours_per: u64) -> Vec<Bucket> {
     ) else {
         return Vec::new();
     };
-    (first..=last)
+    let keys: Vec<u64> = if last - first < MAX_FILLED {
+        (first..=last).collect()
+    } else {
+        rolled.keys().copied().collect()
+    };
+    keys.into_iter()
         .map(|b| {
             let (d, x) = rolled.get(&b).copied().unwrap_or_default();
             Bucket {
@@ -594,9 +655,16 @@ pub(super) fn parse_rfc3339(s: &str) -> Option<u64> {
     }
     let offset_min = match s.get(i..)? {
         "Z" | "z" => 0,
-        tz if tz.len() == 6 && matches!(tz.as_bytes().first(), Some(b'+' | b'-')) => {
+        tz if tz.len() == 6
+            && matches!(tz.as_bytes().first(), Some(b'+' | b'-'))
+            && tz.as_bytes().get(3) == Some(&b':') =>
+        {
+            let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
             let sign = if tz.starts_with('-') { -1 } else { 1 };
-            sign * (num(i + 1, 2)? * 60 + num(i + 4, 2)?)
+            sign * (oh * 60 + om)
         }
         _ => return None,
     };
@@ -653,6 +721,8 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("2026-12-07"), None);
         assert_eq!(parse_rfc3339("2026-12-07T08:00:00"), None);
+        assert_eq!(parse_rfc3339("2026-12-07T08:00:00+99x99"), None);
+        assert_eq!(parse_rfc3339("2026-12-07T08:00:00+24:00"), None);
         // The same text as zt writes it.
         let t = 1_796_630_400_123;
         assert_eq!(parse_rfc3339(&crate::util::time::rfc3339(t)), Some(t));
