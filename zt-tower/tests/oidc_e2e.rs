@@ -325,8 +325,8 @@ async fn dpop_bound_tokens_from_the_real_provider() {
     server.abort();
 }
 
-/// Introspection counters of the provider (`GET /__zt/stats`).
-async fn introspections(port: u16) -> u64 {
+/// The provider's counters (`GET /__zt/stats`): `introspections`, `tokens`.
+async fn provider_stats(port: u16) -> serde_json::Value {
     let text = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -338,8 +338,14 @@ async fn introspections(port: u16) -> u64 {
         .text()
         .await
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["introspections"].as_u64().unwrap()
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Introspection requests the provider has seen.
+async fn introspections(port: u16) -> u64 {
+    provider_stats(port).await["introspections"]
+        .as_u64()
+        .unwrap()
 }
 
 /// Revoke `token` at the provider (RFC 7009).
@@ -591,21 +597,9 @@ async fn fleet_server(idp_port: u16, bundle: Vec<u8>, seen: std::sync::Arc<Fleet
     serve(axum::Router::new().fallback(handler)).await
 }
 
-/// Token requests the provider has seen (`GET /__zt/stats`).
+/// Token requests the provider has seen.
 async fn token_requests(port: u16) -> u64 {
-    let text = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("http://127.0.0.1:{port}/__zt/stats"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["tokens"].as_u64().unwrap()
+    provider_stats(port).await["tokens"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

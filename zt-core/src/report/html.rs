@@ -13,7 +13,7 @@ const DENY: RGBColor = RGBColor(0xc0, 0x39, 0x2b);
 
 pub(super) fn render(r: &Report) -> String {
     let mut s = String::with_capacity(64 * 1024);
-    let pct = |x: f64| format!("{:.2} %", x * 100.0);
+    let pct = super::percent;
     s.push_str(concat!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
@@ -46,28 +46,7 @@ pub(super) fn render(r: &Report) -> String {
         );
     }
     s.push_str("<h2>Totals</h2><table id=\"totals\">");
-    for (k, v) in [
-        ("allow", r.outcomes.allow.to_string()),
-        ("deny", r.outcomes.deny.to_string()),
-        ("step_up", r.outcomes.step_up.to_string()),
-        ("deny rate", pct(r.deny_rate)),
-        ("step-up rate", pct(r.step_up_rate)),
-        ("policy error rate", pct(r.policy_error_rate)),
-        ("would deny (warn)", r.would_deny.warn.to_string()),
-        ("would deny (log_only)", r.would_deny.log_only.to_string()),
-        ("shadow compared", r.shadow.compared.to_string()),
-        ("shadow diverged", r.shadow.diverged.to_string()),
-        (
-            "candidate denied what the control allowed",
-            format!(
-                "{} ({})",
-                r.shadow.candidate_denied_control_allowed,
-                pct(r.shadow.false_positive_rate)
-            ),
-        ),
-        ("rollout events", r.events.to_string()),
-        ("damaged lines", r.damaged.to_string()),
-    ] {
+    for (k, v) in super::totals(r) {
         let _ = write!(s, "<tr><th>{k}</th><td class=\"n\">{}</td></tr>", esc(&v));
     }
     if let Some(c) = &r.chain {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 pub(super) fn render(r: &Report) -> String {
     let mut s = String::new();
-    let pct = |x: f64| format!("{:.2} %", x * 100.0);
+    let pct = super::percent;
     let _ = writeln!(s, "# zt report\n");
     let window = match (&r.window.from, &r.window.to) {
         (Some(f), Some(t)) => format!("{f} to {t}"),
@@ -19,28 +19,7 @@ pub(super) fn render(r: &Report) -> String {
         r.lines
     );
     let _ = writeln!(s, "## Totals\n\n| | |\n| --- | --- |");
-    for (k, v) in [
-        ("allow", r.outcomes.allow.to_string()),
-        ("deny", r.outcomes.deny.to_string()),
-        ("step_up", r.outcomes.step_up.to_string()),
-        ("deny rate", pct(r.deny_rate)),
-        ("step-up rate", pct(r.step_up_rate)),
-        ("policy error rate", pct(r.policy_error_rate)),
-        ("would deny (warn)", r.would_deny.warn.to_string()),
-        ("would deny (log_only)", r.would_deny.log_only.to_string()),
-        ("shadow compared", r.shadow.compared.to_string()),
-        ("shadow diverged", r.shadow.diverged.to_string()),
-        (
-            "candidate denied what the control allowed",
-            format!(
-                "{} ({})",
-                r.shadow.candidate_denied_control_allowed,
-                pct(r.shadow.false_positive_rate)
-            ),
-        ),
-        ("rollout events", r.events.to_string()),
-        ("damaged lines", r.damaged.to_string()),
-    ] {
+    for (k, v) in super::totals(r) {
         let _ = writeln!(s, "| {k} | {v} |");
     }
     if let Some(c) = &r.chain {

@@ -270,6 +270,37 @@ impl Report {
     }
 }
 
+/// The totals table of the Markdown and HTML forms: label and formatted value.
+fn totals(r: &Report) -> Vec<(&'static str, String)> {
+    vec![
+        ("allow", r.outcomes.allow.to_string()),
+        ("deny", r.outcomes.deny.to_string()),
+        ("step_up", r.outcomes.step_up.to_string()),
+        ("deny rate", percent(r.deny_rate)),
+        ("step-up rate", percent(r.step_up_rate)),
+        ("policy error rate", percent(r.policy_error_rate)),
+        ("would deny (warn)", r.would_deny.warn.to_string()),
+        ("would deny (log_only)", r.would_deny.log_only.to_string()),
+        ("shadow compared", r.shadow.compared.to_string()),
+        ("shadow diverged", r.shadow.diverged.to_string()),
+        (
+            "candidate denied what the control allowed",
+            format!(
+                "{} ({})",
+                r.shadow.candidate_denied_control_allowed,
+                percent(r.shadow.false_positive_rate)
+            ),
+        ),
+        ("rollout events", r.events.to_string()),
+        ("damaged lines", r.damaged.to_string()),
+    ]
+}
+
+/// A fraction as a percentage with two decimals (`0.25` → `25.00 %`).
+fn percent(x: f64) -> String {
+    format!("{:.2} %", x * 100.0)
+}
+
 /// Read the decision logs at `paths` (plain or gzip, in the order given) and report on the
 /// records in the window. An unreadable file or a bundle that does not load is an error; a
 /// damaged line or a broken chain is in the report.
